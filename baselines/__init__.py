@@ -1,0 +1,5 @@
+"""One module per baseline model; each registers itself with ``@register("<Name>")``.
+
+Modules here are imported automatically by ``recbench.models.discover``: adding a baseline is
+adding a module and a config entry.
+"""

@@ -1,0 +1,1 @@
+"""CREATE (Cross-REpresentation Aligned Transfer Encoders); filled in by the CREATE issue."""

@@ -1,0 +1,140 @@
+"""The global temporal split of Gusak et al. (2025), as the CREATE paper uses it (Section 4.2).
+
+On the whole log:
+1. keep users with at least ``min_user_interactions`` (3) interactions;
+2. T = the ``quantile`` (0.8) quantile of all timestamps (numpy's linear interpolation);
+3. train = every interaction with timestamp <= T;
+4. test users = users with at least one interaction <= T and at least one > T;
+5. a test user's target is their last interaction; their input is every interaction before it,
+   including those after T.
+Validation repeats steps 2-5 inside train with the ``valid_quantile`` (0.9) quantile of the train
+timestamps (no second user filter). Ties in time keep the log's row order, so "last" is exact.
+
+Item and user ids are indexed on the training part. A test item never seen in training gets index
+-1: as an input it is dropped (no model can represent it), as a target it stays, as a miss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from recbench.errors import DataError
+
+
+@dataclass(frozen=True)
+class GlobalTemporalSplit:
+    quantile: float = 0.8
+    valid_quantile: float | None = 0.9
+    min_user_interactions: int = 3
+
+    def __post_init__(self):
+        for key in ("quantile", "valid_quantile"):
+            q = getattr(self, key)
+            if q is not None and not 0.0 < q < 1.0:
+                raise ValueError(f"split.{key} must lie strictly between 0 and 1, got {q}")
+
+    @staticmethod
+    def cut(log: pl.DataFrame, quantile: float) -> tuple[float, pl.DataFrame, pl.DataFrame]:
+        """Return (T, interactions <= T, every interaction of the users that span T).
+
+        ``log`` must be sorted by (user, time, row order). The second frame is the evaluation
+        frame: each spanning user's rows, the last one flagged ``is_target``.
+        """
+        T = float(np.quantile(log["timestamp"].to_numpy(), quantile))
+        before = log.filter(pl.col("timestamp") <= T)
+        spanning = (
+            log.group_by("user")
+            .agg(
+                (pl.col("timestamp") <= T).any().alias("before"),
+                (pl.col("timestamp") > T).any().alias("after"),
+            )
+            .filter(pl.col("before") & pl.col("after"))
+            .select("user")
+        )
+        evaluation = log.join(spanning, on="user", how="semi", maintain_order="left").with_columns(
+            (pl.int_range(pl.len()).over("user") == pl.len().over("user") - 1).alias("is_target")
+        )
+        return T, before, evaluation
+
+    def split(self, log: pl.DataFrame) -> dict:
+        """Split a canonical log (user, item, timestamp). Returns frames keyed
+        ``train``, ``test``, ``valid_train``, ``valid`` and the cut times ``T``, ``T_valid``."""
+        log = log.with_row_index("_row")
+        keep = log.group_by("user").len().filter(pl.col("len") >= self.min_user_interactions)
+        log = log.join(keep.select("user"), on="user", how="semi")
+        if log.height == 0:
+            raise DataError(
+                f"No user has at least {self.min_user_interactions} interactions: the log is "
+                "empty after filtering. Check the dataset, or lower split.min_user_interactions."
+            )
+        log = log.sort("user", "timestamp", "_row")
+        T, train, test = self.cut(log, self.quantile)
+        if test.height == 0:
+            raise DataError(
+                f"No user has interactions on both sides of T={T:g}: the test split is empty. "
+                "The log's timestamps may be constant, or users too short."
+            )
+        out = {"T": T, "train": train, "test": test, "T_valid": None, "valid": None,
+               "valid_train": None, "filtered": log}
+        if self.valid_quantile is not None:
+            T_v, valid_train, valid = self.cut(train, self.valid_quantile)
+            out.update(T_valid=T_v, valid_train=valid_train, valid=valid)
+        return out
+
+
+def index_split(parts: dict) -> dict:
+    """Map raw ids to contiguous indices built on the training part.
+
+    Returns ``train``/``test``/``valid`` frames with int64 ``user``/``item`` indices (test or
+    valid items unseen in train become -1), ``item_ids``/``user_ids`` (index -> raw id) and the
+    split summary.
+    """
+    train = parts["train"]
+    item_ids = train.select(pl.col("item").unique().sort())
+    user_ids = train.select(pl.col("user").unique().sort())
+    item_map = item_ids.with_row_index("item_idx")
+    user_map = user_ids.with_row_index("user_idx")
+
+    def index(df: pl.DataFrame | None) -> pl.DataFrame | None:
+        if df is None:
+            return None
+        cols = ["user", "item", "timestamp"] + (["is_target"] if "is_target" in df.columns else [])
+        df = (
+            df.join(item_map, on="item", how="left", maintain_order="left")
+            .join(user_map, on="user", how="left", maintain_order="left")
+            .with_columns(
+                pl.col("item_idx").cast(pl.Int64).fill_null(-1).alias("item"),
+                pl.col("user_idx").cast(pl.Int64).fill_null(-1).alias("user"),
+                pl.col("timestamp").cast(pl.Int64),
+            )
+        )
+        return df.select(cols)
+
+    test, valid = parts["test"], parts["valid"]
+    filtered = parts["filtered"]
+    summary = {
+        "users": int(filtered["user"].n_unique()),
+        "items": int(filtered["item"].n_unique()),
+        "interactions": int(filtered.height),
+        "train_users": int(user_ids.height),
+        "train_items": int(item_ids.height),
+        "train_interactions": int(train.height),
+        "test_users": int(test["user"].n_unique()),
+        "test_targets_unseen_item": int(
+            test.filter(pl.col("is_target")).join(item_map, on="item", how="anti").height
+        ),
+        "validation_users": int(valid["user"].n_unique()) if valid is not None else 0,
+        "T": parts["T"],
+        "T_valid": parts["T_valid"],
+    }
+    return {
+        "train": index(train),
+        "test": index(test),
+        "valid": index(valid),
+        "item_ids": item_ids,
+        "user_ids": user_ids,
+        "summary": summary,
+    }

@@ -1,0 +1,154 @@
+"""The model interface and the registry that finds models by name.
+
+A model is a class with two methods: ``fit`` on a training log (an ``Interactions``, plus the
+validation ``EvalSet`` for models that stop early) and ``score`` a ``HistoryBatch`` against the
+whole catalog. Its hyperparameters are a dataclass ``Params`` next to it, with defaults.
+``@register("Name")`` makes it available to configs; modules in ``baselines/`` and
+``create_model/`` are imported automatically, so a new baseline is one new module there plus one
+config entry, and no rule changes.
+
+    @register("MyPop")
+    class MyPop(Recommender):
+        @dataclass
+        class Params:
+            smoothing: float = 1.0
+
+        def fit(self, train, valid=None):
+            self.pop = torch.from_numpy(train.popularity() + self.params.smoothing).float()
+
+        def score(self, batch):  # [B, n_items]
+            return self.pop.expand(len(batch.lengths), -1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from recbench.data.dataset import EvalSet, HistoryBatch, Interactions
+from recbench.errors import ConfigError
+
+MODEL_PACKAGES = ("baselines", "create_model")
+REGISTRY: dict[str, type["Recommender"]] = {}
+
+
+class Recommender:
+    """Base class. Subclasses define ``Params`` (a dataclass), ``fit`` and ``score``."""
+
+    @dataclass
+    class Params:
+        pass
+
+    #: the evaluator passes at most this many last history items to ``score`` (None: all)
+    max_history: ClassVar[int | None] = None
+    #: whether training benefits from a GPU (sets the Snakemake job's gpu resource)
+    uses_gpu: ClassVar[bool] = False
+
+    def __init__(self, params: "Recommender.Params", *, seed: int = 0, device: str = "cpu",
+                 workdir: Path | None = None):
+        self.params = params
+        self.seed = seed
+        self.device = torch.device(device)
+        self.workdir = workdir  # where a model may write history.csv and other per-seed files
+
+    def fit(self, train: Interactions, valid: EvalSet | None = None) -> None:
+        raise NotImplementedError
+
+    def score(self, batch: HistoryBatch) -> torch.Tensor:
+        """Scores of every catalog item for each history: [B, n_items]."""
+        raise NotImplementedError
+
+
+def register(name: str):
+    """Class decorator: make a Recommender available under ``name`` in configs."""
+
+    def deco(cls):
+        if name in REGISTRY and REGISTRY[name] is not cls:
+            raise ConfigError(f"model name {name!r} is registered twice "
+                              f"({REGISTRY[name].__module__} and {cls.__module__})")
+        if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+            raise TypeError(f"@register({name!r}) needs a Recommender subclass")
+        REGISTRY[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def discover() -> dict[str, type[Recommender]]:
+    """Import every module of the model packages so their @register calls run."""
+    for pkg_name in MODEL_PACKAGES:
+        try:
+            pkg = importlib.import_module(pkg_name)
+        except ModuleNotFoundError:
+            continue
+        for mod in pkgutil.iter_modules(pkg.__path__):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"{pkg_name}.{mod.name}")
+    return REGISTRY
+
+
+def get_model_class(name: str) -> type[Recommender]:
+    if name not in REGISTRY:
+        discover()
+    if name not in REGISTRY:
+        raise ConfigError(
+            f"unknown model {name!r}; registered models are {sorted(REGISTRY)}. Add a module with "
+            f"@register({name!r}) to baselines/, or fix the name (or `class:`) in config `models:`."
+        )
+    return REGISTRY[name]
+
+
+def _check_type(value, annotation) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation in (typing.Any, None) or isinstance(annotation, str):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_check_type(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, annotation)
+
+
+def make_params(cls: type[Recommender], params: dict | None, model_name: str = ""):
+    """Validate a config mapping against ``cls.Params``, naming any unknown or mistyped key."""
+    params = dict(params or {})
+    label = model_name or getattr(cls, "registry_name", cls.__name__)
+    fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"models.{label}: unknown parameter(s) {unknown}; {cls.__name__} accepts "
+            f"{sorted(fields) or 'none'}."
+        )
+    hints = typing.get_type_hints(cls.Params)
+    for key, value in params.items():
+        if not _check_type(value, hints.get(key, typing.Any)):
+            raise ConfigError(
+                f"models.{label}.{key}: expected {hints[key]}, got {value!r} "
+                f"({type(value).__name__}). Fix the value in the config."
+            )
+    obj = cls.Params(**params)
+    if hasattr(obj, "validate"):
+        obj.validate()
+    return obj
+
+
+def build_model(name: str, params: dict | None = None, *, seed: int = 0, device: str = "cpu",
+                workdir: Path | None = None, label: str = "") -> Recommender:
+    cls = get_model_class(name)
+    return cls(make_params(cls, params, label or name), seed=seed, device=device, workdir=workdir)

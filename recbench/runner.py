@@ -1,0 +1,60 @@
+"""One (dataset, model, seed) job: fit on the training part, evaluate on the test users, save."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recbench.data.dataset import SplitData
+from recbench.evaluation import evaluate
+from recbench.io import write_json, write_parquet
+from recbench.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_and_evaluate(
+    data: SplitData,
+    model_class: str,
+    params: dict,
+    *,
+    seed: int,
+    outdir: str | Path,
+    device: str = "cpu",
+    label: str = "",
+    batch_size: int = 1024,
+    filter_seen: bool = False,
+) -> dict[str, float]:
+    """Fit ``model_class`` with ``params`` and write metrics.json and per_user.parquet to ``outdir``."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    model = build_model(model_class, params, seed=seed, device=device, workdir=outdir,
+                        label=label or model_class)
+    log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,
+             device, params)
+    t0 = time.perf_counter()
+    model.fit(data.train, data.valid)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics, per_user = evaluate(model, data.test, batch_size=batch_size, filter_seen=filter_seen,
+                                 device=device)
+    eval_s = time.perf_counter() - t0
+    log.info("%s seed=%d: %s (fit %.1fs, eval %.1fs)", label or model_class, seed,
+             {k: round(v, 4) for k, v in metrics.items()}, fit_s, eval_s)
+    write_parquet(per_user, outdir / "per_user.parquet")
+    write_json({**metrics, "fit_seconds": fit_s, "eval_seconds": eval_s, "seed": seed,
+                "model_class": model_class, "params": params, "device": str(device),
+                "test_users": len(data.test)}, outdir / "metrics.json")
+    return metrics

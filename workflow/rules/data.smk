@@ -1,0 +1,56 @@
+# Raw data -> canonical log -> split.
+
+
+rule fetch_raw:
+    """Download and verify a dataset's raw file, or generate the embedded synthetic log."""
+    output:
+        "data/raw/{dataset}/{filename}",
+    params:
+        spec=dataset_spec,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/fetch_raw/{dataset}/{filename}.log",
+    benchmark:
+        "logs/benchmarks/fetch_raw/{dataset}/{filename}.tsv"
+    resources:
+        network=1,
+    script:
+        "../scripts/fetch_raw.py"
+
+
+rule prepare:
+    """Parse the raw file once into the canonical parquet (user, item, timestamp); verify counts."""
+    input:
+        raw_input,
+    output:
+        "data/prepared/{dataset}.parquet",
+    params:
+        spec=dataset_spec,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/prepare/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/prepare/{dataset}.tsv"
+    script:
+        "../scripts/prepare.py"
+
+
+rule split:
+    """Global temporal split with validation; items and users indexed on the training part."""
+    input:
+        "data/prepared/{dataset}.parquet",
+    output:
+        split_files("{dataset}"),
+        summary="results/{dataset}/split_summary.json",
+    params:
+        split=config["split"],
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/split/{dataset}.log",
+    benchmark:
+        "logs/benchmarks/split/{dataset}.tsv"
+    script:
+        "../scripts/split.py"

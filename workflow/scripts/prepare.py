@@ -1,0 +1,8 @@
+"""Snakemake entry point: raw file -> canonical parquet (user, item, timestamp)."""
+from recbench import logs
+from recbench.data.prepare import prepare
+from recbench.io import write_parquet
+
+logs.setup(snakemake.log[0])
+df = prepare(snakemake.wildcards.dataset, snakemake.params.spec, snakemake.input[0])
+write_parquet(df, snakemake.output[0])
