@@ -30,11 +30,11 @@ class IALS(Recommender):
 
     def fit(self, train, valid=None):
         p = self.params
-        self.model = AlternatingLeastSquares(
-            factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-            iterations=p.iterations, random_state=self.seed, num_threads=p.num_threads,
-        )
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS must not
+            self.model = AlternatingLeastSquares(
+                factors=p.factors, regularization=p.regularization, alpha=p.alpha,
+                iterations=p.iterations, random_state=self.seed, num_threads=p.num_threads,
+            )
             self.model.fit(train.csr(), show_progress=False)
         self.item_factors = torch.from_numpy(np.asarray(self.model.item_factors))
         self.n_items = train.n_items

@@ -1,0 +1,166 @@
+"""The Snakemake pipeline as a researcher runs it, in a throw-away copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from recbench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+COPY = ["Snakefile", "workflow", "config", "baselines", "create_model", "recbench"]
+
+TINY = {
+    "seeds": [0, 1],
+    "device": "cpu",
+    "datasets": {"tiny": {"source": "synthetic",
+                          "params": {"n_users": 300, "n_items": 200, "n_communities": 4,
+                                     "seed": 5}}},
+    "models": {"Random": {}, "PopRnd": {}, "SVD": {"params": {"rank": 16}}, "ToyPop": None},
+}
+
+TOY_MODULE = '''
+from dataclasses import dataclass
+import torch
+from recbench.models import Recommender, register
+
+
+@register("ToyPop")
+class ToyPop(Recommender):
+    @dataclass
+    class Params:
+        smoothing: float = 1.0
+
+    def fit(self, train, valid=None):
+        self.pop = torch.from_numpy(train.popularity() + self.params.smoothing).float()
+
+    def score(self, batch):
+        return self.pop.expand(len(batch.lengths), -1)
+'''
+
+
+def make_copy(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dest / name)
+    (dest / "environment.yml").write_text((ROOT / "environment.yml").read_text())
+    return dest
+
+
+def snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(repo)}  # the copy's packages win over the install
+    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    return make_copy(tmp_path / "repo")
+
+
+@pytest.mark.slow
+def test_end_to_end_with_a_new_baseline_module(repo):
+    """A new model is one module in baselines/ plus one config entry; no rule changes."""
+    (repo / "baselines" / "toypop.py").write_text(TOY_MODULE)
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
+
+    summary = json.loads((repo / "results/tiny/split_summary.json").read_text())
+    assert summary["test_users"] > 0 and summary["T"] > summary["T_valid"]
+    for model in TINY["models"]:
+        for seed in TINY["seeds"]:
+            d = repo / f"results/tiny/{model}/seed{seed}"
+            assert set(json.loads((d / "metrics.json").read_text())) >= {
+                "ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100"}
+            assert len(pd.read_parquet(d / "per_user.parquet")) == summary["test_users"]
+
+    # the rendered table holds the seed means of the per-seed files, in %
+    table = (repo / "results/table2.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| Dataset"))
+    cols = [c.strip() for c in header.strip("|").split("|")]
+    assert cols[:2] == ["Dataset", "Metric"] and set(cols[2:]) == set(TINY["models"])
+    row = next(line for line in table.splitlines() if line.startswith("| tiny") and "NDCG@10 " in line)
+    cells = dict(zip(cols, [c.strip() for c in row.strip("|").split("|")]))
+    for model in TINY["models"]:
+        values = [json.loads((repo / f"results/tiny/{model}/seed{s}/metrics.json").read_text())
+                  ["ndcg@10"] for s in TINY["seeds"]]
+        mean = float(re.match(r"([0-9.]+) ± [0-9.]+$", cells[model]).group(1))
+        assert mean == pytest.approx(100 * sum(values) / len(values), abs=0.006)
+    csv = pd.read_csv(repo / "results/table2.csv")
+    assert set(csv.model) == set(TINY["models"]) and (csv.n_seeds == 2).all()
+
+    # a second run has nothing to do
+    again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_lint_is_clean():
+    proc = snakemake(ROOT, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_paper_config_dry_run_plans_all_datasets(repo):
+    proc = snakemake(repo, "-n", "results/table2.md", "--configfile", "config/paper.yaml")
+    out = proc.stdout + proc.stderr
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    for dataset in ["ml-1m", "beauty", "sports", "clothing", "yambda-50m-likes"]:
+        assert dataset in paper["datasets"]
+        assert f"data/raw/{dataset}/" in out
+    assert re.search(r"fetch_raw\s+5", out)
+    assert not (repo / "data").exists()  # a dry run touches nothing
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"models": {"NoSuchModel": {}}}, "unknown model 'NoSuchModel'"),
+    ({"models": {"SVD": {"params": {"rnk": 3}}}}, "unknown parameter"),
+    ({"seeds": "zero"}, "seeds"),
+    ({"device": "tpu"}, "device"),
+    ({"datasets": {"mine": {"path": "/nowhere.csv"}}}, "columns"),
+])
+def test_bad_config_stops_before_any_job(repo, patch, message):
+    cfg = {**TINY, **patch}
+    (repo / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(repo, "-n", "results/table2.md", "--configfile", "config/bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_custom_dataset_from_a_local_csv(repo, tmp_path):
+    from recbench.data.synthetic import SyntheticConfig, generate
+
+    log = generate(SyntheticConfig(n_users=200, n_items=150, n_communities=3, seed=1)).to_pandas()
+    log.columns = ["uid", "iid", "ts"]
+    log.to_csv(tmp_path / "mine.csv", index=False)
+    cfg = {"seeds": [0], "device": "cpu", "models": {"PopRnd": {}},
+           "datasets": {"mine": {"path": str(tmp_path / "mine.csv"),
+                                 "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}}}
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(repo, "--cores", "1", "results/mine/split_summary.json", "--configfile", "config/mine.yaml")
+    summary = json.loads((repo / "results/mine/split_summary.json").read_text())
+    assert summary["interactions"] == len(log[log.groupby("uid").uid.transform("size") >= 3])
+
+
+def test_config_check_catches_dataset_errors():
+    from recbench.config import check
+
+    base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    bad = {**base, "datasets": {"x": {"source": "synthetic", "exclude_models": ["Nope"]}}}
+    with pytest.raises(ConfigError, match="Nope"):
+        check(bad)
