@@ -45,8 +45,6 @@ def evaluate(
                 f"{type(model).__name__}.score returned shape {tuple(scores.shape)}, expected "
                 f"({len(batch.lengths)}, {n_items}) = (batch, catalog)."
             )
-        if torch.isnan(scores).any():
-            raise TrainingError(f"{type(model).__name__}.score returned NaN scores.")
         if filter_seen:
             seen = batch.items.clone()
             seen[seen == batch.pad] = n_items  # scatter into a spare column, then drop it
@@ -54,6 +52,9 @@ def evaluate(
             mask.scatter_(1, seen, True)
             scores = scores.masked_fill(mask[:, :n_items], float("-inf"))
         top = topk_items(scores, kmax)  # [B, kmax]
+        # torch.topk ranks NaN above every number, so a NaN anywhere in a row tops that row
+        if torch.isnan(scores.gather(1, top[:, :1])).any():
+            raise TrainingError(f"{type(model).__name__}.score returned NaN scores.")
         for k in ks:
             covered[k][top[:, :k].reshape(-1)] = True
         targets = torch.from_numpy(evalset.targets[start : start + len(top)]).to(device)

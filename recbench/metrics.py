@@ -19,13 +19,19 @@ import torch
 def topk_items(scores: torch.Tensor, k: int) -> torch.Tensor:
     """Top-k item indices per row, [B, k], ordered by (score desc, index asc).
 
-    ``torch.topk`` leaves the choice among equal scores to the implementation. We keep its answer
-    for rows with no tie at the k-th score (one extra comparison pass) and rebuild the rest.
+    ``torch.topk`` leaves the choice among equal scores to the implementation. We ask it for k + 1
+    items: where the (k+1)-th score equals the k-th, a tie crosses the list's end and that row is
+    rebuilt by index order; every other row keeps topk's answer at no extra pass over the scores.
     """
-    k = min(k, scores.shape[1])
-    vals, idx = torch.topk(scores, k, dim=1)
+    n = scores.shape[1]
+    k = min(k, n)
+    vals, idx = torch.topk(scores, min(k + 1, n), dim=1)
+    if k < n:
+        boundary_tie = vals[:, k] == vals[:, k - 1]
+        vals, idx = vals[:, :k], idx[:, :k]
+    else:
+        boundary_tie = torch.zeros(len(scores), dtype=torch.bool, device=scores.device)
     kth = vals[:, -1:]
-    boundary_tie = (scores == kth).sum(1) != (vals == kth).sum(1)
     if boundary_tie.any():
         rows = boundary_tie.nonzero().squeeze(1)
         s = scores[rows]
