@@ -16,6 +16,15 @@ def dataset_names(config: dict) -> list[str]:
     return list(config["datasets"])
 
 
+def dataset_spec(config: dict, dataset: str) -> dict:
+    if dataset not in config["datasets"]:
+        raise ConfigError(
+            f"unknown dataset {dataset!r}; the config defines {sorted(config['datasets'])}. "
+            "Fix the target path, or add the dataset under `datasets:`."
+        )
+    return config["datasets"][dataset]
+
+
 def model_names(config: dict, dataset: str | None = None) -> list[str]:
     """Model labels of the config, less those the dataset excludes."""
     names = list(config["models"])
@@ -34,7 +43,7 @@ def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
         raise ConfigError(f"model {model!r} is not in config `models:` ({sorted(config['models'])})")
     entry = config["models"][model] or {}
     params = dict(entry.get("params") or {})
-    params.update((config["datasets"][dataset].get("model_params") or {}).get(model) or {})
+    params.update((dataset_spec(config, dataset).get("model_params") or {}).get(model) or {})
     return entry.get("class", model), params
 
 

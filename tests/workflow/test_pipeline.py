@@ -142,6 +142,15 @@ def test_bad_config_stops_before_any_job(repo, patch, message):
     assert message in proc.stdout + proc.stderr
 
 
+def test_unknown_dataset_or_model_in_a_target(repo):
+    cfg = {**TINY, "models": {"PopRnd": {}}}
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    for target, message in [("results/nosuch/split_summary.json", "unknown dataset 'nosuch'"),
+                            ("results/tiny/NoModel/seed0/metrics.json", "'NoModel' is not in config")]:
+        proc = snakemake(repo, "-n", target, "--configfile", "config/tiny.yaml", check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+
+
 def test_custom_dataset_from_a_local_csv(repo, tmp_path):
     from recbench.data.synthetic import SyntheticConfig, generate
 

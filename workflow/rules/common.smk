@@ -16,7 +16,7 @@ wildcard_constraints:
 
 
 def dataset_spec(wildcards):
-    return config["datasets"][wildcards.dataset]
+    return cfg.dataset_spec(config, wildcards.dataset)
 
 
 def raw_input(wildcards):
