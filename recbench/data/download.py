@@ -57,7 +57,9 @@ def check_format(path: Path, fmt: str | None, url: str) -> None:
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.ParquetFile(path).metadata  # noqa: B018 - reads and validates the footer
+            # The footer alone says nothing of the data pages: decode every batch (streamed).
+            for _ in pq.ParquetFile(path).iter_batches():
+                pass
     except DownloadError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, Exception) as exc:  # noqa: BLE001
@@ -113,6 +115,12 @@ def download(
                 "config, or download the file by hand to " + str(dest)
             )
         got_size = tmp.stat().st_size
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and got_size != int(declared):
+            raise DownloadError(
+                f"Download of {url} broke off: the server announced {int(declared):,} bytes, "
+                f"got {got_size:,}. Run again."
+            )
         if got_size == 0:
             raise DownloadError(f"{url} returned an empty file. Check the URL and run again.")
         if size is not None and got_size != size:

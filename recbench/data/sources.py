@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from recbench.errors import ConfigError, DataError
 
@@ -75,17 +76,18 @@ def parse_movielens_1m(path: Path) -> pl.DataFrame:
             raw = zf.read(names[0])
     except zipfile.BadZipFile as exc:
         raise DataError(f"{path}: not a zip archive ({exc}). Delete it and download again.") from exc
-    # "1::1193::5::978300760" split on ':' gives fields 0, 2, 4, 6.
+    # "1::1193::5::978300760" split on ':' gives fields 0, 2, 4, 6. Fields are taken by position:
+    # polars names headerless columns column_1.. in some versions and column_0.. in others.
     df = pl.read_csv(
         io.BytesIO(raw), separator=":", has_header=False, encoding="utf8-lossy",
-        schema_overrides={f"column_{i}": pl.Utf8 for i in range(1, 8)},
+        infer_schema_length=0,  # every field as a string; cast below
     )
     if df.width != 7:
         raise DataError(f"{path}: ratings.dat is not '::'-separated with 4 fields per line.")
     df = df.select(
-        pl.col("column_1").cast(pl.Int64).alias("user"),
-        pl.col("column_3").cast(pl.Int64).alias("item"),
-        pl.col("column_7").cast(pl.Int64).alias("timestamp"),
+        pl.nth(0).cast(pl.Int64).alias("user"),
+        pl.nth(2).cast(pl.Int64).alias("item"),
+        pl.nth(6).cast(pl.Int64).alias("timestamp"),
     )
     return _finish(df, path)
 
@@ -128,7 +130,7 @@ def parse_amazon_2014(path: Path) -> pl.DataFrame:
 def parse_yambda(path: Path) -> pl.DataFrame:
     try:
         df = pl.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt page can panic polars
         raise DataError(f"{path}: not a readable parquet file ({exc}). Delete it and download again.") from exc
     _require_columns(df, ["uid", "item_id", "timestamp"], path)
     df = df.select(
@@ -150,7 +152,7 @@ def read_table(path: Path) -> pl.DataFrame:
             return pl.read_csv(path, infer_schema_length=10000)
         if suffix in (".tsv", ".tsv.gz", ".inter", ".txt"):
             return pl.read_csv(path, separator="\t", infer_schema_length=10000)
-    except Exception as exc:  # noqa: BLE001
+    except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt page can panic polars
         raise DataError(f"{path}: could not be read as {suffix} ({exc}).") from exc
     raise DataError(
         f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .parquet (optionally .gz for text)."
@@ -170,7 +172,18 @@ def parse_custom(path: Path, columns: dict[str, str]) -> pl.DataFrame:
     if df.schema["timestamp"] in (pl.Datetime, pl.Date) or isinstance(df.schema["timestamp"], pl.Datetime):
         df = df.with_columns(pl.col("timestamp").dt.epoch("s"))
     elif df.schema["timestamp"] == pl.Utf8:
-        df = df.with_columns(pl.col("timestamp").str.to_datetime(strict=False).dt.epoch("s"))
+        # time_zone: strings with an offset ("Z", "+01:00") become null without one; naive
+        # strings are read as UTC, as before. A value that does not parse is an error, not a
+        # silently dropped row.
+        parsed = pl.col("timestamp").str.to_datetime(strict=False, time_zone="UTC")
+        bad = df.filter(pl.col("timestamp").is_not_null() & parsed.is_null())["timestamp"]
+        if len(bad):
+            raise DataError(
+                f"{path}: {len(bad):,} value(s) of the timestamp column {columns['timestamp']!r} "
+                f"do not parse as datetimes (e.g. {bad[0]!r}). Write them in one ISO 8601 format "
+                "throughout, or as integer epoch seconds."
+            )
+        df = df.with_columns(parsed.dt.epoch("s"))
     return _finish(df, path)
 
 
