@@ -1,0 +1,91 @@
+"""BERT4Rec (Sun et al., 2019) trained by masked item prediction (paper Section 3.3).
+
+A bidirectional transformer encoder reads a user's last ``max_len`` items in which a random subset
+(each real position with probability ``mask_prob``, at least one per sequence) is replaced by a
+learned [MASK] token; the states at the masked positions predict the hidden items with CE over the
+catalog (or SCE). At inference one [MASK] is appended after the last ``max_len - 1`` history
+items and its state scores the catalog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from baselines.sasrec import SequentialParams, catalog_loss
+from recbench.errors import ConfigError
+from recbench.models import register
+from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
+from recbench.training import NeuralRecommender
+
+IGNORE = -100  # target of an unmasked position
+
+
+@register("BERT4Rec")
+class BERT4Rec(NeuralRecommender):
+    @dataclass
+    class Params(SequentialParams):
+        mask_prob: float = 0.2
+        ffn_mult: int = 4  # feed-forward width = ffn_mult * dim (BERT's 4x)
+
+        def validate(self) -> None:
+            super().validate()
+            if not 0.0 < self.mask_prob <= 1.0:
+                raise ConfigError(f"mask_prob must lie in (0, 1], got {self.mask_prob}.")
+            if self.max_len < 2:
+                raise ConfigError("BERT4Rec needs max_len >= 2 (history items plus one [MASK]).")
+            if self.ffn_mult < 1:
+                raise ConfigError(f"ffn_mult must be >= 1, got {self.ffn_mult}.")
+
+    uses_gpu = True
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.max_history = params.max_len - 1  # the appended [MASK] takes the last position
+
+    def build(self, train):
+        p = self.params
+        self.encoder = SequenceEncoder(train.n_items, dim=p.dim, n_layers=p.n_layers,
+                                       n_heads=p.n_heads, dropout=p.dropout, max_len=p.max_len,
+                                       causal=False, mask_token=True, ffn_dim=p.ffn_mult * p.dim)
+        offsets, items = train.sequences()
+        self.windows, self.lengths = tail_windows(offsets, items, p.max_len, pad=train.n_items)
+        self.window_users = window_users(offsets)  # [U] training user of each window
+
+    def mask_items(self, x: torch.Tensor, generator: torch.Generator):
+        """x [B, L] left-padded ids -> (inputs [B, L] with [MASK] at masked positions,
+        targets [B, L]: the hidden item where masked, IGNORE elsewhere)."""
+        real = x != self.encoder.pad_id  # [B, L]
+        masked = (torch.rand(x.shape, generator=generator) < self.params.mask_prob) & real
+        none = ~masked.any(1)  # rows without a masked item: mask their last item
+        masked[none, -1] = True
+        inputs = x.masked_fill(masked, self.encoder.mask_id)
+        targets = x.masked_fill(~masked, IGNORE)
+        return inputs, targets
+
+    def train_batches(self, epoch, generator):
+        order = torch.randperm(len(self.windows), generator=generator)
+        return list(order.split(self.params.batch_size))  # index tensors [B]
+
+    def training_loss(self, idx, generator):
+        return self.local_loss(idx, generator)[0]
+
+    def local_loss(self, idx, generator):
+        """(masked-item loss of windows ``idx``, their states [B, d] at the last position)."""
+        L = int(self.lengths[idx].max())  # drop the batch's all-padding columns
+        inputs, targets = self.mask_items(self.windows[idx, -L:], generator)  # [B, L] on the CPU
+        where = (targets != IGNORE).view(-1).nonzero().squeeze(1)  # [N] masked positions
+        device = self.encoder.item_emb.weight.device
+        h = self.encoder(inputs.to(device))  # [B, L, d]
+        states = h.reshape(-1, h.shape[-1])[where.to(device)]  # [N, d]
+        loss = catalog_loss(self, states, targets.reshape(-1)[where].to(device), generator)
+        return loss, h[:, -1]
+
+    def score(self, batch):  # [B, n_items]
+        self.eval()  # no dropout at inference
+        device = self.encoder.item_emb.weight.device
+        items = batch.items.to(device)  # [B, L], L <= max_len - 1
+        mask = torch.full((len(items), 1), self.encoder.mask_id, dtype=items.dtype, device=device)
+        h = self.encoder(torch.cat([items, mask], dim=1))[:, -1]  # [B, d] state of the [MASK]
+        return h @ self.encoder.item_weights.T

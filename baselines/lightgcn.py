@@ -1,0 +1,112 @@
+"""LightGCN (He et al., SIGIR 2020): BPR on the K-layer mean of a parameter-free graph propagation.
+
+The graph is each user's last ``graph_last_n`` training interactions (or last
+``graph_last_fraction`` of them; all by default), binary. An epoch is one pass over the graph's
+edges in a random order; each positive (u, i) gets one uniform negative, redrawn while it is one
+of u's graph items (``exclude_positives``). Every step propagates the whole graph (sparse), as
+LightGCN's gradient flows through every layer.
+
+Scoring: the evaluated user's final embedding against every item's final embedding. A history
+without a learned user (users < 0, or a user with no edge in the graph) is folded in: its state
+is the mean of its distinct items' final embeddings (``recbench.nn.graph_encoders.user_states``).
+
+Regularisation is LightGCN's own: ``reg`` * L2 of the batch's layer-0 embeddings, inside the
+loss. ``weight_decay`` (AdamW's decoupled decay on the whole tables) stays 0 by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recbench.errors import ConfigError
+from recbench.graph import graph_edges, interaction_matrix
+from recbench.models import register
+from recbench.nn.graph_encoders import LightGCNEncoder, NegativeSampler, user_states
+from recbench.training import NeuralRecommender, TrainConfig
+
+
+@register("LightGCN")
+class LightGCN(NeuralRecommender):
+    @dataclass
+    class Params(TrainConfig):
+        epochs: int = 60
+        batch_size: int = 2048
+        lr: float = 1e-3
+        patience: int | None = 5
+        dim: int = 64
+        n_layers: int = 3
+        reg: float = 1e-4  # L2 on the batch's layer-0 embeddings (LightGCN's "decay")
+        init_std: float = 0.1  # normal init of both tables, as in the authors' code
+        exclude_positives: bool = True  # redraw a negative that is one of the user's items
+        graph_last_n: int | None = None  # graph: each user's last N interactions (None: all)
+        graph_last_fraction: float | None = None  # or each user's last fraction of them
+
+        def validate(self):
+            super().validate()
+            if self.dim < 1 or self.n_layers < 0:
+                raise ConfigError(f"models.LightGCN: dim must be >= 1 and n_layers >= 0, got "
+                                  f"dim={self.dim}, n_layers={self.n_layers}")
+            if self.reg < 0 or self.init_std <= 0:
+                raise ConfigError(f"models.LightGCN: reg must be >= 0 and init_std > 0, got "
+                                  f"reg={self.reg}, init_std={self.init_std}")
+            if self.graph_last_n is not None and self.graph_last_fraction is not None:
+                raise ConfigError("models.LightGCN: set graph_last_n or graph_last_fraction, "
+                                  "not both (null for the other).")
+
+    def build(self, train, item_embedding=None):
+        """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
+        p = self.params
+        users, items = graph_edges(train, last_n=p.graph_last_n,
+                                   last_fraction=p.graph_last_fraction)
+        R = interaction_matrix(users, items, train.n_users, train.n_items)  # [U, I] binary CSR
+        if R.nnz == 0:
+            raise ConfigError("LightGCN: the training graph has no edges (empty training log).")
+        self.R = R
+        self.encoder = LightGCNEncoder(R, dim=p.dim, n_layers=p.n_layers, reg=p.reg,
+                                       init_std=p.init_std, item_embedding=item_embedding)
+        coo = R.tocoo()
+        self.edge_users = torch.from_numpy(coo.row.astype(np.int64))  # [E] CPU
+        self.edge_items = torch.from_numpy(coo.col.astype(np.int64))  # [E] CPU
+        self.sampler = NegativeSampler(R, exclude_positives=p.exclude_positives)
+        has_edges = torch.from_numpy(np.diff(R.indptr) > 0)  # [U]
+        self.register_buffer("has_embedding", has_edges, persistent=False)
+        self._final = None  # cached (users, items) final embeddings while evaluating
+
+    def train(self, mode: bool = True):
+        self._final = None  # weights change (training) or were just restored: recompute
+        return super().train(mode)
+
+    def train_batches(self, epoch, generator):
+        perm = torch.randperm(len(self.edge_users), generator=generator)
+        return list(perm.split(self.params.batch_size))  # edge indices per step
+
+    def training_loss(self, batch, generator):
+        users, pos = self.edge_users[batch], self.edge_items[batch]  # [B], [B]
+        neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
+        dev = self.device
+        return self.encoder.bpr_loss(users.to(dev), pos.to(dev), neg.to(dev))
+
+    def graph_loss(self, users, pos, generator):
+        """(BPR loss of users [B] and positives [B], the users' final embeddings [B, d]); for CREATE."""
+        neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
+        dev = self.device
+        final = self.encoder()  # one propagation serves the loss and the user embeddings
+        users = users.to(dev)
+        return self.encoder.bpr_loss(users, pos.to(dev), neg.to(dev), final=final), final[0][users]
+
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [U, d], items [I, d]); cached in eval mode until train()/eval() is called."""
+        if self.training or torch.is_grad_enabled():
+            return self.encoder()
+        if self._final is None:
+            self._final = self.encoder()
+        return self._final
+
+    def score(self, batch):  # [B, n_items]
+        user_final, item_final = self.final_embeddings()
+        states = user_states(batch.users, batch.items, batch.pad, user_final, item_final,
+                             self.has_embedding)  # [B, d]
+        return states @ item_final.T

@@ -1,0 +1,110 @@
+"""SASRec (Kang and McAuley, 2018) with cross-entropy over the catalog (paper Section 3.3).
+
+A causal transformer encoder reads a user's items in time order; the state at position t predicts
+item t + 1 by a dot product with the shared item embedding table. Training: every user's
+sequence[:-1] tail window of ``max_len`` items is the input and the window shifted by one the
+target, at every position (full CE, Klenitskiy and Vasilev 2023; Mezentsev et al. 2024), or with
+``loss: sce`` the scalable cross-entropy of Mezentsev et al. (2024) for large catalogs. The user
+state for scoring is the output at the last position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from recbench.errors import ConfigError
+from recbench.models import register
+from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
+from recbench.nn.losses import full_ce, scalable_ce
+from recbench.training import NeuralRecommender, TrainConfig
+
+
+@dataclass
+class SequentialParams(TrainConfig):
+    """Parameters shared by SASRec and BERT4Rec (TrainConfig adds epochs, batch_size, lr, ...)."""
+
+    dim: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    dropout: float = 0.2
+    max_len: int = 50  # transformer sequence length: the last max_len items of a history
+    loss: str = "ce"  # "ce": full softmax over the catalog; "sce": scalable cross-entropy
+    sce_n_buckets: int = 256
+    sce_bucket_size_x: int = 256  # states per bucket
+    sce_bucket_size_y: int = 256  # items (negatives) per bucket
+
+    def validate(self) -> None:
+        super().validate()
+        if self.loss not in ("ce", "sce"):
+            raise ConfigError(f"loss must be 'ce' or 'sce', got {self.loss!r}.")
+        if min(self.dim, self.n_layers, self.n_heads, self.max_len) < 1:
+            raise ConfigError("dim, n_layers, n_heads and max_len must be >= 1, got "
+                              f"{self.dim}, {self.n_layers}, {self.n_heads}, {self.max_len}.")
+        if self.dim % self.n_heads:
+            raise ConfigError(f"dim={self.dim} must be divisible by n_heads={self.n_heads}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}.")
+        if min(self.sce_n_buckets, self.sce_bucket_size_x, self.sce_bucket_size_y) < 1:
+            raise ConfigError("sce_n_buckets, sce_bucket_size_x and sce_bucket_size_y must be >= 1.")
+
+
+def catalog_loss(model, states: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> torch.Tensor:
+    """CE or SCE (by ``model.params.loss``) of states [N, d] against targets [N]."""
+    p = model.params
+    weights = model.encoder.item_weights  # [n_items, d]
+    if p.loss == "sce":
+        return scalable_ce(states, weights, targets, n_buckets=p.sce_n_buckets,
+                           bucket_size_x=p.sce_bucket_size_x,
+                           bucket_size_y=p.sce_bucket_size_y, generator=generator)
+    return full_ce(states, weights, targets)
+
+
+@register("SASRec")
+class SASRec(NeuralRecommender):
+    @dataclass
+    class Params(SequentialParams):
+        pass
+
+    uses_gpu = True
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.max_history = params.max_len  # the evaluator passes at most this many items
+
+    def build(self, train):
+        p = self.params
+        self.encoder = SequenceEncoder(train.n_items, dim=p.dim, n_layers=p.n_layers,
+                                       n_heads=p.n_heads, dropout=p.dropout, max_len=p.max_len,
+                                       causal=True)
+        offsets, items = train.sequences()
+        # windows of max_len + 1 items: inputs are the first max_len, targets the last max_len
+        windows, lengths = tail_windows(offsets, items, p.max_len + 1, pad=train.n_items)
+        self.window_users = window_users(offsets)  # [U] training user of each window
+        self.inputs, self.targets = windows[:, :-1], windows[:, 1:]  # [U, max_len] each, CPU
+        self.input_lengths = lengths - 1  # [U] real inputs per row (>= 1)
+
+    def train_batches(self, epoch, generator):
+        order = torch.randperm(len(self.inputs), generator=generator)
+        return list(order.split(self.params.batch_size))  # index tensors [B]
+
+    def training_loss(self, idx, generator):
+        return self.local_loss(idx, generator)[0]
+
+    def local_loss(self, idx, generator):
+        """(next-item loss of windows ``idx``, their user states [B, d] at the last position)."""
+        L = int(self.input_lengths[idx].max())  # drop the batch's all-padding columns
+        x, y = self.inputs[idx, -L:], self.targets[idx, -L:]  # [B, L] on the CPU
+        where = (x != self.encoder.pad_id).view(-1).nonzero().squeeze(1)  # [N] real positions
+        device = self.encoder.item_emb.weight.device
+        h = self.encoder(x.to(device))  # [B, L, d]
+        states = h.reshape(-1, h.shape[-1])[where.to(device)]  # [N, d]
+        return catalog_loss(self, states, y.reshape(-1)[where].to(device), generator), h[:, -1]
+
+    def score(self, batch):  # [B, n_items]
+        self.eval()  # no dropout at inference
+        device = self.encoder.item_emb.weight.device
+        h = self.encoder(batch.items.to(device))[:, -1]  # [B, d] state at the last position
+        return h @ self.encoder.item_weights.T

@@ -1,0 +1,112 @@
+"""UltraGCN (Mao et al., CIKM 2021): infinite-layer graph convolution approximated by constraint losses.
+
+No propagation: the model is a user table and an item table, trained on the graph's edges with
+the loss of ``recbench.nn.graph_encoders.UltraGCNEncoder`` (degree-weighted BCE with
+``negative_num`` uniform negatives per positive, the item-item constraint over each positive
+item's ``n_neighbours`` top co-occurring items, and an L2 norm). The defaults are the official
+code's ML-1M settings (github.com/xue-pai/UltraGCN, ml-1m_config.ini): dim 128, 10 neighbours,
+w1 = w3 = 1e-7, w2 = w4 = 1, 200 negatives of weight 200, gamma (L2) 1e-4, lambda (item-item,
+here ``lambda_ii``) 1e-3, init std 1e-3, lr 1e-3, batch 1024, negatives not filtered.
+
+The graph is each user's last ``graph_last_n`` training interactions (or last
+``graph_last_fraction`` of them; all by default), binary; an epoch is one pass over its edges.
+
+Scoring: the evaluated user's embedding against every item embedding. A history without a
+learned user (users < 0, or a user with no edge in the graph) is folded in: its state is the mean
+of its distinct items' embeddings (``recbench.nn.graph_encoders.user_states``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recbench.errors import ConfigError
+from recbench.graph import graph_edges, interaction_matrix
+from recbench.models import register
+from recbench.nn.graph_encoders import NegativeSampler, UltraGCNEncoder, user_states
+from recbench.training import NeuralRecommender, TrainConfig
+
+
+@register("UltraGCN")
+class UltraGCN(NeuralRecommender):
+    @dataclass
+    class Params(TrainConfig):
+        epochs: int = 40
+        batch_size: int = 1024
+        lr: float = 1e-2  # official: 1e-3 over up to 2000 epochs; see the module docstring
+        patience: int | None = 5
+        dim: int = 128
+        n_neighbours: int = 10  # item-item constraint: top co-occurring items per item
+        w1: float = 1e-7  # positive, uniform weight (L_O)
+        w2: float = 1.0  # positive, degree weight beta_u * beta_i (L_C)
+        w3: float = 1e-7  # negative, uniform weight (L_O)
+        w4: float = 1.0  # negative, degree weight beta_u * beta_j (L_C)
+        negative_num: int = 200  # uniform negatives per positive
+        negative_weight: float = 200.0  # weight of the mean negative loss
+        gamma: float = 1e-4  # L2 norm of both tables
+        lambda_ii: float = 1e-3  # item-item constraint loss L_I
+        init_std: float = 1e-3  # normal init of both tables
+        exclude_positives: bool = False  # redraw negatives that are the user's items (official: no)
+        graph_last_n: int | None = None  # graph: each user's last N interactions (None: all)
+        graph_last_fraction: float | None = None  # or each user's last fraction of them
+
+        def validate(self):
+            super().validate()
+            bad = {k: getattr(self, k) for k, ok in {
+                "dim": self.dim >= 1, "n_neighbours": self.n_neighbours >= 0,
+                "negative_num": self.negative_num >= 1, "init_std": self.init_std > 0,
+                **{k: getattr(self, k) >= 0 for k in ("w1", "w2", "w3", "w4", "negative_weight",
+                                                      "gamma", "lambda_ii")},
+            }.items() if not ok}
+            if bad:
+                raise ConfigError(f"models.UltraGCN: out of range {bad}; dim and negative_num "
+                                  "must be >= 1, init_std > 0, the weights and n_neighbours >= 0.")
+            if self.graph_last_n is not None and self.graph_last_fraction is not None:
+                raise ConfigError("models.UltraGCN: set graph_last_n or graph_last_fraction, "
+                                  "not both (null for the other).")
+
+    def build(self, train, item_embedding=None):
+        """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
+        p = self.params
+        users, items = graph_edges(train, last_n=p.graph_last_n,
+                                   last_fraction=p.graph_last_fraction)
+        R = interaction_matrix(users, items, train.n_users, train.n_items)  # [U, I] binary CSR
+        if R.nnz == 0:
+            raise ConfigError("UltraGCN: the training graph has no edges (empty training log).")
+        self.encoder = UltraGCNEncoder(
+            R, dim=p.dim, n_neighbours=p.n_neighbours, w1=p.w1, w2=p.w2, w3=p.w3, w4=p.w4,
+            negative_weight=p.negative_weight, gamma=p.gamma, lambda_ii=p.lambda_ii,
+            init_std=p.init_std, item_embedding=item_embedding)
+        self.R = R
+        coo = R.tocoo()
+        self.edge_users = torch.from_numpy(coo.row.astype(np.int64))  # [E] CPU
+        self.edge_items = torch.from_numpy(coo.col.astype(np.int64))  # [E] CPU
+        self.sampler = NegativeSampler(R, exclude_positives=p.exclude_positives)
+        has_edges = torch.from_numpy(np.diff(R.indptr) > 0)  # [U]
+        self.register_buffer("has_embedding", has_edges, persistent=False)
+
+    def train_batches(self, epoch, generator):
+        perm = torch.randperm(len(self.edge_users), generator=generator)
+        return list(perm.split(self.params.batch_size))  # edge indices per step
+
+    def training_loss(self, batch, generator):
+        users, pos = self.edge_users[batch], self.edge_items[batch]  # [B], [B]
+        neg = self.sampler.sample(users, self.params.negative_num, generator)  # [B, M]
+        dev = self.device
+        return self.encoder.loss(users.to(dev), pos.to(dev), neg.to(dev))
+
+    def graph_loss(self, users, pos, generator):
+        """(UltraGCN loss of users [B] and positives [B], the users' embeddings [B, d]); for CREATE."""
+        neg = self.sampler.sample(users, self.params.negative_num, generator)  # [B, M]
+        dev = self.device
+        users = users.to(dev)
+        return self.encoder.loss(users, pos.to(dev), neg.to(dev)), self.encoder.user_weight[users]
+
+    def score(self, batch):  # [B, n_items]
+        user_final, item_final = self.encoder()
+        states = user_states(batch.users, batch.items, batch.pad, user_final, item_final,
+                             self.has_embedding)  # [B, d]
+        return states @ item_final.T

@@ -1,0 +1,293 @@
+"""The one training loop of every neural model: AdamW, epochs, early stopping on validation NDCG@10.
+
+A model plugs in by being a ``torch.nn.Module`` with two methods:
+
+    train_batches(epoch, generator) -> iterable of batches   # the data of one epoch, in order
+    training_loss(batch, generator) -> scalar loss tensor    # one step's forward pass
+
+Every random choice a model makes while training (shuffling, masking, negatives, SCE projections)
+draws from ``generator``, a ``torch.Generator`` on the CPU seeded from the model seed; dropout
+draws from torch's global generator, which ``train`` seeds too. Two CPU runs with one seed are
+therefore identical, step for step.
+
+``NeuralRecommender`` is a ``Recommender`` that is also an ``nn.Module``; its ``fit`` builds the
+network (the catalog size is known only then) and calls ``train``:
+
+    @register("MyModel")
+    class MyModel(NeuralRecommender):
+        @dataclass
+        class Params(TrainConfig):      # epochs, batch_size, lr, ... plus the model's own
+            dim: int = 64
+
+        def build(self, train):         # create the layers and the training data
+            ...
+
+        def train_batches(self, epoch, generator): ...
+        def training_loss(self, batch, generator): ...
+        def score(self, batch): ...     # [B, n_items], called in eval mode under no_grad
+
+Per epoch the loop logs (and writes atomically to ``<workdir>/history.csv`` when the model has a
+workdir) one row: epoch, train_loss, val_ndcg@10, val_recall@10, seconds. With a validation set it
+stops after ``patience`` evaluations without a better NDCG@10 and restores the best weights;
+without one it trains exactly ``epochs`` epochs (retraining with a tuned epoch count).
+``TrainResult.epochs_trained`` and ``best_epoch`` say what happened.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from recbench.data.dataset import EvalSet, Interactions
+from recbench.errors import ConfigError, TrainingError
+from recbench.io import write_csv, write_json
+from recbench.models import Recommender
+
+log = logging.getLogger(__name__)
+
+#: the validation metric that selects the best epoch
+SELECT_METRIC = "ndcg@10"
+#: steps between two checks of the loss for NaN/inf (one device sync per check)
+CHECK_EVERY = 16
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; neural models' ``Params`` inherit them, so configs set them directly."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int | None = 5  # evaluations without a better val NDCG@10 before stopping; None: never
+    eval_every: int = 1  # epochs between two validation evaluations
+    amp: bool = False  # float16 autocast + GradScaler; CUDA only, ignored on CPU
+    max_grad_norm: float | None = None  # clip the global gradient norm; None: no clipping
+    eval_batch_size: int = 1024
+    progress: bool | None = None  # tqdm bar per epoch; None: only on a terminal
+
+    def validate(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "patience": self.patience is None or self.patience >= 1,
+            "eval_every": self.eval_every >= 1,
+            "max_grad_norm": self.max_grad_norm is None or self.max_grad_norm > 0,
+            "eval_batch_size": self.eval_batch_size >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(
+                f"training parameter(s) out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}. "
+                "epochs, batch_size, eval_every, eval_batch_size and patience must be >= 1 (patience "
+                "may be null), lr > 0, weight_decay >= 0, max_grad_norm > 0 or null."
+            )
+
+    def train_config(self) -> "TrainConfig":
+        """The TrainConfig part of a model's Params (which subclass this)."""
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+
+class Trainable(Protocol):
+    """What ``train`` needs from a model, besides being an ``nn.Module``."""
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable: ...
+
+    def training_loss(self, batch, generator: torch.Generator) -> torch.Tensor: ...
+
+
+@dataclass
+class TrainResult:
+    epochs_trained: int
+    best_epoch: int  # the epoch whose weights the model holds after training
+    best_metric: float | None  # its val NDCG@10; None without validation
+    history: list[dict] = field(default_factory=list)  # one row per epoch
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled:
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def _check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, name: str) -> None:
+    """Raise TrainingError naming the first step of ``losses`` whose loss is NaN or infinite."""
+    if not losses:
+        return
+    values = torch.stack(losses)
+    bad = ~torch.isfinite(values)
+    if bad.any():
+        i = int(bad.nonzero()[0, 0])
+        raise TrainingError(
+            f"{name}: loss is {values[i].item()} at epoch {epoch}, step {first_step + i}. Training "
+            "diverged: lower lr, set max_grad_norm (e.g. 1.0), or turn amp off."
+        )
+
+
+def train(
+    module: nn.Module,
+    config: TrainConfig,
+    *,
+    valid: EvalSet | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    workdir: str | Path | None = None,
+    evaluate_fn: Callable[[], dict[str, float]] | None = None,
+    name: str | None = None,
+) -> TrainResult:
+    """Train ``module`` (see ``Trainable``) with AdamW; return what happened.
+
+    ``evaluate_fn`` returns validation metrics (at least ``ndcg@10``) of the module as it is now;
+    by default it is ``recbench.evaluation.evaluate(module, valid)``. Without ``valid`` and without
+    ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs.
+    """
+    from recbench.evaluation import evaluate  # here: evaluation imports nothing from training
+
+    config.validate()
+    name = name or type(module).__name__
+    device = torch.device(device)
+    for attr in ("train_batches", "training_loss"):
+        if not callable(getattr(module, attr, None)):
+            raise TypeError(f"{name} has no method {attr}(); see recbench.training.Trainable.")
+    if evaluate_fn is None and valid is not None:
+        def evaluate_fn():
+            return evaluate(module, valid, batch_size=config.eval_batch_size, device=device)[0]
+
+    amp = config.amp and device.type == "cuda"
+    if config.amp and not amp:
+        log.info("%s: amp=True ignored on %s (mixed precision is CUDA only)", name, device)
+    torch.manual_seed(seed)  # dropout
+    generator = torch.Generator().manual_seed(seed)  # shuffling, masking, negatives
+    module.to(device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    history_path = Path(workdir) / "history.csv" if workdir is not None else None
+
+    history: list[dict] = []
+    best_metric, best_epoch, best_state, bad_evals = -math.inf, 0, None, 0
+    epoch = 0
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        module.train()
+        batches = module.train_batches(epoch, generator)
+        total = len(batches) if hasattr(batches, "__len__") else None
+        bar = tqdm(batches, total=total, desc=f"{name} epoch {epoch}", unit="step", leave=False,
+                   disable=None if config.progress is None else not config.progress)
+        losses: list[torch.Tensor] = []  # detached step losses, checked every CHECK_EVERY steps
+        checked = 0
+        for step, batch in enumerate(bar, start=1):
+            optimizer.zero_grad(set_to_none=True)
+            with _autocast(device, amp):
+                loss = module.training_loss(batch, generator)
+            scaler.scale(loss).backward()
+            if config.max_grad_norm is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.detach().float())
+            if step % CHECK_EVERY == 0:
+                _check_finite(losses[checked:], checked + 1, epoch, name)
+                checked = len(losses)
+                bar.set_postfix(loss=f"{losses[-1].item():.4f}")
+        bar.close()
+        if not losses:
+            raise TrainingError(f"{name}: epoch {epoch} had no training batch; the training data "
+                                "is empty (no user with at least two interactions?).")
+        _check_finite(losses[checked:], checked + 1, epoch, name)
+        train_loss = float(torch.stack(losses).mean())
+
+        row = {"epoch": epoch, "train_loss": train_loss, "val_ndcg@10": math.nan,
+               "val_recall@10": math.nan, "seconds": math.nan}
+        stop = False
+        warming_up = epoch < getattr(module, "no_validation_before", 0)  # e.g. CREATE's warm-up
+        if evaluate_fn is not None and not warming_up and (
+                epoch % config.eval_every == 0 or epoch == config.epochs):
+            module.eval()
+            metrics = evaluate_fn()
+            row["val_ndcg@10"] = metrics[SELECT_METRIC]
+            row["val_recall@10"] = metrics.get("recall@10", math.nan)
+            if metrics[SELECT_METRIC] > best_metric:
+                best_metric, best_epoch, bad_evals = metrics[SELECT_METRIC], epoch, 0
+                best_state = copy.deepcopy(module.state_dict())
+            else:
+                bad_evals += 1
+                stop = config.patience is not None and bad_evals >= config.patience
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        log.info("%s epoch %d: train_loss %.4f val_ndcg@10 %.4f val_recall@10 %.4f (%.1fs)", name,
+                 epoch, train_loss, row["val_ndcg@10"], row["val_recall@10"], row["seconds"])
+        if history_path is not None:
+            write_csv(pd.DataFrame(history), history_path)
+        if stop:
+            log.info("%s: no better val %s in %d evaluations; stopping early", name, SELECT_METRIC,
+                     bad_evals)
+            break
+
+    if best_state is not None:
+        module.load_state_dict(best_state)
+        result = TrainResult(epoch, best_epoch, best_metric, history)
+    else:  # no validation: the last epoch's weights
+        result = TrainResult(epoch, epoch, None, history)
+    module.eval()
+    log.info("%s: trained %d epochs, best epoch %d (val %s %s)", name, result.epochs_trained,
+             result.best_epoch, SELECT_METRIC,
+             "n/a" if result.best_metric is None else f"{result.best_metric:.4f}")
+    if workdir is not None:
+        write_json({"epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
+                    "best_val_ndcg@10": result.best_metric}, Path(workdir) / "training.json")
+    return result
+
+
+class NeuralRecommender(Recommender, nn.Module):
+    """A Recommender that is an nn.Module trained by ``train``. Its Params subclass TrainConfig.
+
+    Subclasses implement ``build(train)`` (create layers and training tensors, seeded),
+    ``train_batches``, ``training_loss`` and ``score``. After ``fit``: ``train_result``,
+    ``epochs_trained`` and ``best_epoch``.
+    """
+
+    uses_gpu = True
+
+    def __init__(self, params, *, seed: int = 0, device: str = "cpu", workdir: Path | None = None):
+        nn.Module.__init__(self)
+        Recommender.__init__(self, params, seed=seed, device=device, workdir=workdir)
+        self.train_result: TrainResult | None = None
+
+    def build(self, train: Interactions) -> None:
+        raise NotImplementedError
+
+    def fit(self, train: Interactions, valid: EvalSet | None = None) -> None:
+        torch.manual_seed(self.seed)  # weight initialisation
+        self.build(train)
+        self.train_result = train_model(self, valid)
+
+    @property
+    def epochs_trained(self) -> int | None:
+        return None if self.train_result is None else self.train_result.epochs_trained
+
+    @property
+    def best_epoch(self) -> int | None:
+        return None if self.train_result is None else self.train_result.best_epoch
+
+
+def train_model(model: NeuralRecommender, valid: EvalSet | None = None) -> TrainResult:
+    """``train`` with a NeuralRecommender's own config, seed, device and workdir."""
+    return train(model, model.params.train_config(), valid=valid, seed=model.seed,
+                 device=model.device, workdir=model.workdir,
+                 name=getattr(model, "registry_name", type(model).__name__))
