@@ -32,10 +32,11 @@ from recbench.training import NeuralRecommender, TrainConfig
 class LightGCN(NeuralRecommender):
     @dataclass
     class Params(TrainConfig):
-        epochs: int = 60
+        epochs: int = 40
         batch_size: int = 2048
         lr: float = 1e-3
-        patience: int | None = 5
+        eval_every: int = 2
+        patience: int | None = 5  # evaluations, i.e. 10 epochs
         dim: int = 64
         n_layers: int = 3
         reg: float = 1e-4  # L2 on the batch's layer-0 embeddings (LightGCN's "decay")

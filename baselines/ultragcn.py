@@ -6,7 +6,11 @@ the loss of ``recbench.nn.graph_encoders.UltraGCNEncoder`` (degree-weighted BCE 
 item's ``n_neighbours`` top co-occurring items, and an L2 norm). The defaults are the official
 code's ML-1M settings (github.com/xue-pai/UltraGCN, ml-1m_config.ini): dim 128, 10 neighbours,
 w1 = w3 = 1e-7, w2 = w4 = 1, 200 negatives of weight 200, gamma (L2) 1e-4, lambda (item-item,
-here ``lambda_ii``) 1e-3, init std 1e-3, lr 1e-3, batch 1024, negatives not filtered.
+here ``lambda_ii``) 1e-3, init std 1e-3, batch 1024, negatives not filtered. One exception: lr
+defaults to 1e-2, not the official 1e-3. From its tiny init UltraGCN first sits on a popularity
+plateau for ~10^4 steps at lr 1e-3 (the official ML-1M log: epochs 0-10 of 778 steps); the
+default synthetic data has ~40 steps per epoch, so lr 1e-3 would need hundreds of epochs, lr 1e-2
+leaves the plateau after ~15. For the paper's datasets set ``lr: 1.0e-3`` and more epochs.
 
 The graph is each user's last ``graph_last_n`` training interactions (or last
 ``graph_last_fraction`` of them; all by default), binary; an epoch is one pass over its edges.
@@ -37,7 +41,8 @@ class UltraGCN(NeuralRecommender):
         epochs: int = 40
         batch_size: int = 1024
         lr: float = 1e-2  # official: 1e-3 over up to 2000 epochs; see the module docstring
-        patience: int | None = 5
+        eval_every: int = 2
+        patience: int | None = 5  # evaluations, i.e. 10 epochs: outlasts the early plateau
         dim: int = 128
         n_neighbours: int = 10  # item-item constraint: top co-occurring items per item
         w1: float = 1e-7  # positive, uniform weight (L_O)
