@@ -1,0 +1,156 @@
+"""Graph encoders against direct reference computations on tiny tensors.
+
+LightGCN: BPR + ego L2 equals its formula. UltraGCN: every loss term (L_O, L_C, L_I, norm) equals
+a per-sample loop over the official code's formulas, on both the dense and the gathered scoring
+path. Negative sampling, fold-in and a shared item table behave as documented.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from recbench.errors import ConfigError
+from recbench.graph import item_neighbours
+from recbench.nn import graph_encoders
+from recbench.nn.graph_encoders import (LightGCNEncoder, NegativeSampler, UltraGCNEncoder,
+                                        fold_in, user_states)
+
+# users x items: 3 users, 5 items; item 4 has no edge
+R = sp.csr_matrix(np.array([[1, 1, 0, 1, 0],
+                            [0, 1, 1, 0, 0],
+                            [1, 0, 1, 1, 0]], dtype=np.float32))
+USERS = torch.tensor([0, 1, 2, 0])
+POS = torch.tensor([1, 2, 0, 3])
+NEG = torch.tensor([[2, 4, 4], [0, 3, 4], [1, 4, 1], [2, 2, 4]])
+
+
+def log_sigmoid(x):
+    return -math.log1p(math.exp(-x))
+
+
+def test_lightgcn_bpr_loss_equals_its_formula():
+    torch.manual_seed(0)
+    enc = LightGCNEncoder(R, dim=4, n_layers=2, reg=0.3)
+    neg = NEG[:, 0]
+    loss = enc.bpr_loss(USERS, POS, neg).item()
+    uf, itf = (t.detach().double().numpy() for t in enc())
+    E_u, E_i = enc.user_weight.detach().double().numpy(), enc.item_weight.detach().double().numpy()
+    bpr, sq = 0.0, 0.0
+    for u, i, j in zip(USERS.tolist(), POS.tolist(), neg.tolist()):
+        bpr -= log_sigmoid(uf[u] @ itf[i] - uf[u] @ itf[j])
+        sq += E_u[u] @ E_u[u] + E_i[i] @ E_i[i] + E_i[j] @ E_i[j]
+    B = len(USERS)
+    assert loss == pytest.approx(bpr / B + 0.3 * sq / (2 * B), rel=1e-5)
+
+
+def reference_ultragcn_terms(enc, users, pos, neg):
+    """The official main.py formulas, one positive at a time, in float64."""
+    E_u = enc.user_weight.detach().double().numpy()
+    E_i = enc.item_weight.detach().double().numpy()
+    d_u, d_i = np.asarray(R.sum(1)).ravel(), np.asarray(R.sum(0)).ravel()
+    beta_u, beta_i = np.sqrt(d_u + 1) / d_u, 1 / np.sqrt(d_i + 1)
+    nbr, omega = item_neighbours(R, enc.ii_neighbours.shape[1])
+    L_O = L_C = L_I = 0.0
+    for b, (u, i) in enumerate(zip(users.tolist(), pos.tolist())):
+        bce_pos = -log_sigmoid(E_u[u] @ E_i[i])
+        L_O += enc.w1 * bce_pos
+        L_C += enc.w2 * beta_u[u] * beta_i[i] * bce_pos
+        js = neg[b].tolist()
+        bce_neg = [-log_sigmoid(-(E_u[u] @ E_i[j])) for j in js]
+        L_O += enc.negative_weight * np.mean([enc.w3 * x for x in bce_neg])
+        L_C += enc.negative_weight * np.mean(
+            [enc.w4 * beta_u[u] * beta_i[j] * x for j, x in zip(js, bce_neg)])
+        for k, w in zip(nbr[i].tolist(), omega[i].tolist()):
+            L_I += w * -log_sigmoid(E_u[u] @ E_i[k])
+    norm = ((E_u ** 2).sum() + (E_i ** 2).sum()) / 2
+    return {"L_O": L_O, "L_C": L_C, "L_I": L_I, "norm": norm}
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_ultragcn_loss_terms_equal_a_direct_reference(monkeypatch, dense):
+    if not dense:  # force the gathered [B, M, d] path that large catalogs take
+        monkeypatch.setattr(graph_encoders, "DENSE_MAX_SCORES", 0)
+    torch.manual_seed(0)
+    # large init so that scores are far from 0 and every term matters; w1, w3 not negligible
+    enc = UltraGCNEncoder(R, dim=4, n_neighbours=2, w1=0.3, w2=1.5, w3=0.7, w4=2.0,
+                          negative_weight=5.0, gamma=0.01, lambda_ii=0.2, init_std=0.5)
+    got = {k: v.item() for k, v in enc.loss_terms(USERS, POS, NEG).items()}
+    ref = reference_ultragcn_terms(enc, USERS, POS, NEG)
+    for key in ref:
+        assert got[key] == pytest.approx(ref[key], rel=1e-5), key
+    total = ref["L_O"] + ref["L_C"] + 0.2 * ref["L_I"] + 0.01 * ref["norm"]
+    assert enc.loss(USERS, POS, NEG).item() == pytest.approx(total, rel=1e-5)
+
+
+def test_ultragcn_official_defaults():
+    enc = UltraGCNEncoder(R)
+    assert (enc.dim, enc.ii_neighbours.shape[1], enc.w1, enc.w2, enc.w3, enc.w4) == \
+        (128, 10, 1e-7, 1.0, 1e-7, 1.0)
+    assert (enc.negative_weight, enc.gamma, enc.lambda_ii) == (200.0, 1e-4, 1e-3)
+
+
+def test_negative_sampler_excludes_positives_and_repeats():
+    # 40 items, 10 positives per user: a draw stays positive after 10 rounds w.p. 0.25^11 ~ 2e-7
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(3), 10)
+    cols = np.concatenate([rng.choice(40, 10, replace=False) for _ in range(3)])
+    R40 = sp.csr_matrix((np.ones(30, dtype=np.float32), (rows, cols)), shape=(3, 40))
+    sampler = NegativeSampler(R40, exclude_positives=True)
+    users = torch.tensor([0, 1, 2] * 50)
+    neg = sampler.sample(users, 20, torch.Generator().manual_seed(1))
+    assert neg.shape == (150, 20) and neg.min() >= 0 and neg.max() < 40
+    assert not sampler.is_positive(users, neg).any()
+    assert torch.equal(neg, sampler.sample(users, 20, torch.Generator().manual_seed(1)))
+    plain = NegativeSampler(R40, exclude_positives=False)
+    drawn = plain.sample(users, 20, torch.Generator().manual_seed(1))
+    assert sampler.is_positive(users, drawn).float().mean() > 0.15  # ~1/4 without exclusion
+
+
+def test_fold_in_is_the_mean_of_distinct_history_items():
+    item_final = torch.arange(10.0).view(5, 2)  # item i -> [2i, 2i + 1]
+    pad = 5
+    items = torch.tensor([[pad, 1, 3, 1],   # distinct {1, 3}
+                          [pad, pad, pad, pad],  # empty history
+                          [0, 4, 2, 4]])
+    out = fold_in(items, pad, item_final)
+    expected = torch.stack([(item_final[1] + item_final[3]) / 2, torch.zeros(2),
+                            (item_final[0] + item_final[2] + item_final[4]) / 3])
+    assert torch.allclose(out, expected)
+
+
+def test_user_states_use_the_user_or_fold_in():
+    user_final = torch.tensor([[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    item_final = torch.arange(10.0).view(5, 2)
+    has = torch.tensor([True, True, False])  # user 2 has no edge
+    items = torch.tensor([[5, 1], [0, 2], [3, 4], [1, 1]])
+    users = torch.tensor([1, -1, 2, 7])  # known, no user, no edge, beyond the table
+    out = user_states(users, items, 5, user_final, item_final, has)
+    assert torch.equal(out[0], user_final[1])
+    assert torch.allclose(out[1], (item_final[0] + item_final[2]) / 2)
+    assert torch.allclose(out[2], (item_final[3] + item_final[4]) / 2)
+    assert torch.allclose(out[3], item_final[1])
+
+
+@pytest.mark.parametrize("cls", [LightGCNEncoder, UltraGCNEncoder])
+def test_shared_item_table_is_used_and_trained(cls):
+    table = nn.Embedding(5 + 2, 8)  # catalog + padding + [MASK] rows, owned elsewhere
+    enc = cls(R, dim=8, item_embedding=table)
+    assert enc.item_weight.data_ptr() == table.weight.data_ptr()
+    assert enc.item_weight.shape == (5, 8)
+    assert sum(p is table.weight for p in enc.parameters()) == 1
+    loss = (enc.bpr_loss(USERS, POS, NEG[:, 0]) if cls is LightGCNEncoder
+            else enc.loss(USERS, POS, NEG))
+    loss.backward()
+    assert table.weight.grad[:5].abs().sum() > 0
+    assert table.weight.grad[5:].abs().sum() == 0  # rows after the catalog are untouched
+
+
+def test_shared_item_table_of_the_wrong_size_is_refused():
+    with pytest.raises(ConfigError, match="at least 5 rows"):
+        LightGCNEncoder(R, dim=8, item_embedding=nn.Embedding(4, 8))
+    with pytest.raises(ConfigError, match="dim 8"):
+        UltraGCNEncoder(R, dim=8, n_neighbours=2, item_embedding=nn.Embedding(5, 16))

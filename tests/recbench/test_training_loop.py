@@ -1,0 +1,132 @@
+"""The shared training loop: divergence errors, early stopping, history files, repeatability.
+
+(tests/recbench/test_training.py covers the basics; these add the rest of the contract.)
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from recbench.errors import ConfigError, TrainingError
+from recbench.training import CHECK_EVERY, TrainConfig, train
+
+
+class Regression(nn.Module):
+    """Linear regression on fixed random data, shuffled by the loop's generator, with dropout."""
+
+    def __init__(self, n=256, batch=32, bad_step=None, bad_value=float("nan")):
+        super().__init__()
+        torch.manual_seed(0)  # weight init (NeuralRecommender.fit seeds before build likewise)
+        g = torch.Generator().manual_seed(123)
+        self.x = torch.randn(n, 8, generator=g)
+        self.y = self.x @ torch.randn(8, generator=g)
+        self.lin = nn.Linear(8, 1)
+        self.drop = nn.Dropout(0.1)
+        self.batch, self.bad_step, self.bad_value, self.steps = batch, bad_step, bad_value, 0
+
+    def train_batches(self, epoch, generator):
+        return list(torch.randperm(len(self.x), generator=generator).split(self.batch))
+
+    def training_loss(self, idx, generator):
+        self.steps += 1
+        loss = (self.lin(self.drop(self.x[idx])).squeeze(1) - self.y[idx]).pow(2).mean()
+        return loss * self.bad_value if self.steps == self.bad_step else loss
+
+
+def cfg(**kw):
+    return TrainConfig(**{"epochs": 5, "lr": 0.05, "progress": False, **kw})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_diverged_loss_names_its_epoch_and_step(bad):
+    steps_per_epoch = 256 // 8  # 32 > CHECK_EVERY: the failing step lies after a check point
+    bad_step = steps_per_epoch + CHECK_EVERY + 3  # epoch 2, step CHECK_EVERY + 3
+    model = Regression(batch=8, bad_step=bad_step, bad_value=bad)
+    with pytest.raises(TrainingError, match=f"epoch 2, step {CHECK_EVERY + 3}\\b"):
+        train(model, cfg())
+
+
+def test_two_runs_with_one_seed_are_identical():
+    runs = []
+    for _ in range(2):
+        model = Regression()
+        result = train(model, cfg(), seed=7)
+        runs.append(([r["train_loss"] for r in result.history], model.lin.weight.detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+    other = Regression()
+    train(other, cfg(), seed=8)
+    assert not torch.equal(other.lin.weight, runs[0][1])
+
+
+def test_history_csv_and_training_json_are_written(tmp_path):
+    metrics = iter([0.2, 0.4, 0.3])
+
+    def evaluate_fn():
+        return {"ndcg@10": next(metrics), "recall@10": 0.5}
+
+    result = train(Regression(), cfg(epochs=3), evaluate_fn=evaluate_fn, workdir=tmp_path)
+    hist = pd.read_csv(tmp_path / "history.csv")
+    assert list(hist.columns) == ["epoch", "train_loss", "val_ndcg@10", "val_recall@10", "seconds"]
+    assert hist["epoch"].tolist() == [1, 2, 3]
+    assert hist["val_ndcg@10"].tolist() == [0.2, 0.4, 0.3]
+    assert (hist["seconds"] > 0).all() and hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0]
+    info = json.loads((tmp_path / "training.json").read_text())
+    assert info == {"epochs_trained": 3, "best_epoch": 2, "best_val_ndcg@10": 0.4}
+    assert (result.epochs_trained, result.best_epoch) == (3, 2)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_patience_counts_evaluations_and_eval_every_skips_epochs():
+    calls = []
+
+    def evaluate_fn():
+        calls.append(1)
+        return {"ndcg@10": 0.5 if len(calls) == 1 else 0.1}
+
+    result = train(Regression(), cfg(epochs=20, eval_every=2, patience=2), evaluate_fn=evaluate_fn)
+    # evaluations at epochs 2, 4, 6: best at 2, two worse ones -> stop after epoch 6
+    assert len(calls) == 3 and result.best_epoch == 2 and result.epochs_trained == 6
+    assert np.isnan(result.history[0]["val_ndcg@10"]) and result.history[1]["val_ndcg@10"] == 0.5
+
+
+def test_without_patience_all_epochs_run_and_the_best_weights_return():
+    snapshots, values = [], iter([0.1, 0.9, 0.2, 0.3])
+    model = Regression()
+
+    def evaluate_fn():
+        snapshots.append(model.lin.weight.detach().clone())
+        return {"ndcg@10": next(values)}
+
+    result = train(model, cfg(epochs=4, patience=None), evaluate_fn=evaluate_fn)
+    assert result.epochs_trained == 4 and result.best_epoch == 2 and result.best_metric == 0.9
+    assert torch.equal(model.lin.weight, snapshots[1])
+    assert not model.training  # left in eval mode for scoring
+
+
+def test_without_validation_exactly_epochs_run():
+    result = train(Regression(), cfg(epochs=3, patience=1))
+    assert result.epochs_trained == 3 and result.best_epoch == 3 and result.best_metric is None
+    assert all(np.isnan(r["val_ndcg@10"]) for r in result.history)
+
+
+def test_amp_is_ignored_on_cpu_and_clipping_runs():
+    plain, amp = Regression(), Regression()
+    train(plain, cfg(), seed=1)
+    train(amp, cfg(amp=True), seed=1)
+    assert torch.equal(plain.lin.weight, amp.lin.weight)
+    clipped = Regression()
+    train(clipped, cfg(max_grad_norm=1e-3), seed=1)
+    assert not torch.equal(clipped.lin.weight, plain.lin.weight)
+
+
+def test_bad_settings_and_modules_are_named():
+    with pytest.raises(ConfigError, match="lr=0"):
+        train(Regression(), cfg(lr=0))
+    with pytest.raises(ConfigError, match="patience=0"):
+        train(Regression(), cfg(patience=0))
+    with pytest.raises(TypeError, match="no method train_batches"):
+        train(nn.Linear(2, 2), cfg())
