@@ -39,6 +39,12 @@ SEQUENTIAL = ("SASRec", "BERT4Rec")
 GRAPH = ("LightGCN", "UltraGCN")
 
 
+def _for_backbone(params: dict, backbone: str, backbones: tuple[str, ...]) -> dict:
+    """Shared keys plus the chosen backbone's own sub-dict; other backbones' sub-dicts dropped."""
+    shared = {k: v for k, v in params.items() if k not in backbones}
+    return {**shared, **(params.get(backbone) or {})}
+
+
 @register("CREATE")
 class CREATE(NeuralRecommender):
     @dataclass
@@ -50,7 +56,9 @@ class CREATE(NeuralRecommender):
         sequential_backbone: str = "SASRec"
         graph_backbone: str = "LightGCN"
         # parameters of the backbones, as their own config entries take them; the graph's `dim`
-        # is always the sequential one (one shared item table)
+        # is always the sequential one (one shared item table). A sub-dict named after a
+        # backbone applies to that backbone only, so one config serves the backbone grid:
+        #   graph: {graph_last_n: 50, LightGCN: {n_layers: 3}, UltraGCN: {negative_num: 50}}
         sequential: dict = field(default_factory=dict)
         graph: dict = field(default_factory=lambda: {"graph_last_n": 50})
         alignment: str = "barlow"  # none | contrastive | barlow
@@ -76,7 +84,7 @@ class CREATE(NeuralRecommender):
                                   "warmup_epochs must be >= 0")
             if self.temperature <= 0:
                 raise ConfigError(f"models.CREATE.temperature must be > 0, got {self.temperature}")
-            if "dim" in self.graph:
+            if "dim" in self.graph or any("dim" in (self.graph.get(g) or {}) for g in GRAPH):
                 raise ConfigError("models.CREATE.graph.dim: the graph backbone shares the item "
                                   "table, so its dim is sequential.dim; remove graph.dim")
             # the backbones' own checks, with CREATE's key names in the messages
@@ -85,8 +93,10 @@ class CREATE(NeuralRecommender):
         def backbone_params(self):
             seq_cls = get_model_class(self.sequential_backbone)
             graph_cls = get_model_class(self.graph_backbone)
-            seq = make_params(seq_cls, self.sequential, "CREATE.sequential")
-            graph = make_params(graph_cls, {**self.graph, "dim": seq.dim}, "CREATE.graph")
+            seq = make_params(seq_cls, _for_backbone(self.sequential, self.sequential_backbone,
+                                                     SEQUENTIAL), "CREATE.sequential")
+            graph = make_params(graph_cls, {**_for_backbone(self.graph, self.graph_backbone, GRAPH),
+                                            "dim": seq.dim}, "CREATE.graph")
             return seq_cls, seq, graph_cls, graph
 
     uses_gpu = True

@@ -7,6 +7,9 @@ dataset source exists. Each failure names the config key and the fix.
 
 from __future__ import annotations
 
+import dataclasses
+
+from recbench import studies
 from recbench.data.sources import source_of
 from recbench.errors import ConfigError
 from recbench.models import get_model_class, make_params
@@ -37,19 +40,38 @@ def model_names(config: dict, dataset: str | None = None) -> list[str]:
 def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
     """(registered class name, parameters) of a model label on a dataset.
 
-    Parameters are the model entry's ``params`` updated by the dataset's ``model_params[label]``.
+    Parameters are the model entry's ``params`` updated by the dataset's ``model_params[label]``
+    (nested dicts such as CREATE's ``graph`` merge key by key).
+    A variant label ``BASE~key=value~...`` (an ablation point, see recbench/studies.py) is the
+    base label's spec with the overrides applied.
     """
+    base, overrides = studies.parse_label(model)
+    if overrides:
+        cls_name, params = model_spec(config, dataset, base)
+        return cls_name, studies.apply_overrides(params, overrides, model)
     if model not in config["models"]:
         raise ConfigError(f"model {model!r} is not in config `models:` ({sorted(config['models'])})")
     entry = config["models"][model] or {}
     params = dict(entry.get("params") or {})
-    params.update((dataset_spec(config, dataset).get("model_params") or {}).get(model) or {})
-    return entry.get("class", model), params
+    dataset_params = (dataset_spec(config, dataset).get("model_params") or {}).get(model) or {}
+    return entry.get("class", model), deep_merge(params, dataset_params)
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """``base`` updated by ``update``; nested dicts merge key by key instead of being replaced."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def model_uses_gpu(config: dict, model: str) -> bool:
-    entry = config["models"][model] or {}
-    return bool(get_model_class(entry.get("class", model)).uses_gpu)
+    base = studies.parse_label(model)[0]
+    entry = config["models"][base] or {}
+    return bool(get_model_class(entry.get("class", base)).uses_gpu)
 
 
 def check(config: dict) -> None:
@@ -69,6 +91,28 @@ def check(config: dict) -> None:
         for model in model_names(config, name):
             cls_name, params = model_spec(config, name, model)
             make_params(get_model_class(cls_name), params, model)
+    for name, spec in (config.get("studies") or {}).items():
+        if name not in studies.STUDIES:
+            raise ConfigError(f"studies.{name}: unknown study; the reports know "
+                              f"{sorted(studies.STUDIES)}.")
+        for label in [spec["base"], *(spec.get("include") or [])]:
+            if label not in config["models"]:
+                raise ConfigError(f"studies.{name} names model {label!r}, which is not in "
+                                  "`models:`; add it there or fix the name.")
+        for dataset in spec.get("datasets") or []:
+            if dataset not in config["datasets"]:
+                raise ConfigError(f"studies.{name}.datasets: {dataset!r} is not in `datasets:`.")
+            for point in study_points(config, name, dataset):
+                cls_name, params = model_spec(config, dataset, point.label)
+                make_params(get_model_class(cls_name), params, f"studies.{name}: {point.label}")
+
+
+def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:
+    """The points (model labels) of an ablation study on a dataset."""
+    cls_name, params = model_spec(config, dataset, studies.study(config, name)["base"])
+    # the base's full parameters, defaults included, so a point equal to the base shares its jobs
+    resolved = {**dataclasses.asdict(make_params(get_model_class(cls_name), params)), **params}
+    return studies.points(config, name, dataset, resolved)
 
 
 def resolve_device(device: str) -> str:

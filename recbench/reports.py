@@ -27,7 +27,7 @@ PAPER_MODEL_ORDER = ("SASRec", "BERT4Rec", "MRGSRec", "SVD", "Random", "PopRnd",
 def published(table: str) -> pd.DataFrame:
     """A table of the paper's published numbers (see recbench/published/README.md)."""
     with resources.files("recbench.published").joinpath(table).open() as f:
-        return pd.read_csv(f)
+        return pd.read_csv(f, keep_default_na=False, na_values=[""])  # "None" is a method
 
 
 def collect(metric_files: list[str | Path]) -> pd.DataFrame:
@@ -74,8 +74,28 @@ def _cell(row) -> str:
     return text
 
 
+def _mean(summary: pd.DataFrame, dataset: str, metric: str, model: str, column="mean_pct"):
+    sub = summary[(summary.dataset == dataset) & (summary.metric == metric) & (summary.model == model)]
+    return float(sub[column].iloc[0]) if len(sub) else math.nan
+
+
+def gain_pct(summary: pd.DataFrame, dataset: str, metric: str, model: str = "CREATE",
+             reference: str = "SASRec", column: str = "mean_pct") -> float:
+    """Relative gain of ``model`` over ``reference`` in % (the paper's Gain column)."""
+    ours, ref = (_mean(summary, dataset, metric, m, column) for m in (model, reference))
+    return 100.0 * (ours - ref) / ref if ref else math.nan
+
+
+def _gain_cell(summary, dataset, metric) -> str:
+    ours, paper = (gain_pct(summary, dataset, metric, column=c) for c in ("mean_pct", "paper_pct"))
+    if math.isnan(ours):
+        return ""
+    return f"{ours:+.0f}%" + ("" if math.isnan(paper) else f" [{paper:+.0f}%]")
+
+
 def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str]) -> str:
     models = model_order([m for m in models if m in set(summary.model)])
+    with_gain = {"CREATE", "SASRec"} <= set(models)
     lines = ["# Table 2: model comparison (values in %)", ""]
     seeds = sorted(set(summary.n_seeds))
     lines.append(
@@ -83,6 +103,8 @@ def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str])
         f"seeds per cell: {', '.join(map(str, seeds))}), then the paper's published value in "
         "[brackets] where the dataset is one of the paper's. NDCG and Recall use one target per "
         "test user; Coverage@K = distinct items in all top-K lists / catalog size."
+        + (" Gain: CREATE over SASRec, relative difference of the means (the paper's in brackets)."
+           if with_gain else "")
     )
     lines.append("")
     table = []
@@ -93,8 +115,90 @@ def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str])
                 continue
             row = [dataset, PAPER_METRIC[metric]]
             row += [_cell(sub.loc[m]) if m in sub.index else "" for m in models]
+            if with_gain:
+                row.append(_gain_cell(summary, dataset, metric))
             table.append(row)
-    lines.append(tabulate(table, headers=["Dataset", "Metric", *models], tablefmt="github"))
+    headers = ["Dataset", "Metric", *models] + (["Gain"] if with_gain else [])
+    lines.append(tabulate(table, headers=headers, tablefmt="github"))
     lines.append("")
     lines.append("Published numbers: arXiv 2602.23471, Table 2 (recbench/published/table2.csv).")
+    return "\n".join(lines) + "\n"
+
+
+def _paper_cell(mean: float, ci: float, paper: float) -> str:
+    if math.isnan(mean):
+        return ""
+    return _cell(pd.Series({"mean_pct": mean, "ci95_pct": ci, "paper_pct": paper}))
+
+
+def _stat(summary, dataset, metric, model) -> tuple[float, float]:
+    return (_mean(summary, dataset, metric, model, "mean_pct"),
+            _mean(summary, dataset, metric, model, "ci95_pct"))
+
+
+TABLE4_METRICS = ("ndcg@10", "coverage@10", "ndcg@100", "coverage@100")
+TABLE5_METRICS = ("ndcg@10", "recall@10")
+
+
+def _header(title: str, summary: pd.DataFrame) -> list[str]:
+    seeds = ", ".join(map(str, sorted(set(summary.n_seeds)))) or "-"
+    return [f"# {title}", "",
+            "Each cell: mean ± 95% confidence half-width over seeds (Student t; seeds per cell: "
+            f"{seeds}), then the paper's published value in [brackets] where one exists.", ""]
+
+
+def render_table4(summary: pd.DataFrame, points: dict[str, list], paper_names: dict) -> str:
+    """Alignment ablation: sequential only, then each graph encoder x alignment (Table 4).
+
+    ``points``: dataset -> [(label, values)] from the study, values holding ``graph_backbone``
+    and ``alignment`` for the CREATE variants and nothing for the sequential-only row.
+    """
+    paper = published("table4_alignment.csv")
+    lines = _header("Table 4: alignment ablation (values in %)", summary)
+    table = []
+    for dataset, pts in points.items():
+        for label, values in pts:
+            graph = values.get("graph_backbone", "Sequential")
+            align = values.get("alignment", "-")
+            ref = paper[(paper.dataset == paper_names.get(dataset)) & (paper.graph_encoder == graph)
+                        & (paper.alignment.str.lower() == str(align).lower())]
+            row = [dataset, graph if values else f"Sequential ({label})",
+                   "-" if not values else align]
+            for metric in TABLE4_METRICS:
+                paper_value = float(ref[PAPER_METRIC[metric]].iloc[0]) if len(ref) else math.nan
+                row.append(_paper_cell(*_stat(summary, dataset, metric, label), paper_value))
+            row.append(f"`{label}`")
+            table.append(row)
+    headers = ["Dataset", "Graph encoder", "Alignment", "NDCG@10", "Cov@10", "NDCG@100",
+               "Cov@100", "Job label"]
+    lines.append(tabulate(table, headers=headers, tablefmt="github"))
+    lines += ["", "Published numbers: arXiv 2602.23471, Table 4 (Sports and Clothing; "
+              "recbench/published/table4_alignment.csv)."]
+    return "\n".join(lines) + "\n"
+
+
+def render_table5(summary: pd.DataFrame, points: dict[str, list]) -> str:
+    """Backbone grid: {SASRec, BERT4Rec} rows x {LightGCN, UltraGCN} columns (Table 5)."""
+    paper = published("table5_backbones.csv")
+    lines = _header("Table 5: sequential x graph backbones (values in %)", summary)
+    lines[-2] += (" The paper does not name the dataset of its Table 5, so its values are "
+                  "repeated beside every dataset here.")
+    table, graphs = [], []
+    for dataset, pts in points.items():
+        grid = {(v["sequential_backbone"], v["graph_backbone"]): label for label, v in pts}
+        graphs = list(dict.fromkeys(g for _, g in grid))
+        for seq in dict.fromkeys(s for s, _ in grid):
+            for metric in TABLE5_METRICS:
+                ref = paper[(paper.sequential_backbone == seq) & (paper.metric == PAPER_METRIC[metric])]
+                row = [dataset, seq, PAPER_METRIC[metric]]
+                for graph in graphs:
+                    paper_value = float(ref[graph].iloc[0]) if len(ref) and graph in ref else math.nan
+                    label = grid.get((seq, graph))
+                    row.append(_paper_cell(*_stat(summary, dataset, metric, label), paper_value)
+                               if label else "")
+                table.append(row)
+    lines.append(tabulate(table, headers=["Dataset", "Sequential", "Metric", *graphs],
+                          tablefmt="github"))
+    lines += ["", "Published numbers: arXiv 2602.23471, Table 5 "
+              "(recbench/published/table5_backbones.csv)."]
     return "\n".join(lines) + "\n"

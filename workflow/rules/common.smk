@@ -1,5 +1,6 @@
 # Helpers shared by the rules: dataset and model lists, input functions, resources.
 from recbench import config as cfg
+from recbench import studies
 from recbench.data.sources import source_of
 
 
@@ -11,7 +12,7 @@ SEEDS = config["seeds"]
 
 wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    model="[A-Za-z0-9][A-Za-z0-9_+.-]*",
+    model="[A-Za-z0-9][A-Za-z0-9_+.~=-]*",  # ~key=value: an ablation variant
     seed="[0-9]+",
 
 
@@ -41,3 +42,19 @@ def metrics_files(dataset):
 
 def gpu_count(wildcards):
     return 1 if cfg.model_uses_gpu(config, wildcards.model) and config["device"] != "cpu" else 0
+
+
+PAPER_NAMES = {d: s.get("paper_name") for d, s in config["datasets"].items()}
+
+
+def study_points(name):
+    """dataset -> [(label, swept values)] of an ablation study (recbench/studies.py)."""
+    return {d: [(p.label, p.values) for p in cfg.study_points(config, name, d)]
+            for d in studies.study_datasets(config, name)}
+
+
+def study_metrics(name):
+    """Every (dataset, point, seed) metrics file of a study: one training job each."""
+    return [f"results/{d}/{label}/seed{s}/metrics.json"
+            for d, pts in study_points(name).items() for label, _ in pts
+            for s in studies.study_seeds(config, name)]

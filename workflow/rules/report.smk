@@ -12,7 +12,7 @@ rule table2:
     params:
         datasets=DATASETS,
         models=list(config["models"]),
-        paper_names={d: s.get("paper_name") for d, s in config["datasets"].items()},
+        paper_names=PAPER_NAMES,
     conda:
         "../../environment.yml"
     log:
@@ -21,3 +21,51 @@ rule table2:
         "logs/benchmarks/report/table2.tsv"
     script:
         "../scripts/table2.py"
+
+
+rule study_table:
+    """Tables 4 and 5: the ablation points of a study, each trained by its own jobs."""
+    input:
+        metrics=lambda wc: study_metrics(wc.table),
+    output:
+        md="results/{table}.md",
+        csv="results/{table}.csv",
+    wildcard_constraints:
+        table="table4|table5",
+    params:
+        points=lambda wc: study_points(wc.table),
+        paper_names=PAPER_NAMES,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/report/{table}.log",
+    benchmark:
+        "logs/benchmarks/report/{table}.tsv"
+    script:
+        "../scripts/study_table.py"
+
+
+rule figure:
+    """Figures 2-5: a PNG and the CSV of the values it plots."""
+    input:
+        metrics=lambda wc: study_metrics(wc.figure),
+    output:
+        png="results/figures/{figure}.png",
+        csv="results/figures/{figure}.csv",
+    wildcard_constraints:
+        figure="fig2_training_curves|fig3_graph_size|fig4_warmup|fig5_barlow_weight",
+    params:
+        points=lambda wc: study_points(wc.figure),
+        warmup=lambda wc: {
+            d: cfg.model_spec(config, d, studies.study(config, wc.figure)["base"])[1].get("warmup_epochs", 0)
+            for d in studies.study_datasets(config, wc.figure)
+        },
+        paper_names=PAPER_NAMES,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/report/{figure}.log",
+    benchmark:
+        "logs/benchmarks/report/{figure}.tsv"
+    script:
+        "../scripts/figure.py"

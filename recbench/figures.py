@@ -1,0 +1,140 @@
+"""Figures 2-5 of the paper from per-seed results, each with the numbers it plots beside it.
+
+Every figure is a PNG plus a CSV of exactly the plotted values (so a reader can check a point
+without reading pixels). The paper has these figures only as images; its captions give rough
+values, printed under each panel as "paper: ..." (PAPER_NOTES).
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from recbench.io import atomic_path, write_csv  # noqa: E402
+from recbench.stats import mean_ci  # noqa: E402
+
+#: what the paper's captions and Section 5 say, per figure and paper dataset name
+PAPER_NOTES = {
+    "fig2_training_curves": {
+        "Beauty": "validation NDCG@10 reaches ~0.018, stable after ~50-100 epochs",
+        "Sports": "validation NDCG@10 reaches ~0.020, stable after ~50-100 epochs",
+    },
+    "fig3_graph_size": {
+        "ML-1M": "best for graphs with n > 40% (4 seeds, mean)",
+        "Beauty": "optimum around n = 40% (4 seeds, mean)",
+    },
+    "fig4_warmup": {
+        "Beauty": "peak at 50 warm-up epochs (best of 3 seeds)",
+        "Sports": "peak at 10 warm-up epochs (best of 3 seeds)",
+    },
+    "fig5_barlow_weight": {
+        "Beauty": "sharp rise 0.0 -> 0.1, then stable ~0.0215 up to 1.0",
+        "Sports": "sharp rise 0.0 -> 0.1, peak ~0.0165 at 0.2, ~0.0155 at 1.0",
+    },
+}
+
+#: the swept parameter, its axis label and the seed aggregate of each sweep figure
+SWEEPS = {
+    "fig3_graph_size": ("graph.graph_last_fraction", "graph size n, % of each user's last "
+                        "interactions", "mean", 100.0),
+    "fig4_warmup": ("warmup_epochs", "graph warm-up epochs", "max", 1.0),
+    "fig5_barlow_weight": ("w_align", "Barlow Twins weight", "mean", 1.0),
+}
+
+
+def _note(figure: str, paper_name: str | None) -> str:
+    note = PAPER_NOTES.get(figure, {}).get(paper_name or "")
+    return f"paper: {note}" if note else "paper: (not one of the paper's datasets for this figure)"
+
+
+def _save(fig, path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _panels(n: int):
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False)
+    return fig, axes[0]
+
+
+def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, int],
+                    paper_names: dict[str, str | None], png, csv) -> pd.DataFrame:
+    """Figure 2: training loss (left axis) and validation NDCG@10 (right axis) per epoch.
+
+    ``histories``: dataset -> the history.csv frames of the seeds; curves are their mean per epoch
+    (validation points only where validation ran). The warm-up boundary is a dashed line.
+    """
+    rows = []
+    fig, axes = _panels(len(histories))
+    for ax, (dataset, frames) in zip(axes, histories.items()):
+        h = pd.concat(frames).groupby("epoch", as_index=False)[["train_loss", "val_ndcg@10"]].mean()
+        h.insert(0, "dataset", dataset)
+        rows.append(h)
+        ax.plot(h.epoch, h.train_loss, color="tab:red", label="training loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss", color="tab:red")
+        right = ax.twinx()
+        val = h.dropna(subset=["val_ndcg@10"])
+        right.plot(val.epoch, val["val_ndcg@10"], color="tab:blue", marker=".",
+                   label="validation NDCG@10")
+        right.set_ylabel("validation NDCG@10", color="tab:blue")
+        if warmup.get(dataset):
+            ax.axvline(warmup[dataset] + 0.5, color="grey", linestyle="--", linewidth=1)
+            ax.text(warmup[dataset] + 0.5, ax.get_ylim()[1], " warm-up ends", color="grey",
+                    va="top", fontsize=8)
+        ax.set_title(f"{dataset} ({len(frames)} seeds)\n{_note('fig2_training_curves', paper_names.get(dataset))}",
+                     fontsize=9)
+    fig.suptitle("Figure 2: CREATE training curves")
+    _save(fig, png)
+    data = pd.concat(rows, ignore_index=True)
+    write_csv(data, csv)
+    return data
+
+
+def sweep(figure: str, long: pd.DataFrame, points: dict[str, list], paper_names: dict,
+          png, csv) -> pd.DataFrame:
+    """Figures 3-5: test NDCG@10 against the swept parameter, one panel per dataset.
+
+    ``long``: per-seed metrics (reports.collect); ``points``: dataset -> [(label, values)].
+    Figure 3 and 5 plot the mean with its 95% CI over seeds, Figure 4 the best seed, as the paper.
+    """
+    key, xlabel, aggregate, scale = SWEEPS[figure]
+    ndcg = long[long.metric == "ndcg@10"]
+    rows = []
+    for dataset, pts in points.items():
+        for label, values in pts:
+            seeds = ndcg[(ndcg.dataset == dataset) & (ndcg.model == label)]
+            if seeds.empty:
+                raise ValueError(f"{figure}: no results for {dataset}/{label}")
+            mean, ci = mean_ci(seeds.value)
+            x = values[key]
+            rows.append({"dataset": dataset, key: x, "x": (0.0 if x is None else x) * scale,
+                         "label": label, "n_seeds": len(seeds), "mean_ndcg@10": mean,
+                         "ci95_ndcg@10": ci, "best_ndcg@10": float(seeds.value.max())})
+    data = pd.DataFrame(rows).sort_values(["dataset", "x"], kind="stable")
+    fig, axes = _panels(len(points))
+    for ax, dataset in zip(axes, points):
+        d = data[data.dataset == dataset]
+        if aggregate == "max":
+            ax.plot(d.x, d["best_ndcg@10"], marker="o")
+            ylabel = f"test NDCG@10 (best of {d.n_seeds.max()} seeds)"
+        else:
+            err = d["ci95_ndcg@10"].where(d["ci95_ndcg@10"].map(math.isfinite))
+            ax.errorbar(d.x, d["mean_ndcg@10"], yerr=err, marker="o", capsize=3)
+            ylabel = f"test NDCG@10 (mean ± 95% CI, {d.n_seeds.max()} seeds)"
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{dataset}\n{_note(figure, paper_names.get(dataset))}", fontsize=9)
+        ax.grid(alpha=0.3)
+    titles = {"fig3_graph_size": "Figure 3: graph size", "fig4_warmup": "Figure 4: GCN warm-up",
+              "fig5_barlow_weight": "Figure 5: Barlow Twins weight"}
+    fig.suptitle(titles[figure])
+    _save(fig, png)
+    write_csv(data, csv)
+    return data

@@ -1,0 +1,146 @@
+"""Ablation studies: every point of a sweep is a model *variant* with its own label and job.
+
+A study in the config names a base model label, the datasets, optionally its own seeds, fixed
+overrides (``set``) and a ``grid`` of parameters to sweep; ``include`` adds plain model labels
+(Table 4's "sequential only" row is the SASRec label itself)::
+
+    studies:
+      fig4_warmup:
+        base: CREATE
+        datasets: [beauty, sports]
+        grid: {warmup_epochs: [0, 10, 20, 50, 100]}
+
+Each grid point becomes the label ``CREATE~warmup_epochs=10``: the base's parameters with the
+overrides applied, keys sorted, values in YAML (``null``, ``0.1``, ``UltraGCN``); a dotted key
+reaches into a nested dict (``graph.graph_last_fraction=0.4``). Overrides equal to the base's own
+value are dropped, so the point that *is* the base configuration is the base label itself and
+shares its jobs with Table 2. A variant label is an ordinary ``{model}`` wildcard: the one
+``train_evaluate`` rule trains it like any model, one job per (dataset, variant, seed), so a
+cluster runs a sweep in parallel.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import yaml
+
+from recbench.errors import ConfigError
+
+SEP = "~"
+#: the studies the reports know, with what each renders
+STUDIES = {
+    "table4": "results/table4.md (alignment ablation)",
+    "table5": "results/table5.md (backbone grid)",
+    "fig2_training_curves": "results/figures/fig2_training_curves.png",
+    "fig3_graph_size": "results/figures/fig3_graph_size.png",
+    "fig4_warmup": "results/figures/fig4_warmup.png",
+    "fig5_barlow_weight": "results/figures/fig5_barlow_weight.png",
+}
+
+
+#: parameters every point reports with its swept values (the rows of Tables 4 and 5)
+DESCRIBE = ("sequential_backbone", "graph_backbone", "alignment")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a study on one dataset."""
+
+    label: str  # the {model} wildcard: a config model label, or BASE~key=value~...
+    values: dict = field(default_factory=dict)  # swept values, plus the DESCRIBE parameters
+
+
+def format_value(value) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    return text.removesuffix("\n...").strip()
+
+
+def parse_label(label: str) -> tuple[str, dict]:
+    """``CREATE~a=1~b.c=null`` -> ("CREATE", {"a": 1, "b.c": None})."""
+    base, *parts = label.split(SEP)
+    overrides = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"model variant {label!r}: {part!r} is not key=value")
+        overrides[key] = yaml.safe_load(value)
+    return base, overrides
+
+
+def get_nested(params: dict, key: str, default=None):
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def apply_overrides(params: dict, overrides: dict, label: str = "") -> dict:
+    """A copy of ``params`` with dotted-key overrides applied (nested dicts copied, not shared)."""
+    out = _deepcopy(params)
+    for key, value in overrides.items():
+        path, node = key.split("."), out
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"model variant {label!r}: {key!r} reaches into {part!r}, "
+                                  f"which is {child!r}, not a dict of parameters")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def _deepcopy(d):
+    return {k: _deepcopy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+_MISSING = object()
+
+
+def variant_label(base: str, overrides: dict, base_params: dict) -> str:
+    """The canonical label: overrides sorted, those equal to the base's value dropped."""
+    kept = {k: v for k, v in overrides.items() if get_nested(base_params, k, _MISSING) != v}
+    return SEP.join([base] + [f"{k}={format_value(v)}" for k, v in sorted(kept.items())])
+
+
+def study(config: dict, name: str) -> dict:
+    studies = config.get("studies") or {}
+    if name not in studies:
+        raise ConfigError(
+            f"the config has no `studies: {name}:`, which {STUDIES.get(name, name)} needs; add it "
+            "(config/config.yaml has a reduced sweep, config/paper.yaml the paper's)."
+        )
+    return studies[name]
+
+
+def study_seeds(config: dict, name: str) -> list[int]:
+    return list(study(config, name).get("seeds") or config["seeds"])
+
+
+def study_datasets(config: dict, name: str) -> list[str]:
+    return list(study(config, name).get("datasets") or [])
+
+
+def points(config: dict, name: str, dataset: str, base_params: dict) -> list[Point]:
+    """The study's points on a dataset, ``include`` labels first, then the grid in order.
+
+    ``base_params`` are the base label's parameters on that dataset (``config.model_spec``).
+    """
+    spec = study(config, name)
+    out = [Point(label) for label in spec.get("include") or []]
+    base = spec["base"]
+    fixed = dict(spec.get("set") or {})
+    grid = spec.get("grid") or {}
+    keys = list(grid)
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        params = apply_overrides(base_params, {**fixed, **values})
+        described = {k: params[k] for k in DESCRIBE if k in params}
+        out.append(Point(variant_label(base, {**fixed, **values}, base_params),
+                         {**described, **values}))
+    return out

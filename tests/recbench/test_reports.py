@@ -1,0 +1,88 @@
+"""Reports: Table 2's Gain column, Tables 4 and 5 beside the paper, Figures 2-5 and their CSVs."""
+
+import pandas as pd
+import pytest
+
+from recbench import figures
+from recbench.reports import METRICS, render_table2, render_table4, render_table5, summarise
+
+
+def long_frame(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    """(dataset, model) -> per-seed NDCG@10; every other metric gets the same numbers."""
+    rows = [{"dataset": d, "model": m, "seed": s, "metric": metric, "value": v}
+            for (d, m), seeds in values.items() for s, v in enumerate(seeds) for metric in METRICS]
+    return pd.DataFrame(rows)
+
+
+def test_table2_gain_is_create_over_sasrec_beside_the_papers():
+    long = long_frame({("sp", "SASRec"): [0.010, 0.012], ("sp", "CREATE"): [0.0132, 0.0132]})
+    text = render_table2(summarise(long, {"sp": "Sports"}), ["sp"], ["SASRec", "CREATE"])
+    header = [line for line in text.splitlines() if line.startswith("| Dataset")][0]
+    assert header.rstrip(" |").endswith("Gain")
+    ndcg = [line for line in text.splitlines() if "| NDCG@10 " in line][0]
+    # ours: 1.32 / 1.10 - 1 = +20%; the paper's Sports NDCG@10: 1.58 / 1.48 - 1 = +7%
+    assert "+20% [+7%]" in ndcg
+
+
+def test_no_gain_column_without_both_models():
+    long = long_frame({("sp", "SASRec"): [0.01, 0.02]})
+    assert "Gain" not in render_table2(summarise(long), ["sp"], ["SASRec"])
+
+
+def test_table4_rows_and_paper_values():
+    pts = {"sp": [("SASRec", {}), ("CREATE~alignment=none", {"graph_backbone": "LightGCN",
+                                                             "alignment": "none"}),
+                  ("CREATE", {"graph_backbone": "UltraGCN", "alignment": "barlow"})]}
+    long = long_frame({("sp", "SASRec"): [0.01, 0.01], ("sp", "CREATE~alignment=none"): [0.02, 0.02],
+                       ("sp", "CREATE"): [0.03, 0.03]})
+    text = render_table4(summarise(long), pts, {"sp": "Sports"})
+    rows = {line.split("|")[2].strip() + "/" + line.split("|")[3].strip(): line
+            for line in text.splitlines() if line.startswith("| sp")}
+    assert "1.00 ± 0.00 [1.48]" in rows["Sequential (SASRec)/-"]
+    assert "2.00 ± 0.00 [1.37]" in rows["LightGCN/none"]  # Sports, LightGCN, None: 1.37
+    assert "3.00 ± 0.00 [1.58]" in rows["UltraGCN/barlow"]  # Sports, UltraGCN, Barlow: 1.58
+    assert "[96.33]" in rows["UltraGCN/barlow"]  # its Cov@100
+
+
+def test_table5_grid_with_the_papers_unnamed_dataset():
+    grid = [("SASRec", "LightGCN", "a"), ("SASRec", "UltraGCN", "b"),
+            ("BERT4Rec", "LightGCN", "c"), ("BERT4Rec", "UltraGCN", "d")]
+    pts = {"x": [(label, {"sequential_backbone": s, "graph_backbone": g}) for s, g, label in grid]}
+    long = long_frame({("x", label): [0.01 * (i + 1)] * 2 for i, (_, _, label) in enumerate(grid)})
+    text = render_table5(summarise(long), pts)
+    assert "does not name the dataset" in text
+    line = [l for l in text.splitlines() if "| BERT4Rec " in l and "NDCG@10" in l][0]
+    assert "3.00 ± 0.00 [1.39]" in line and "4.00 ± 0.00 [1.43]" in line
+
+
+def _is_png(path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("figure, key, column", [
+    ("fig3_graph_size", "graph.graph_last_fraction", "mean_ndcg@10"),
+    ("fig4_warmup", "warmup_epochs", "best_ndcg@10"),
+    ("fig5_barlow_weight", "w_align", "mean_ndcg@10"),
+])
+def test_sweep_figures_plot_the_aggregate_over_seeds(tmp_path, figure, key, column):
+    pts = {"b": [("p1", {key: 1}), ("p0", {key: 0})]}
+    long = long_frame({("b", "p0"): [0.1, 0.3], ("b", "p1"): [0.2, 0.6]})
+    png, csv = tmp_path / "f.png", tmp_path / "f.csv"
+    figures.sweep(figure, long, pts, {"b": "Beauty"}, png, csv)
+    assert _is_png(png)
+    data = pd.read_csv(csv)
+    assert list(data[key]) == [0, 1]  # sorted by the swept value
+    expected = [0.3, 0.6] if column == "best_ndcg@10" else [0.2, 0.4]
+    assert list(data[column]) == pytest.approx(expected)
+
+
+def test_training_curves_average_seeds_and_write_csv(tmp_path):
+    h = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.0],
+                      "val_ndcg@10": [None, 0.1, 0.2]})
+    h2 = h.assign(train_loss=h.train_loss + 1, **{"val_ndcg@10": [None, 0.3, 0.4]})
+    png, csv = tmp_path / "f.png", tmp_path / "f.csv"
+    figures.training_curves({"b": [h, h2]}, {"b": 1}, {"b": "Beauty"}, png, csv)
+    assert _is_png(png)
+    data = pd.read_csv(csv)
+    assert list(data.train_loss) == [3.5, 2.5, 1.5]
+    assert list(data["val_ndcg@10"].iloc[1:]) == pytest.approx([0.2, 0.3])

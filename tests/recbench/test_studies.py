@@ -1,0 +1,104 @@
+"""Ablation studies: variant labels, their parameters, the points of a sweep, config errors."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recbench import config as cfg
+from recbench import studies
+from recbench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = {"warmup_epochs": 3, "graph": {"graph_last_n": 50, "LightGCN": {"n_layers": 3}}}
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    return yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def test_label_round_trip_with_yaml_values():
+    label = studies.variant_label("CREATE", {"warmup_epochs": 10, "graph.graph_last_n": None,
+                                             "graph.graph_last_fraction": 0.4,
+                                             "graph_backbone": "UltraGCN"}, BASE)
+    assert label == ("CREATE~graph.graph_last_fraction=0.4~graph.graph_last_n=null"
+                     "~graph_backbone=UltraGCN~warmup_epochs=10")
+    assert studies.parse_label(label) == ("CREATE", {"graph.graph_last_fraction": 0.4,
+                                                     "graph.graph_last_n": None,
+                                                     "graph_backbone": "UltraGCN",
+                                                     "warmup_epochs": 10})
+    assert studies.parse_label("SASRec") == ("SASRec", {})
+    with pytest.raises(ConfigError, match="key=value"):
+        studies.parse_label("CREATE~warmup")
+
+
+def test_overrides_equal_to_the_base_are_dropped():
+    """The point that is the base configuration shares the base's jobs."""
+    assert studies.variant_label("CREATE", {"warmup_epochs": 3}, BASE) == "CREATE"
+    assert studies.variant_label("CREATE", {"graph.graph_last_n": 50, "warmup_epochs": 0},
+                                 BASE) == "CREATE~warmup_epochs=0"
+
+
+def test_nested_overrides_never_touch_the_base():
+    out = studies.apply_overrides(BASE, {"graph.LightGCN.n_layers": 1, "graph.graph_last_n": None})
+    assert out["graph"] == {"graph_last_n": None, "LightGCN": {"n_layers": 1}}
+    assert BASE["graph"] == {"graph_last_n": 50, "LightGCN": {"n_layers": 3}}
+    with pytest.raises(ConfigError, match="not a dict"):
+        studies.apply_overrides(BASE, {"warmup_epochs.x": 1}, "CREATE~warmup_epochs.x=1")
+
+
+def test_variant_spec_is_the_base_spec_with_overrides(default_config):
+    cls, base = cfg.model_spec(default_config, "synthetic", "CREATE")
+    cls2, params = cfg.model_spec(default_config, "synthetic",
+                                  "CREATE~graph.graph_last_fraction=0.2~graph.graph_last_n=null")
+    assert cls == cls2 == "CREATE"
+    assert params["graph"]["graph_last_fraction"] == 0.2 and params["graph"]["graph_last_n"] is None
+    assert params["graph"]["LightGCN"] == base["graph"]["LightGCN"]
+    assert {k: v for k, v in params.items() if k != "graph"} == {k: v for k, v in base.items()
+                                                                  if k != "graph"}
+
+
+def test_dataset_model_params_merge_nested_dicts(default_config):
+    config = copy.deepcopy(default_config)
+    config["datasets"]["synthetic"]["model_params"] = {"CREATE": {"graph": {"graph_last_n": 7}}}
+    params = cfg.model_spec(config, "synthetic", "CREATE")[1]
+    assert params["graph"]["graph_last_n"] == 7
+    assert params["graph"]["LightGCN"] == default_config["models"]["CREATE"]["params"]["graph"]["LightGCN"]
+
+
+def test_points_of_the_default_studies(default_config):
+    t4 = cfg.study_points(default_config, "table4", "synthetic")
+    assert [p.label for p in t4][:2] == ["SASRec", "CREATE~alignment=none"]
+    assert len(t4) == 1 + 2 * 3 and len({p.label for p in t4}) == 7
+    assert "CREATE" in [p.label for p in t4]  # LightGCN + barlow is the base CREATE
+    f4 = cfg.study_points(default_config, "fig4_warmup", "synthetic")
+    assert [p.values["warmup_epochs"] for p in f4] == [0, 3, 10]
+    assert studies.study_seeds(default_config, "fig3_graph_size") == [0, 1]
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"nosuch": {"base": "CREATE", "datasets": ["synthetic"]}}, "unknown study"),
+    ({"table4": {"base": "NoModel", "datasets": ["synthetic"]}}, "'NoModel'"),
+    ({"table4": {"base": "CREATE", "datasets": ["nowhere"]}}, "'nowhere'"),
+    ({"table4": {"base": "CREATE", "datasets": ["synthetic"],
+                 "grid": {"alignment": ["barlow", "cosine"]}}}, "alignment"),
+])
+def test_bad_studies_are_named(default_config, patch, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.check({**default_config, "studies": patch})
+
+
+def test_a_missing_study_says_where_to_add_it(default_config):
+    with pytest.raises(ConfigError, match="studies: table5"):
+        studies.study({**default_config, "studies": {}}, "table5")
+
+
+def test_paper_config_studies_are_valid():
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    cfg.check(paper)
+    f3 = cfg.study_points(paper, "fig3_graph_size", "ml-1m")
+    assert [p.values["graph.graph_last_fraction"] for p in f3] == [i / 10 for i in range(1, 11)]
+    assert studies.study_seeds(paper, "fig3_graph_size") == [0, 1, 2, 3]
+    assert studies.study_datasets(paper, "table4") == ["sports", "clothing"]

@@ -1,0 +1,25 @@
+"""Snakemake entry point: one of Figures 2-5 (PNG plus the CSV of its values)."""
+from pathlib import Path
+
+import pandas as pd
+
+from recbench import figures, logs
+from recbench.errors import DataError
+from recbench.reports import collect
+
+logs.setup(snakemake.log[0])
+name = snakemake.wildcards.figure
+out = snakemake.output
+if name == "fig2_training_curves":
+    histories = {}
+    for f in map(Path, snakemake.input.metrics):
+        history = f.parent / "history.csv"
+        if not history.exists():
+            raise DataError(f"{history} is missing: Figure 2 needs the per-epoch history that "
+                            "neural models write; is the study's base a neural model?")
+        histories.setdefault(f.parent.parent.parent.name, []).append(pd.read_csv(history))
+    figures.training_curves(histories, snakemake.params.warmup, snakemake.params.paper_names,
+                            out.png, out.csv)
+else:
+    figures.sweep(name, collect(snakemake.input.metrics), snakemake.params.points,
+                  snakemake.params.paper_names, out.png, out.csv)
