@@ -1,0 +1,128 @@
+"""Seed statistics and paired tests, checked against scipy on fixed numbers."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from recbench.stats import PairedTest, mean_ci, paired_per_user, paired_test
+
+A = np.array([0.31, 0.28, 0.35, 0.40, 0.22, 0.30, 0.27, 0.33, 0.38, 0.25])
+B = np.array([0.29, 0.27, 0.30, 0.41, 0.20, 0.26, 0.27, 0.30, 0.33, 0.21])
+
+
+def test_mean_ci_equals_scipy_t_interval():
+    x = [0.3125, 0.2980, 0.3051]
+    mean, half = mean_ci(x)
+    lo, hi = stats.t.interval(0.95, df=len(x) - 1, loc=np.mean(x), scale=stats.sem(x))
+    assert mean == pytest.approx(np.mean(x))
+    assert (mean - half, mean + half) == (pytest.approx(lo), pytest.approx(hi))
+    # another confidence level and size
+    y = np.arange(1.0, 8.0) ** 1.5
+    mean, half = mean_ci(y, confidence=0.9)
+    lo, hi = stats.t.interval(0.9, df=len(y) - 1, loc=y.mean(), scale=stats.sem(y))
+    assert (mean - half, mean + half) == (pytest.approx(lo), pytest.approx(hi))
+
+
+def test_mean_ci_edge_cases():
+    assert all(math.isnan(v) for v in mean_ci([]))
+    mean, half = mean_ci([0.5])
+    assert mean == 0.5 and math.isnan(half)
+
+
+def test_paired_ttest_equals_scipy():
+    res = paired_test(A, B, "ttest")
+    ref = stats.ttest_rel(A, B)
+    assert isinstance(res, PairedTest) and res.method == "ttest" and res.n == len(A)
+    assert res.statistic == pytest.approx(ref.statistic)
+    assert res.pvalue == pytest.approx(ref.pvalue)
+    assert res.mean_diff == pytest.approx(np.mean(A - B))
+    assert (res.mean_a, res.mean_b) == (pytest.approx(A.mean()), pytest.approx(B.mean()))
+    assert paired_test(B, A).statistic == pytest.approx(-ref.statistic)
+    one = paired_test(A, B, alternative="greater")
+    assert one.pvalue == pytest.approx(stats.ttest_rel(A, B, alternative="greater").pvalue)
+
+
+def test_paired_wilcoxon_equals_scipy():
+    res = paired_test(A, B, "wilcoxon")
+    ref = stats.wilcoxon(A, B, zero_method="wilcox")  # one zero difference (0.27, 0.27): dropped
+    assert res.method == "wilcoxon" and res.n == len(A)
+    assert res.statistic == pytest.approx(ref.statistic)
+    assert res.pvalue == pytest.approx(ref.pvalue)
+    pratt = paired_test(A, B, "wilcoxon", zero_method="pratt")
+    assert pratt.pvalue == pytest.approx(stats.wilcoxon(A, B, zero_method="pratt").pvalue)
+
+
+def test_paired_test_as_dict():
+    d = paired_test(A, B).as_dict()
+    assert set(d) == {"method", "n", "mean_a", "mean_b", "mean_diff", "statistic", "pvalue"}
+
+
+@pytest.mark.parametrize("method", ["ttest", "wilcoxon"])
+def test_identical_arrays_give_p_one_without_warnings(method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = paired_test(A, A.copy(), method)
+    assert res.pvalue == 1.0 and res.statistic == 0.0 and res.mean_diff == 0.0
+
+
+def test_constant_nonzero_difference_ttest():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = paired_test([1.0, 2.0, 3.0], [0.5, 1.5, 2.5], "ttest")
+    assert res.statistic == math.inf and res.pvalue == 0.0
+    assert paired_test([0.5, 1.5], [1.0, 2.0]).statistic == -math.inf
+
+
+def test_length_mismatch_names_both_lengths():
+    with pytest.raises(ValueError, match=r"len\(a\)=10 and len\(b\)=9"):
+        paired_test(A, B[:9])
+
+
+@pytest.mark.parametrize("a, b, message", [
+    ([], [], "empty"),
+    ([0.1, np.nan], [0.1, 0.2], "NaN"),
+    ([0.3], [0.1], "at least 2"),
+])
+def test_paired_test_refuses_bad_input(a, b, message):
+    with pytest.raises(ValueError, match=message):
+        paired_test(a, b)
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="unknown paired test method 'sign'"):
+        paired_test(A, B, "sign")
+
+
+def per_user(users, values, k=10):
+    return pd.DataFrame({"user": users, "target": 0, "rank": 0, f"ndcg@{k}": values,
+                         f"recall@{k}": np.asarray(values) > 0})
+
+
+def test_paired_per_user_averages_seeds_and_aligns_users():
+    seeds_a = [per_user([3, 1, 2], [0.3, 0.1, 0.2]), per_user([1, 2, 3], [0.3, 0.0, 0.5])]
+    seeds_b = [per_user([2, 3, 1], [0.6, 0.0, 0.2])]
+    a, b = paired_per_user(seeds_a, seeds_b)
+    np.testing.assert_allclose(a, [0.2, 0.1, 0.4])   # users 1, 2, 3
+    np.testing.assert_allclose(b, [0.2, 0.6, 0.0])
+    # one concatenated frame per model is the same; another metric column
+    a2, b2 = paired_per_user(pd.concat(seeds_a), seeds_b[0], metric="recall@10")
+    np.testing.assert_allclose(a2, [1.0, 0.5, 1.0])
+    np.testing.assert_allclose(b2, [1.0, 1.0, 0.0])
+    res = paired_test(a, b)
+    assert res.pvalue == pytest.approx(stats.ttest_rel(a, b).pvalue)
+
+
+def test_paired_per_user_refuses_different_users():
+    with pytest.raises(ValueError, match=r"different test users: 3 vs 2 users, 1 only in a"):
+        paired_per_user(per_user([1, 2, 3], [0.1] * 3), per_user([1, 2], [0.1] * 2))
+    with pytest.raises(ValueError, match="every seed must hold the same test users"):
+        paired_per_user([per_user([1, 2], [0.1] * 2), per_user([1], [0.1])],
+                        per_user([1, 2], [0.1] * 2))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['ndcg@100'\]"):
+        paired_per_user(per_user([1], [0.1]), per_user([1], [0.1]), metric="ndcg@100")
