@@ -207,12 +207,19 @@ def load_split(folder: str | Path) -> SplitData:
                          n_users, n_items)
     test = eval_set_from_frame(pl.read_parquet(folder / "test.parquet"), n_items)
     valid_df = pl.read_parquet(folder / "valid.parquet")
-    has_valid = summary.get("T_valid") is not None and valid_df.height > 0
+    if summary.get("protocol") == "loom":
+        # leave-one-out: each validation target follows its user's training rows, so the
+        # validation view fits on the whole training part
+        has_valid = valid_df.height > 0
+        valid_train = train if has_valid else None
+    else:
+        has_valid = summary.get("T_valid") is not None and valid_df.height > 0
+        valid_train = train.until(summary["T_valid"]) if has_valid else None
     return SplitData(
         train=train,
         test=test,
         valid=eval_set_from_frame(valid_df, n_items) if has_valid else None,
-        valid_train=train.until(summary["T_valid"]) if has_valid else None,
+        valid_train=valid_train,
         item_ids=item_ids,
         user_ids=user_ids,
         summary=summary,

@@ -1,6 +1,8 @@
-"""The global temporal split of Gusak et al. (2025), as the CREATE paper uses it (Section 4.2).
+"""The two evaluation protocols' splits, as one module: ``make_split`` picks one by
+``split.protocol``.
 
-On the whole log:
+``global_temporal`` (default): the global temporal split of Gusak et al. (2025), as the CREATE
+paper uses it (Section 4.2). On the whole log:
 1. keep users with at least ``min_user_interactions`` (3) interactions;
 2. T = the ``quantile`` (0.8) quantile of all timestamps (numpy's linear interpolation);
 3. train = every interaction with timestamp <= T;
@@ -9,6 +11,17 @@ On the whole log:
    including those after T.
 Validation repeats steps 2-5 inside train with the ``valid_quantile`` (0.9) quantile of the train
 timestamps (no second user filter). Ties in time keep the log's row order, so "last" is exact.
+
+``loom``: the leave-one-out setup LOOM (Li et al., CIKM 2025) evaluates in, used for the CREATE
+paper's Table 3 (the README's "Table 3: the LOOM protocol" says where each rule comes from):
+1. iterative ``k_core`` (5) filter: drop users and items with fewer than k interactions until
+   none is left (duplicates count, as rows);
+2. keep users with at least ``min_user_interactions`` (3) interactions, so that every user keeps
+   a training row;
+3. each user's interactions in time order (ties keep the log's row order) s_1..s_n: the test
+   target is s_n with input s_1..s_{n-1}, the validation target s_{n-1} with input
+   s_1..s_{n-2}, and train is s_1..s_{n-2}. Every user is a test and a validation user; the
+   validation view fits on the same train.
 
 Item and user ids are indexed on the training part. A test item never seen in training gets index
 -1: as an input it is dropped (no model can represent it), as a target it stays, as a miss.
@@ -21,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from recbench.errors import DataError
+from recbench.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -78,11 +91,93 @@ class GlobalTemporalSplit:
                 "The log's timestamps may be constant, or users too short."
             )
         out = {"T": T, "train": train, "test": test, "T_valid": None, "valid": None,
-               "valid_train": None, "filtered": log}
+               "valid_train": None, "filtered": log, "protocol": "global_temporal"}
         if self.valid_quantile is not None:
             T_v, valid_train, valid = self.cut(train, self.valid_quantile)
             out.update(T_valid=T_v, valid_train=valid_train, valid=valid)
         return out
+
+
+def k_core_filter(log: pl.DataFrame, k: int) -> pl.DataFrame:
+    """The k-core of a log: repeatedly drop every row whose user or item has fewer than ``k``
+    rows, until none does. The result is the unique largest sub-log in which every user and every
+    item has at least ``k`` rows (the order of removals does not change it); row order is kept."""
+    while True:
+        kept = log.filter((pl.len().over("user") >= k) & (pl.len().over("item") >= k))
+        if kept.height == log.height:
+            return kept
+        log = kept
+
+
+@dataclass(frozen=True)
+class LeaveOneOutSplit:
+    """The LOOM protocol's split: k-core, then leave the last item out for test and the one
+    before it for validation (see the module docstring)."""
+
+    k_core: int | None = 5
+    min_user_interactions: int = 3
+
+    def __post_init__(self):
+        if self.k_core is not None and self.k_core < 1:
+            raise ValueError(f"split.k_core must be a positive integer or null, got {self.k_core}")
+        if self.min_user_interactions < 3:
+            raise ValueError(
+                "split.min_user_interactions must be at least 3 under the loom protocol (one "
+                "training, one validation and one test interaction), got "
+                f"{self.min_user_interactions}"
+            )
+
+    def split(self, log: pl.DataFrame) -> dict:
+        """Split a canonical log (user, item, timestamp). Returns the frames ``train``,
+        ``valid_train`` (= train), ``valid`` and ``test``, the filtered log, and ``T``/``T_valid``
+        as None (there is no cut time)."""
+        log = log.with_row_index("_row")
+        if self.k_core is not None:
+            log = k_core_filter(log, self.k_core)
+        log = log.filter(pl.len().over("user") >= self.min_user_interactions)
+        if log.height == 0:
+            raise DataError(
+                f"No user is left after the {self.k_core}-core filter and the "
+                f"{self.min_user_interactions}-interaction user filter: the log is empty. Check "
+                "the dataset, or lower split.k_core."
+            )
+        log = log.sort("user", "timestamp", "_row").with_columns(
+            pl.int_range(pl.len()).over("user").alias("_pos"), pl.len().over("user").alias("_n")
+        )
+        pos, n = pl.col("_pos"), pl.col("_n")
+        cols = ["user", "item", "timestamp", "_row"]
+        test = log.with_columns((pos == n - 1).alias("is_target")).select(*cols, "is_target")
+        valid = log.filter(pos < n - 1).with_columns((pos == n - 2).alias("is_target")).select(
+            *cols, "is_target")
+        train = log.filter(pos < n - 2).select(cols)
+        return {"T": None, "train": train, "test": test, "T_valid": None, "valid": valid,
+                "valid_train": train, "filtered": log.select(cols), "protocol": "loom"}
+
+
+PROTOCOLS: dict[str, type] = {"global_temporal": GlobalTemporalSplit, "loom": LeaveOneOutSplit}
+
+
+def make_split(split_config: dict | None = None) -> GlobalTemporalSplit | LeaveOneOutSplit:
+    """The splitter a config's ``split:`` section asks for: ``protocol`` (``global_temporal`` by
+    default, or ``loom``) picks the class, the other keys are its parameters."""
+    config = dict(split_config or {})
+    protocol = config.pop("protocol", "global_temporal")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"split.protocol: unknown protocol {protocol!r}; use one of {sorted(PROTOCOLS)}."
+        )
+    cls = PROTOCOLS[protocol]
+    allowed = sorted(cls.__dataclass_fields__)
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"split: key(s) {unknown} do not apply to protocol {protocol!r}; its keys are "
+            f"{['protocol'] + allowed}."
+        )
+    try:
+        return cls(**config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def index_split(parts: dict) -> dict:
@@ -129,6 +224,7 @@ def index_split(parts: dict) -> dict:
         "validation_users": int(valid["user"].n_unique()) if valid is not None else 0,
         "T": parts["T"],
         "T_valid": parts["T_valid"],
+        "protocol": parts.get("protocol", "global_temporal"),
     }
     return {
         "train": index(train),
