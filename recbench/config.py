@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from recbench import studies
+from recbench import studies, tuning
 from recbench.data.sources import source_of
 from recbench.errors import ConfigError
 from recbench.models import get_model_class, make_params
@@ -49,12 +49,16 @@ def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
     if overrides:
         cls_name, params = model_spec(config, dataset, base)
         return cls_name, studies.apply_overrides(params, overrides, model)
-    if model not in config["models"]:
-        raise ConfigError(f"model {model!r} is not in config `models:` ({sorted(config['models'])})")
-    entry = config["models"][model] or {}
+    entry = _entry(config, model)
     params = dict(entry.get("params") or {})
     dataset_params = (dataset_spec(config, dataset).get("model_params") or {}).get(model) or {}
     return entry.get("class", model), deep_merge(params, dataset_params)
+
+
+def _entry(config: dict, model: str) -> dict:
+    if model not in config["models"]:
+        raise ConfigError(f"model {model!r} is not in config `models:` ({sorted(config['models'])})")
+    return config["models"][model] or {}
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -68,10 +72,27 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+def model_search(config: dict, model: str) -> dict:
+    """The search space of a model label (``models.<label>.search``); none for an ablation
+    variant, which keeps its base's tuned parameters and only has its epoch count validated."""
+    base, overrides = studies.parse_label(model)
+    if overrides:
+        return {}
+    return dict(_entry(config, base).get("search") or {})
+
+
+def n_trials(config: dict, model: str) -> int:
+    """Tuning trials of a label: 1 (the defaults) without a search space, else the model's
+    ``trials`` or the config's ``tuning.trials``."""
+    if not model_search(config, model):
+        return 1
+    entry = _entry(config, studies.parse_label(model)[0])
+    return int(entry.get("trials") or config["tuning"]["trials"])
+
+
 def model_uses_gpu(config: dict, model: str) -> bool:
     base = studies.parse_label(model)[0]
-    entry = config["models"][base] or {}
-    return bool(get_model_class(entry.get("class", base)).uses_gpu)
+    return bool(get_model_class(_entry(config, base).get("class", base)).uses_gpu)
 
 
 def check(config: dict) -> None:
@@ -91,6 +112,13 @@ def check(config: dict) -> None:
         for model in model_names(config, name):
             cls_name, params = model_spec(config, name, model)
             make_params(get_model_class(cls_name), params, model)
+            space = tuning.distributions(model_search(config, model), f"models.{model}.search")
+            defaults = tuning.defaults_in_space(params, space, f"models.{model}.search")
+            for key, value in defaults.items():  # every value of the space must be usable too
+                for probe in _probes(space[key]):
+                    make_params(get_model_class(cls_name),
+                                studies.apply_overrides(params, {key: probe}),
+                                f"{model} (search {key}={probe!r})")
     for name, spec in (config.get("studies") or {}).items():
         if name not in studies.STUDIES:
             raise ConfigError(f"studies.{name}: unknown study; the reports know "
@@ -124,3 +152,8 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} but no CUDA GPU is visible; use `device: auto` or cpu.")
     return device
+
+
+def _probes(dist) -> list:
+    """The values at the edges of a search distribution (all choices of a categorical one)."""
+    return list(getattr(dist, "choices", None) or (dist.low, dist.high))

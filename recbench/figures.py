@@ -67,8 +67,9 @@ def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, 
                     paper_names: dict[str, str | None], png, csv) -> pd.DataFrame:
     """Figure 2: training loss (left axis) and validation NDCG@10 (right axis) per epoch.
 
-    ``histories``: dataset -> the history.csv frames of the seeds; curves are their mean per epoch
-    (validation points only where validation ran). The warm-up boundary is a dashed line.
+    ``histories``: dataset -> history.csv frames (the pipeline passes the best tuning trial's, the
+    run that validates every epoch); curves are their mean per epoch, validation points where
+    validation ran. The warm-up boundary is a dashed line.
     """
     rows = []
     fig, axes = _panels(len(histories))
@@ -88,7 +89,8 @@ def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, 
             ax.axvline(warmup[dataset] + 0.5, color="grey", linestyle="--", linewidth=1)
             ax.text(warmup[dataset] + 0.5, ax.get_ylim()[1], " warm-up ends", color="grey",
                     va="top", fontsize=8)
-        ax.set_title(f"{dataset} ({len(frames)} seeds)\n{_note('fig2_training_curves', paper_names.get(dataset))}",
+        runs = f"{len(frames)} runs" if len(frames) > 1 else "best tuning trial"
+        ax.set_title(f"{dataset} ({runs})\n{_note('fig2_training_curves', paper_names.get(dataset))}",
                      fontsize=9)
     fig.suptitle("Figure 2: CREATE training curves")
     _save(fig, png)

@@ -1,4 +1,11 @@
-"""One (dataset, model, seed) job: fit on the training part, evaluate on the test users, save."""
+"""The two kinds of training job of the protocol (paper Section 4.2).
+
+- ``validate_params``: one tuning trial, fit on the training part before T_valid (early stopping
+  on the validation users for neural models), return validation NDCG@10 and the best epoch;
+- ``train_and_evaluate``: the final fit of one seed on the whole training part with the tuned
+  parameters (``recbench.tuning.retrain_params``: a fixed epoch count, no validation), evaluated
+  on the test users.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +52,7 @@ def train_and_evaluate(
     log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,
              device, params)
     t0 = time.perf_counter()
-    model.fit(data.train, data.valid)
+    model.fit(data.train)  # the whole training part; no validation, no early stopping
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     metrics, per_user = evaluate(model, data.test, batch_size=batch_size, filter_seen=filter_seen,
@@ -58,3 +65,34 @@ def train_and_evaluate(
                 "model_class": model_class, "params": params, "device": str(device),
                 "test_users": len(data.test)}, outdir / "metrics.json")
     return metrics
+
+
+def validate_params(
+    data: SplitData,
+    model_class: str,
+    params: dict,
+    *,
+    seed: int,
+    workdir: str | Path | None = None,
+    device: str = "cpu",
+    label: str = "",
+    batch_size: int = 1024,
+    filter_seen: bool = False,
+) -> tuple[float, dict]:
+    """One tuning trial: (validation NDCG@10, facts) of ``params`` on the validation view."""
+    tuning = data.for_tuning()  # train = log before T_valid, test = the validation users
+    seed_everything(seed)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
+                        label=label or model_class)
+    t0 = time.perf_counter()
+    model.fit(tuning.train, tuning.test)
+    metrics, _ = evaluate(model, tuning.test, batch_size=batch_size, filter_seen=filter_seen,
+                          device=device)
+    facts = {"valid_metrics": metrics, "fit_seconds": time.perf_counter() - t0,
+             "best_epoch": getattr(model, "best_epoch", None),
+             "epochs_trained": getattr(model, "epochs_trained", None)}
+    log.info("%s trial: valid %s, best epoch %s", label or model_class,
+             {k: round(v, 4) for k, v in metrics.items()}, facts["best_epoch"])
+    return metrics["ndcg@10"], facts

@@ -25,7 +25,9 @@ TINY = {
     "datasets": {"tiny": {"source": "synthetic",
                           "params": {"n_users": 300, "n_items": 200, "n_communities": 4,
                                      "seed": 5}}},
-    "models": {"Random": {}, "PopRnd": {}, "SVD": {"params": {"rank": 16}}, "ToyPop": None},
+    "tuning": {"trials": 3, "seed": 0, "startup_trials": 2},
+    "models": {"Random": {}, "PopRnd": {}, "ToyPop": None,
+               "SVD": {"params": {"rank": 16}, "search": {"rank": [4, 16, 64]}}},
 }
 
 TOY_MODULE = '''
@@ -89,6 +91,22 @@ def test_end_to_end_with_a_new_baseline_module(repo):
             assert set(json.loads((d / "metrics.json").read_text())) >= {
                 "ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100"}
             assert len(pd.read_parquet(d / "per_user.parquet")) == summary["test_users"]
+
+    # tuning: SVD ran 3 trials (the defaults first), the others one; every seed retrained the
+    # best trial's parameters
+    from recbench.tuning import retrain_params
+
+    best = json.loads((repo / "results/tiny/SVD/best_params.json").read_text())
+    assert [t["trial"] for t in best["trials"]] == [0, 1, 2]
+    assert best["trials"][0]["params"] == {"rank": 16}
+    assert best["valid_ndcg@10"] == max(t["value"] for t in best["trials"])
+    assert (repo / "results/tiny/SVD/tuning/optuna.db").exists()
+    for model in TINY["models"]:
+        best = json.loads((repo / f"results/tiny/{model}/best_params.json").read_text())
+        for seed in TINY["seeds"]:
+            used = json.loads((repo / f"results/tiny/{model}/seed{seed}/metrics.json").read_text())
+            assert used["params"] == retrain_params(best)
+    assert not (repo / "results/tiny/Random/tuning/trial1.json").exists()
 
     # the rendered table holds the seed means of the per-seed files, in %
     table = (repo / "results/table2.md").read_text()
@@ -220,6 +238,46 @@ def test_ablation_reports_one_job_per_point(repo):
     fig4 = pd.read_csv(repo / "results/figures/fig4_warmup.csv")
     assert list(fig4.warmup_epochs) == [0, 1] and list(fig4.label) == ["CREATE~warmup_epochs=0", "CREATE"]
     fig2 = pd.read_csv(repo / "results/figures/fig2_training_curves.csv")
-    assert list(fig2.epoch) == [1, 2, 3]
+    assert list(fig2.epoch) == [1, 2, 3] and fig2["val_ndcg@10"].iloc[1:].notna().all()
     for target in STUDY_TARGETS[2:]:
         assert (repo / target).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
+    """SIGTERM in the middle of training, rerun the same command: it finishes, recomputes
+    nothing that had finished, and renders the tables of an uninterrupted run."""
+    import signal
+    import time
+
+    cfg = {**TINY, "models": {"PopRnd": {}, "SVD": TINY["models"]["SVD"], "SASRec": {"params": {
+        "dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 25, "patience": None,
+        "progress": False}}}}
+    args = ["--cores", "1", "results/table2.md", "--configfile", "config/tiny.yaml"]
+    runs = {}
+    for name in ("straight", "killed"):
+        runs[name] = make_copy(tmp_path / name)
+        (runs[name] / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(runs["straight"], *args)
+
+    repo = runs["killed"]
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo)}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    log = repo / "logs/tune/tiny/SASRec/trial0.log"
+    while time.time() < deadline and "epoch 3:" not in (log.read_text() if log.exists() else ""):
+        assert proc.poll() is None, "the run ended before SASRec started training"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert not (repo / "results/table2.md").exists()
+    finished = {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*.json")}
+    assert finished, "nothing had finished before the kill"
+    assert not (repo / "results/tiny/SASRec/tuning/trial0.json").exists()
+
+    snakemake(repo, *args)
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
+    assert (repo / "results/table2.csv").read_text() == (
+        runs["straight"] / "results/table2.csv").read_text()

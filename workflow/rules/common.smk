@@ -14,6 +14,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     model="[A-Za-z0-9][A-Za-z0-9_+.~=-]*",  # ~key=value: an ablation variant
     seed="[0-9]+",
+    trial="[0-9]+",
 
 
 def dataset_spec(wildcards):
@@ -58,3 +59,23 @@ def study_metrics(name):
     return [f"results/{d}/{label}/seed{s}/metrics.json"
             for d, pts in study_points(name).items() for label, _ in pts
             for s in studies.study_seeds(config, name)]
+
+
+def previous_trial(wildcards):
+    """Trial k runs after trial k-1 (TPE learns from the finished trials; resume is per trial)."""
+    k = int(wildcards.trial)
+    if k >= cfg.n_trials(config, wildcards.model):
+        raise ValueError(f"{wildcards.model} has {cfg.n_trials(config, wildcards.model)} tuning "
+                         f"trials; there is no trial {k}")
+    return [f"results/{wildcards.dataset}/{wildcards.model}/tuning/trial{k - 1}.json"] if k else []
+
+
+def base_best_params(wildcards):
+    """An ablation variant starts from its base label's tuned parameters."""
+    base, overrides = studies.parse_label(wildcards.model)
+    return [f"results/{wildcards.dataset}/{base}/best_params.json"] if overrides else []
+
+
+def trial_files(wildcards):
+    return expand("results/{dataset}/{model}/tuning/trial{trial}.json", dataset=wildcards.dataset,
+                  model=wildcards.model, trial=range(cfg.n_trials(config, wildcards.model)))

@@ -1,4 +1,5 @@
 """Snakemake entry point: one of Figures 2-5 (PNG plus the CSV of its values)."""
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,12 +13,13 @@ name = snakemake.wildcards.figure
 out = snakemake.output
 if name == "fig2_training_curves":
     histories = {}
-    for f in map(Path, snakemake.input.metrics):
-        history = f.parent / "history.csv"
+    for f in map(Path, snakemake.input.best):
+        best = json.loads(f.read_text())
+        history = f.parent / "tuning" / f"trial{best['best_trial']}" / "history.csv"
         if not history.exists():
             raise DataError(f"{history} is missing: Figure 2 needs the per-epoch history that "
                             "neural models write; is the study's base a neural model?")
-        histories.setdefault(f.parent.parent.parent.name, []).append(pd.read_csv(history))
+        histories[f.parent.parent.name] = [pd.read_csv(history)]
     figures.training_curves(histories, snakemake.params.warmup, snakemake.params.paper_names,
                             out.png, out.csv)
 else:

@@ -1,4 +1,5 @@
-"""Snakemake entry point: fit one model with one seed and evaluate it on the test users."""
+"""Snakemake entry point: retrain one seed with the tuned parameters and evaluate on the test users."""
+import json
 from pathlib import Path
 
 import torch
@@ -7,14 +8,15 @@ from recbench import logs
 from recbench.config import resolve_device
 from recbench.data.dataset import load_split
 from recbench.runner import train_and_evaluate
+from recbench.tuning import retrain_params
 
 logs.setup(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-model_class, params = snakemake.params.spec
+best = json.loads(Path(snakemake.input.best).read_text())
 train_and_evaluate(
-    load_split(Path(snakemake.input[0]).parent),
-    model_class,
-    params,
+    load_split(Path(snakemake.input.split[0]).parent),
+    best["model_class"],
+    retrain_params(best),
     seed=int(snakemake.wildcards.seed),
     outdir=Path(snakemake.output.metrics).parent,
     device=resolve_device(snakemake.params.device),
