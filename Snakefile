@@ -16,6 +16,9 @@ if not config:
 validate(config, "config/schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -25,4 +28,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/table2.md",
+        "results/manifest.json",
     default_target: True

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from recbench.stats import mean_ci
+from recbench.stats import mean_ci, paired_per_user, paired_test
 
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100")
 PAPER_METRIC = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "coverage@10": "Coverage@10",
@@ -59,6 +59,42 @@ def summarise(long: pd.DataFrame, paper_names: dict[str, str] | None = None) -> 
     return pd.DataFrame(rows)
 
 
+#: metrics with a per-user value (per_user.parquet), hence a paired test; coverage has none
+PER_USER_METRICS = ("ndcg@10", "recall@10", "ndcg@100", "recall@100")
+
+
+def significance(per_user_files: list[str | Path], reference: str, method: str = "ttest",
+                 metrics: tuple[str, ...] = PER_USER_METRICS) -> pd.DataFrame:
+    """Paired test of every model against ``reference`` on the same test users, per dataset.
+
+    Per-user values are averaged over the seeds of each model first (recbench.stats).
+    Returns one row per (dataset, model, metric) with the p-value.
+    """
+    tables: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for f in map(Path, per_user_files):
+        tables.setdefault((f.parent.parent.parent.name, f.parent.parent.name), []).append(
+            pd.read_parquet(f))
+    rows = []
+    for (dataset, model), frames in tables.items():
+        ref = tables.get((dataset, reference))
+        if model == reference or ref is None:
+            continue
+        for metric in metrics:
+            a, b = paired_per_user(frames, ref, metric)
+            test = paired_test(a, b, method)
+            rows.append({"dataset": dataset, "model": model, "metric": metric,
+                         "reference": reference, "test": method, "p_value": test.pvalue})
+    return pd.DataFrame(rows, columns=["dataset", "model", "metric", "reference", "test", "p_value"])
+
+
+def add_significance(summary: pd.DataFrame, tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """``summary`` with p_value, significant (p < alpha) and diff_from_paper_pct columns."""
+    out = summary.merge(tests, on=["dataset", "model", "metric"], how="left")
+    out["significant"] = out.p_value < alpha
+    out["diff_from_paper_pct"] = out.mean_pct - out.paper_pct
+    return out
+
+
 def model_order(models: list[str]) -> list[str]:
     """The paper's column order first, then any other model in config order."""
     known = [m for m in PAPER_MODEL_ORDER if m in models]
@@ -69,6 +105,8 @@ def _cell(row) -> str:
     text = f"{row.mean_pct:.2f}"
     if not math.isnan(row.ci95_pct):
         text += f" ± {row.ci95_pct:.2f}"
+    if bool(row.get("significant", False)):
+        text += "*"
     if not math.isnan(row.paper_pct):
         text += f" [{row.paper_pct:.2f}]"
     return text
@@ -106,6 +144,12 @@ def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str])
         + (" Gain: CREATE over SASRec, relative difference of the means (the paper's in brackets)."
            if with_gain else "")
     )
+    if "p_value" in summary and summary.p_value.notna().any():
+        ref = summary.reference.dropna().iloc[0]
+        test = {"ttest": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}.get(
+            summary.test.dropna().iloc[0], summary.test.dropna().iloc[0])
+        lines[-1] += (f" `*`: differs from {ref} at the 5% level ({test} on the per-user values "
+                      "of the same test users, averaged over seeds; p-values in table2.csv).")
     lines.append("")
     table = []
     for dataset in datasets:
@@ -122,7 +166,25 @@ def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str])
     lines.append(tabulate(table, headers=headers, tablefmt="github"))
     lines.append("")
     lines.append("Published numbers: arXiv 2602.23471, Table 2 (recbench/published/table2.csv).")
+    lines += _paper_differences(summary, datasets, models)
     return "\n".join(lines) + "\n"
+
+
+def _paper_differences(summary: pd.DataFrame, datasets: list[str], models: list[str]) -> list[str]:
+    """Ours minus the paper's, in percentage points, for the paper's datasets."""
+    if summary.paper_pct.isna().all():
+        return []
+    table = []
+    for dataset in datasets:
+        for metric in METRICS:
+            sub = summary[(summary.dataset == dataset) & (summary.metric == metric)].set_index("model")
+            if sub.empty or sub.paper_pct.isna().all():
+                continue
+            table.append([dataset, PAPER_METRIC[metric]] + [
+                f"{sub.loc[m].mean_pct - sub.loc[m].paper_pct:+.2f}"
+                if m in sub.index and not math.isnan(sub.loc[m].paper_pct) else "" for m in models])
+    return ["", "## Difference from the paper (ours − published, percentage points)", "",
+            tabulate(table, headers=["Dataset", "Metric", *models], tablefmt="github")]
 
 
 def _paper_cell(mean: float, ci: float, paper: float) -> str:

@@ -25,6 +25,15 @@ from recbench.models import build_model
 log = logging.getLogger(__name__)
 
 
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU's model, for the record of where a job ran."""
+    if str(device).startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    from recbench.provenance import cpu_model
+
+    return cpu_model()
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -63,6 +72,7 @@ def train_and_evaluate(
     write_parquet(per_user, outdir / "per_user.parquet")
     write_json({**metrics, "fit_seconds": fit_s, "eval_seconds": eval_s, "seed": seed,
                 "model_class": model_class, "params": params, "device": str(device),
+                "device_name": device_name(device),
                 "test_users": len(data.test)}, outdir / "metrics.json")
     return metrics
 

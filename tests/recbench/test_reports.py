@@ -86,3 +86,44 @@ def test_training_curves_average_seeds_and_write_csv(tmp_path):
     data = pd.read_csv(csv)
     assert list(data.train_loss) == [3.5, 2.5, 1.5]
     assert list(data["val_ndcg@10"].iloc[1:]) == pytest.approx([0.2, 0.3])
+
+
+def test_significance_marks_and_p_values_match_scipy(tmp_path):
+    import numpy as np
+    from scipy import stats
+
+    from recbench.reports import add_significance, collect, significance
+
+    rng = np.random.default_rng(0)
+    users = np.arange(200)
+    files, metric_files = [], []
+    base = rng.random(200)
+    for model, shift in [("SASRec", 0.0), ("CREATE", 0.2), ("PopRnd", 0.001)]:
+        for seed in (0, 1):
+            d = tmp_path / "ds" / model / f"seed{seed}"
+            d.mkdir(parents=True)
+            ndcg = np.clip(base + shift + rng.normal(0, 0.01, 200), 0, 1)
+            frame = pd.DataFrame({"user": users, "target": users, "rank": 0, "ndcg@10": ndcg,
+                                  "recall@10": ndcg, "ndcg@100": ndcg, "recall@100": ndcg})
+            frame.to_parquet(d / "per_user.parquet")
+            files.append(d / "per_user.parquet")
+            (d / "metrics.json").write_text(pd.Series(
+                {m: float(ndcg.mean()) for m in METRICS}).to_json())
+            metric_files.append(d / "metrics.json")
+    tests = significance(files, "SASRec")
+    per_seed = {m: [pd.read_parquet(tmp_path / "ds" / m / f"seed{s}" / "per_user.parquet")["ndcg@10"]
+                    for s in (0, 1)] for m in ("SASRec", "CREATE")}
+    expected = stats.ttest_rel(sum(per_seed["CREATE"]) / 2, sum(per_seed["SASRec"]) / 2).pvalue
+    got = tests[(tests.model == "CREATE") & (tests.metric == "ndcg@10")].p_value.iloc[0]
+    assert got == pytest.approx(expected)
+    summary = add_significance(summarise(collect(metric_files)), tests)
+    text = render_table2(summary, ["ds"], ["SASRec", "CREATE", "PopRnd"])
+    header = [c.strip() for c in text.splitlines()[4].split("|")]
+    ndcg = [l for l in text.splitlines() if "| NDCG@10 " in l][0]
+    cells = dict(zip(header, [c.strip() for c in ndcg.split("|")]))
+    assert cells["CREATE"].endswith("*")  # far above SASRec
+    assert "*" not in cells["SASRec"]  # the reference itself
+    cov = dict(zip(header, [c.strip() for c in
+                            [l for l in text.splitlines() if "| Coverage@10 " in l][0].split("|")]))
+    assert "*" not in cov["CREATE"]  # no per-user coverage, no test
+    assert "paired t-test" in text

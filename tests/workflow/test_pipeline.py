@@ -127,6 +127,17 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
 
+    # provenance and the one-page report
+    snakemake(repo, "--cores", "1", "results/manifest.json", "--configfile", "config/tiny.yaml")
+    manifest = json.loads((repo / "results/manifest.json").read_text())
+    assert manifest["seeds"] == TINY["seeds"] and len(manifest["config_sha256"]) == 64
+    assert set(manifest["datasets"]) == {"tiny"}
+    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD/trial2" in manifest["jobs"]
+    assert manifest["job_devices"]["tiny/SVD/seed0"]
+    snakemake(repo, "results/table2.md", "results/manifest.json", "--report",
+              "results/report.html", "--configfile", "config/tiny.yaml")
+    assert (repo / "results/report.html").stat().st_size > 10_000
+
 
 def test_lint_is_clean():
     proc = snakemake(ROOT, "--lint", check=False)

@@ -21,14 +21,18 @@ def dataset_spec(wildcards):
     return cfg.dataset_spec(config, wildcards.dataset)
 
 
-def raw_input(wildcards):
+def raw_path(dataset):
     """The raw file of a dataset: the user's own file, or what the fetch rule writes."""
-    spec = dataset_spec(wildcards)
-    source = source_of(wildcards.dataset, spec)
+    spec = cfg.dataset_spec(config, dataset)
+    source = source_of(dataset, spec)
     if source.name == "custom":
         return spec["path"]
     name = source.remote(spec).filename if source.remote else "synthetic.parquet"
-    return f"data/raw/{wildcards.dataset}/{name}"
+    return f"data/raw/{dataset}/{name}"
+
+
+def raw_input(wildcards):
+    return raw_path(wildcards.dataset)
 
 
 def split_files(dataset):
@@ -79,3 +83,13 @@ def base_best_params(wildcards):
 def trial_files(wildcards):
     return expand("results/{dataset}/{model}/tuning/trial{trial}.json", dataset=wildcards.dataset,
                   model=wildcards.model, trial=range(cfg.n_trials(config, wildcards.model)))
+
+
+def job_benchmarks(dataset):
+    """Snakemake's benchmark files of a dataset's tuning and training jobs (wall time, memory)."""
+    models = cfg.model_names(config, dataset)
+    train = expand("logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv", dataset=dataset,
+                   model=models, seed=SEEDS)
+    tune = [f"logs/benchmarks/tune/{dataset}/{m}/trial{k}.tsv" for m in models
+            for k in range(cfg.n_trials(config, m))]
+    return train + tune

@@ -5,14 +5,17 @@ rule table2:
     """Table 2: mean ± 95% CI over seeds for every dataset and model, beside the paper's numbers."""
     input:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
+        per_user=[f.replace("metrics.json", "per_user.parquet") for d in DATASETS
+                  for f in metrics_files(d)],
         summaries=expand("results/{dataset}/split_summary.json", dataset=DATASETS),
     output:
-        md="results/table2.md",
+        md=report("results/table2.md", caption="../report/table2.rst", category="Tables"),
         csv="results/table2.csv",
     params:
         datasets=DATASETS,
         models=list(config["models"]),
         paper_names=PAPER_NAMES,
+        significance=config["significance"],
     conda:
         "../../environment.yml"
     log:
@@ -28,7 +31,7 @@ rule study_table:
     input:
         metrics=lambda wc: study_metrics(wc.table),
     output:
-        md="results/{table}.md",
+        md=report("results/{table}.md", caption="../report/study_table.rst", category="Tables"),
         csv="results/{table}.csv",
     wildcard_constraints:
         table="table4|table5",
@@ -54,7 +57,8 @@ rule figure:
                          for d, pts in study_points(wc.figure).items()]
         if wc.figure == "fig2_training_curves" else [],
     output:
-        png="results/figures/{figure}.png",
+        png=report("results/figures/{figure}.png", caption="../report/figure.rst",
+                   category="Figures"),
         csv="results/figures/{figure}.csv",
     wildcard_constraints:
         figure="fig2_training_curves|fig3_graph_size|fig4_warmup|fig5_barlow_weight",
@@ -73,3 +77,21 @@ rule figure:
         "logs/benchmarks/report/{figure}.tsv"
     script:
         "../scripts/figure.py"
+
+
+rule manifest:
+    """Provenance: commit, config hash, dataset checksums, packages, device, wall time per job."""
+    input:
+        metrics=[f for d in DATASETS for f in metrics_files(d)],
+        datasets=[raw for d in DATASETS for raw in (raw_path(d), f"data/prepared/{d}.parquet")],
+        benchmarks=[f for d in DATASETS for f in job_benchmarks(d)],
+    output:
+        report("results/manifest.json", caption="../report/manifest.rst", category="Provenance"),
+    params:
+        datasets={d: [raw_path(d), f"data/prepared/{d}.parquet"] for d in DATASETS},
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/report/manifest.log",
+    script:
+        "../scripts/manifest.py"

@@ -1,10 +1,15 @@
 """Snakemake entry point: aggregate per-seed metrics into results/table2.md and table2.csv."""
 from recbench import logs
 from recbench.io import write_csv, write_text
-from recbench.reports import collect, render_table2, summarise
+from recbench.reports import add_significance, collect, render_table2, significance, summarise
 
 logs.setup(snakemake.log[0])
-summary = summarise(collect(snakemake.input.metrics), snakemake.params.paper_names)
+sig = snakemake.params.significance
+summary = add_significance(
+    summarise(collect(snakemake.input.metrics), snakemake.params.paper_names),
+    significance(snakemake.input.per_user, sig["reference"], sig["test"]),
+    alpha=sig["alpha"],
+)
 write_csv(summary, snakemake.output.csv)
 write_text(render_table2(summary, snakemake.params.datasets, snakemake.params.models),
            snakemake.output.md)
