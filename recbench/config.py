@@ -140,7 +140,8 @@ def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:
     cls_name, params = model_spec(config, dataset, studies.study(config, name)["base"])
     # the base's full parameters, defaults included, so a point equal to the base shares its jobs
     resolved = {**dataclasses.asdict(make_params(get_model_class(cls_name), params)), **params}
-    return studies.points(config, name, dataset, resolved)
+    base = studies.study(config, name)["base"]
+    return studies.points(config, name, dataset, resolved, set(model_search(config, base)))
 
 
 def resolve_device(device: str) -> str:

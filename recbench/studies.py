@@ -13,8 +13,8 @@ overrides (``set``) and a ``grid`` of parameters to sweep; ``include`` adds plai
 Each grid point becomes the label ``CREATE~warmup_epochs=10``: the base's parameters with the
 overrides applied, keys sorted, values in YAML (``null``, ``0.1``, ``UltraGCN``); a dotted key
 reaches into a nested dict (``graph.graph_last_fraction=0.4``). Overrides equal to the base's own
-value are dropped, so the point that *is* the base configuration is the base label itself and
-shares its jobs with Table 2. A variant label is an ordinary ``{model}`` wildcard: the one
+value are dropped (unless the base tunes that key), so the point that *is* the base configuration
+is the base label itself and shares its jobs with Table 2. A variant label is an ordinary ``{model}`` wildcard: the one
 ``train_evaluate`` rule trains it like any model, one job per (dataset, variant, seed), so a
 cluster runs a sweep in parallel.
 """
@@ -102,9 +102,11 @@ def _deepcopy(d):
 _MISSING = object()
 
 
-def variant_label(base: str, overrides: dict, base_params: dict) -> str:
-    """The canonical label: overrides sorted, those equal to the base's value dropped."""
-    kept = {k: v for k, v in overrides.items() if get_nested(base_params, k, _MISSING) != v}
+def variant_label(base: str, overrides: dict, base_params: dict, searched=()) -> str:
+    """The canonical label: overrides sorted, those equal to the base's value dropped, unless
+    the base tunes that key (``searched``): its tuned value may differ from the config's."""
+    kept = {k: v for k, v in overrides.items()
+            if k in searched or get_nested(base_params, k, _MISSING) != v}
     return SEP.join([base] + [f"{k}={format_value(v)}" for k, v in sorted(kept.items())])
 
 
@@ -126,10 +128,11 @@ def study_datasets(config: dict, name: str) -> list[str]:
     return list(study(config, name).get("datasets") or [])
 
 
-def points(config: dict, name: str, dataset: str, base_params: dict) -> list[Point]:
+def points(config: dict, name: str, dataset: str, base_params: dict, searched=()) -> list[Point]:
     """The study's points on a dataset, ``include`` labels first, then the grid in order.
 
-    ``base_params`` are the base label's parameters on that dataset (``config.model_spec``).
+    ``base_params`` are the base label's parameters on that dataset (``config.model_spec``),
+    ``searched`` the keys its tuning searches.
     """
     spec = study(config, name)
     out = [Point(label) for label in spec.get("include") or []]
@@ -141,6 +144,6 @@ def points(config: dict, name: str, dataset: str, base_params: dict) -> list[Poi
         values = dict(zip(keys, combo))
         params = apply_overrides(base_params, {**fixed, **values})
         described = {k: params[k] for k in DESCRIBE if k in params}
-        out.append(Point(variant_label(base, {**fixed, **values}, base_params),
+        out.append(Point(variant_label(base, {**fixed, **values}, base_params, searched),
                          {**described, **values}))
     return out

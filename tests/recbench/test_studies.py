@@ -102,3 +102,10 @@ def test_paper_config_studies_are_valid():
     assert [p.values["graph.graph_last_fraction"] for p in f3] == [i / 10 for i in range(1, 11)]
     assert studies.study_seeds(paper, "fig3_graph_size") == [0, 1, 2, 3]
     assert studies.study_datasets(paper, "table4") == ["sports", "clothing"]
+
+
+def test_a_tuned_key_is_never_dropped_from_a_label(default_config):
+    """The base's tuned warm-up may differ from the config's, so warm-up 3 must be explicit."""
+    assert "warmup_epochs" in default_config["models"]["CREATE"]["search"]
+    labels = [p.label for p in cfg.study_points(default_config, "fig4_warmup", "synthetic")]
+    assert labels == ["CREATE~warmup_epochs=0", "CREATE~warmup_epochs=3", "CREATE~warmup_epochs=10"]
