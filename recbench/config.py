@@ -11,12 +11,26 @@ import dataclasses
 
 from recbench import studies, tuning
 from recbench.data.sources import source_of
+from recbench.data.split import make_split
 from recbench.errors import ConfigError
 from recbench.models import get_model_class, make_params
 
 
-def dataset_names(config: dict) -> list[str]:
-    return list(config["datasets"])
+def dataset_names(config: dict, table2_only: bool = False) -> list[str]:
+    """Dataset names; ``table2_only`` drops those marked ``table2: false`` (e.g. a dataset in the
+    LOOM protocol, which Table 3 reports)."""
+    return [d for d, s in config["datasets"].items() if not table2_only or s.get("table2", True)]
+
+
+def prepared_name(config: dict, dataset: str) -> str:
+    """The dataset whose prepared log this one splits (``prepared_from:``, else itself)."""
+    return dataset_spec(config, dataset).get("prepared_from") or dataset
+
+
+def split_config(config: dict, dataset: str) -> dict:
+    """The dataset's own ``split:`` section if it has one (it replaces the global one whole,
+    since each protocol has its own keys), else the global ``split:``."""
+    return dict(dataset_spec(config, dataset).get("split") or config["split"])
 
 
 def dataset_spec(config: dict, dataset: str) -> dict:
@@ -102,7 +116,14 @@ def check(config: dict) -> None:
     if not config.get("models"):
         raise ConfigError("config has no `models:`; add at least one (see config/config.yaml).")
     for name, spec in config["datasets"].items():
-        source_of(name, spec)
+        if spec.get("prepared_from"):
+            origin = spec["prepared_from"]
+            if origin not in config["datasets"] or config["datasets"][origin].get("prepared_from"):
+                raise ConfigError(f"datasets.{name}.prepared_from: {origin!r} must be a dataset "
+                                  "of `datasets:` with a source of its own.")
+        else:
+            source_of(name, spec)
+        make_split(split_config(config, name))
         unknown = set(spec.get("exclude_models", [])) | set(spec.get("model_params") or {})
         unknown -= set(config["models"])
         if unknown:
@@ -119,6 +140,7 @@ def check(config: dict) -> None:
                     make_params(get_model_class(cls_name),
                                 studies.apply_overrides(params, {key: probe}),
                                 f"{model} (search {key}={probe!r})")
+    check_table3(config)
     for name, spec in (config.get("studies") or {}).items():
         if name not in studies.STUDIES:
             raise ConfigError(f"studies.{name}: unknown study; the reports know "
@@ -133,6 +155,28 @@ def check(config: dict) -> None:
             for point in study_points(config, name, dataset):
                 cls_name, params = model_spec(config, dataset, point.label)
                 make_params(get_model_class(cls_name), params, f"studies.{name}: {point.label}")
+
+
+def table3(config: dict) -> dict:
+    if not config.get("table3"):
+        raise ConfigError("the config has no `table3:` section, which results/table3.md needs; "
+                          "add it (config/config.yaml and config/paper.yaml have one).")
+    return config["table3"]
+
+
+def check_table3(config: dict) -> None:
+    t3 = config.get("table3")
+    if not t3:
+        return
+    for paper_name, dataset in t3["datasets"].items():
+        if dataset not in config["datasets"]:
+            raise ConfigError(f"table3.datasets.{paper_name}: {dataset!r} is not in `datasets:`.")
+    for loom, own in (t3.get("bridge") or {}).items():
+        if loom not in t3["datasets"].values() or own not in config["datasets"]:
+            raise ConfigError(f"table3.bridge: {loom!r} -> {own!r} must map a table3 dataset to "
+                              "a dataset of `datasets:` in the paper's own protocol.")
+    for model in t3["models"]:
+        _entry(config, model)
 
 
 def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:

@@ -127,3 +127,19 @@ def test_significance_marks_and_p_values_match_scipy(tmp_path):
                             [l for l in text.splitlines() if "| Coverage@10 " in l][0].split("|")]))
     assert "*" not in cov["CREATE"]  # no per-user coverage, no test
     assert "paired t-test" in text
+
+
+def test_table3_has_computed_and_quoted_rows():
+    from recbench.reports import render_table3
+
+    long = long_frame({("b-loom", "SASRec"): [0.010, 0.012], ("b-loom", "CREATE"): [0.02, 0.02],
+                       ("b", "SASRec"): [0.03, 0.03]})
+    text = render_table3(summarise(long), {"Beauty": "b-loom"}, {"b-loom": "b"}, ["SASRec", "CREATE"])
+    header = [c.strip() for c in text.splitlines()[4].split("|")]
+    hr = dict(zip(header, [c.strip() for c in [l for l in text.splitlines()
+                                                if "| HR@10 " in l][0].split("|")]))
+    assert hr["LOOM (quoted)"] == "1.43 (quoted)" and hr["GSAU (quoted)"] == "1.35 (quoted)"
+    assert hr["SASRec (ours, LOOM setup)"].startswith("1.10 ± ") and hr[
+        "SASRec (ours, LOOM setup)"].endswith("[1.19]")
+    assert hr["CREATE (ours, LOOM setup)"] == "2.00 ± 0.00 [1.49]"
+    assert hr["SASRec (ours, own setup)"] == "3.00 ± 0.00 [3.83]"  # Table 2's Beauty Recall@10

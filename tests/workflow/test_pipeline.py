@@ -292,3 +292,27 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
         assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
     assert (repo / "results/table2.csv").read_text() == (
         runs["straight"] / "results/table2.csv").read_text()
+
+
+@pytest.mark.slow
+def test_table3_in_the_loom_protocol(repo):
+    """One prepared log, two protocols: Table 3 from the LOOM split, the bridge from ours."""
+    seq = {"dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 2, "progress": False}
+    cfg = {**TINY, "seeds": [0],
+           "datasets": {**TINY["datasets"],
+                        "tiny-loom": {"prepared_from": "tiny", "table2": False,
+                                      "split": {"protocol": "loom", "k_core": 5}}},
+           "models": {"SASRec": {"params": seq}, "PopRnd": {}},
+           "table3": {"datasets": {"Beauty": "tiny-loom"}, "bridge": {"tiny-loom": "tiny"},
+                      "models": ["SASRec", "PopRnd"]}}
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake(repo, "--cores", "2", "results/table3.md", "--configfile", "config/tiny.yaml")
+    loom = json.loads((repo / "results/tiny-loom/split_summary.json").read_text())
+    ours = json.loads((repo / "results/tiny/split_summary.json").read_text())
+    assert loom["protocol"] == "loom" and ours["protocol"] == "global_temporal"
+    assert loom["test_users"] > ours["test_users"]  # every user is a test user in leave-one-out
+    assert not (repo / "data/prepared/tiny-loom.parquet").exists()  # one prepared log
+    table = (repo / "results/table3.md").read_text()
+    assert "1.43 (quoted)" in table and "PopRnd (ours, LOOM setup)" in table
+    metrics = json.loads((repo / "results/tiny-loom/SASRec/seed0/metrics.json").read_text())
+    assert f"{100 * metrics['recall@10']:.2f} ± " in table or f"{100 * metrics['recall@10']:.2f} [" in table

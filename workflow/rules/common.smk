@@ -6,7 +6,7 @@ from recbench.data.sources import source_of
 
 cfg.check(config)
 
-DATASETS = cfg.dataset_names(config)
+DATASETS = cfg.dataset_names(config, table2_only=True)  # the datasets of Table 2
 SEEDS = config["seeds"]
 
 
@@ -23,6 +23,7 @@ def dataset_spec(wildcards):
 
 def raw_path(dataset):
     """The raw file of a dataset: the user's own file, or what the fetch rule writes."""
+    dataset = cfg.prepared_name(config, dataset)
     spec = cfg.dataset_spec(config, dataset)
     source = source_of(dataset, spec)
     if source.name == "custom":
@@ -93,3 +94,22 @@ def job_benchmarks(dataset):
     tune = [f"logs/benchmarks/tune/{dataset}/{m}/trial{k}.tsv" for m in models
             for k in range(cfg.n_trials(config, m))]
     return train + tune
+
+
+def prepared_input(wildcards):
+    """The canonical log a dataset splits: its own, or that of its ``prepared_from:`` dataset."""
+    return f"data/prepared/{cfg.prepared_name(config, wildcards.dataset)}.parquet"
+
+
+def dataset_files(dataset):
+    """The raw and prepared files of a dataset, for the manifest's checksums."""
+    return [raw_path(dataset), f"data/prepared/{cfg.prepared_name(config, dataset)}.parquet"]
+
+
+def table3_metrics():
+    """Table 3's models on its LOOM-protocol datasets, and SASRec on the bridge datasets."""
+    t3 = cfg.table3(config)
+    files = expand("results/{dataset}/{model}/seed{seed}/metrics.json",
+                   dataset=list(t3["datasets"].values()), model=t3["models"], seed=SEEDS)
+    return files + expand("results/{dataset}/SASRec/seed{seed}/metrics.json",
+                          dataset=list(t3.get("bridge", {}).values()), seed=SEEDS)

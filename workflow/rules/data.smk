@@ -38,14 +38,15 @@ rule prepare:
 
 
 rule split:
-    """Global temporal split with validation; items and users indexed on the training part."""
+    """Split by the dataset's protocol (global temporal, or LOOM's leave-one-out); items and
+    users indexed on the training part."""
     input:
-        "data/prepared/{dataset}.parquet",
+        prepared_input,
     output:
         split_files("{dataset}"),
         summary="results/{dataset}/split_summary.json",
     params:
-        split=config["split"],
+        split=lambda wc: cfg.split_config(config, wc.dataset),
     conda:
         "../../environment.yml"
     log:

@@ -83,15 +83,34 @@ rule manifest:
     """Provenance: commit, config hash, dataset checksums, packages, device, wall time per job."""
     input:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
-        datasets=[raw for d in DATASETS for raw in (raw_path(d), f"data/prepared/{d}.parquet")],
+        datasets=[f for d in DATASETS for f in dataset_files(d)],
         benchmarks=[f for d in DATASETS for f in job_benchmarks(d)],
     output:
         report("results/manifest.json", caption="../report/manifest.rst", category="Provenance"),
     params:
-        datasets={d: [raw_path(d), f"data/prepared/{d}.parquet"] for d in DATASETS},
+        datasets={d: dataset_files(d) for d in DATASETS},
     conda:
         "../../environment.yml"
     log:
         "logs/report/manifest.log",
     script:
         "../scripts/manifest.py"
+
+
+rule table3:
+    """Table 3: SASRec and CREATE in the LOOM protocol, beside the quoted LOOM, GSAU, Self-GNN."""
+    input:
+        metrics=lambda wc: table3_metrics(),
+    output:
+        md=report("results/table3.md", caption="../report/table3.rst", category="Tables"),
+        csv="results/table3.csv",
+    params:
+        table3=lambda wc: cfg.table3(config),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/report/table3.log",
+    benchmark:
+        "logs/benchmarks/report/table3.tsv"
+    script:
+        "../scripts/table3.py"

@@ -1,0 +1,11 @@
+"""Snakemake entry point: results/table3.md, the LOOM evaluation setup."""
+from recbench import logs
+from recbench.io import write_csv, write_text
+from recbench.reports import collect, render_table3, summarise
+
+logs.setup(snakemake.log[0])
+t3 = snakemake.params.table3
+summary = summarise(collect(snakemake.input.metrics))
+write_csv(summary, snakemake.output.csv)
+write_text(render_table3(summary, t3["datasets"], t3.get("bridge") or {}, t3["models"]),
+           snakemake.output.md)
