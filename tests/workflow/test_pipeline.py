@@ -257,7 +257,8 @@ def test_ablation_reports_one_job_per_point(repo):
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     """SIGTERM in the middle of training, rerun the same command: it finishes, recomputes
-    nothing that had finished, and renders the tables of an uninterrupted run."""
+    nothing that had finished, and renders the tables of an uninterrupted run. A second run
+    started while the first is running is refused by Snakemake's lock."""
     import signal
     import time
 
@@ -287,7 +288,16 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     assert finished, "nothing had finished before the kill"
     assert not (repo / "results/tiny/SASRec/tuning/trial0.json").exists()
 
-    snakemake(repo, *args)
+    rerun = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=repo,
+                             env={**os.environ, "PYTHONPATH": str(repo)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not list((repo / ".snakemake/locks").glob("*")):  # the rerun holds the lock
+        assert rerun.poll() is None, "the rerun ended before it locked the directory"
+        time.sleep(0.05)
+    # the same command started again meanwhile is refused by Snakemake's lock
+    second = snakemake(repo, *args, check=False)
+    assert second.returncode != 0 and "cannot be locked" in second.stdout + second.stderr
+    assert rerun.wait(timeout=600) == 0
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
     assert (repo / "results/table2.csv").read_text() == (
