@@ -98,14 +98,15 @@ def _git(repo: Path, *args: str) -> str | None:
 
 
 def git_state(repo: str | os.PathLike) -> dict:
-    """{"commit", "dirty", "changes"}: HEAD's hash; whether tracked files differ from HEAD or
-    untracked, non-ignored files exist (a new baseline module counts); the `git status
-    --porcelain` lines. All None outside a git repository (or without git)."""
+    """{"commit", "dirty", "changes"}: HEAD's hash; whether tracked files outside results/ differ
+    from HEAD or untracked, non-ignored files exist (a new baseline module counts); the `git
+    status --porcelain` lines. All None outside a git repository (or without git)."""
     repo = Path(repo)
     commit = _git(repo, "rev-parse", "--verify", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "changes": None}
-    status = _git(repo, "status", "--porcelain")
+    # results/ is what the run itself rewrites (the committed reports), not a change of the code
+    status = _git(repo, "status", "--porcelain", "--", ".", ":(exclude)results")
     changes = None if status is None else [line for line in status.splitlines() if line]
     return {"commit": commit.strip(), "dirty": None if changes is None else bool(changes),
             "changes": changes}

@@ -139,3 +139,23 @@ def test_missing_or_bad_files_raise(run_dir, tmp_path):
     with pytest.raises(ValueError, match="two benchmark files map to job"):
         manifest(CONFIG, {}, [run_dir / "logs/benchmarks/prepare/tiny.tsv"] * 2, [0],
                  repo=run_dir)
+
+
+def test_rewritten_reports_under_results_do_not_make_the_tree_dirty(tmp_path):
+    import subprocess
+
+    from recbench.provenance import git_state
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table2.md").write_text("old")
+    (tmp_path / "code.py").write_text("x = 1")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    (tmp_path / "results" / "table2.md").unlink()  # Snakemake removes an output it reruns
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2")
+    assert git_state(tmp_path)["dirty"] is True
