@@ -74,7 +74,7 @@ def test_points_of_the_default_studies(default_config):
     assert len(t4) == 1 + 2 * 3 and len({p.label for p in t4}) == 7
     assert "CREATE" in [p.label for p in t4]  # LightGCN + barlow is the base CREATE
     f4 = cfg.study_points(default_config, "fig4_warmup", "synthetic")
-    assert [p.values["warmup_epochs"] for p in f4] == [0, 3, 10]
+    assert [p.values["warmup_epochs"] for p in f4] == [0, 10]
     assert studies.study_seeds(default_config, "fig3_graph_size") == [0]
 
 
@@ -108,4 +108,4 @@ def test_a_tuned_key_is_never_dropped_from_a_label(default_config):
     """The base's tuned warm-up may differ from the config's, so warm-up 3 must be explicit."""
     assert "warmup_epochs" in default_config["models"]["CREATE"]["search"]
     labels = [p.label for p in cfg.study_points(default_config, "fig4_warmup", "synthetic")]
-    assert labels == ["CREATE~warmup_epochs=0", "CREATE~warmup_epochs=3", "CREATE~warmup_epochs=10"]
+    assert labels == ["CREATE~warmup_epochs=0", "CREATE~warmup_epochs=10"]
