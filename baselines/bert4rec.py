@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.sasrec import SequentialParams, catalog_loss
+from baselines.sasrec import SequentialParams, catalog_loss, catalog_loss_memory, largest_batch
 from recbench.errors import ConfigError
+from recbench.memory import Need
 from recbench.models import register
 from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
 from recbench.training import NeuralRecommender
@@ -67,6 +68,17 @@ class BERT4Rec(NeuralRecommender):
     def train_batches(self, epoch, generator):
         order = torch.randperm(len(self.windows), generator=generator)
         return list(order.split(self.params.batch_size))  # index tensors [B]
+
+    def training_memory(self, label: str = "BERT4Rec",
+                        key: str = "models.BERT4Rec.params or datasets.<name>.model_params."
+                                   "BERT4Rec") -> Need | None:
+        """Full CE's peak over the masked positions of the fullest batch (None with SCE): a row
+        of n items masks about mask_prob * n; 1.5 times that (at least 1) bounds it."""
+        p = self.params
+        masked = (self.lengths.double() * p.mask_prob * 1.5).ceil().clamp(min=1)
+        masked = torch.minimum(masked, self.lengths.double())
+        n = largest_batch(masked, p.batch_size)
+        return catalog_loss_memory(n, self.encoder.n_items, p.dim, p.loss, label, key)
 
     def training_loss(self, idx, generator):
         return self.local_loss(idx, generator)[0]

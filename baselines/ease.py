@@ -1,7 +1,8 @@
 """EASE (Steck 2019): a closed-form item-item model, B = -P / diag(P) with P = (X^T X + lambda I)^-1.
 
-It needs a dense items x items matrix, so the catalog size is capped by ``max_items``: a larger
-catalog is refused up front with the memory it would need, never an out-of-memory crash.
+It needs dense items x items matrices, so the catalog size is capped by ``max_items``, and a
+catalog whose matrices do not fit in the memory available is refused up front
+(``recbench.memory.require``) with the memory it would need, never an out-of-memory crash.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from recbench.errors import ConfigError
+from recbench.memory import require
 from recbench.models import Recommender, register
 
 
@@ -22,15 +24,25 @@ class EASE(Recommender):
         l2: float = 100.0
         max_items: int = 40_000
 
+    @staticmethod
+    def memory_bytes(n_items: int) -> int:
+        """Peak of ``fit``: the Gram matrix, LAPACK's work copy, the inverse, B and its float32
+        copy: about four float64 n x n matrices."""
+        return 4 * n_items * n_items * 8
+
     def fit(self, train, valid=None):
         n = train.n_items
         if n > self.params.max_items:
-            gib = 3 * n * n * 8 / 2**30
+            gib = self.memory_bytes(n) / 2**30
             raise ConfigError(
                 f"EASE needs a dense {n:,} x {n:,} item matrix (about {gib:,.0f} GiB to invert); "
                 f"models.EASE.max_items is {self.params.max_items:,}. Drop EASE for this dataset "
                 "or raise max_items if the machine has the memory."
             )
+        require(self.memory_bytes(n), f"EASE on {n:,} items (dense {n:,} x {n:,} float64 Gram "
+                "matrix, its inverse and the weights)",
+                "Drop EASE for this dataset (datasets.<name>.exclude_models: [EASE]) or use a "
+                "machine with more memory")
         X = train.csr()
         G = (X.T @ X).toarray().astype(np.float64)
         G[np.diag_indices(n)] += self.params.l2

@@ -62,12 +62,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.lightgcn import LightGCN
-from baselines.sasrec import SequentialParams
+from baselines.sasrec import SequentialParams, largest_batch
 from recbench.errors import ConfigError
+from recbench.memory import Need
 from recbench.models import make_params, register
 from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
 from recbench.nn.graph_encoders import user_states
-from recbench.nn.losses import full_ce, scalable_ce
+from recbench.nn.losses import FULL_CE_COPIES, full_ce, full_ce_bytes, scalable_ce
 from recbench.training import NeuralRecommender
 
 
@@ -180,6 +181,24 @@ class MRGSRec(NeuralRecommender):
     def train_batches(self, epoch, generator):
         order = torch.randperm(len(self.inputs), generator=generator)
         return list(order.split(self.params.batch_size))  # window indices [B]
+
+    def training_memory(self) -> Need | None:
+        """Peak of the [positions x catalog] matrices of a step: full CE (``loss: ce``) and the
+        two BPR terms over the whole catalog (``n_negatives: null``), about 3 float32 copies each."""
+        p = self.params
+        terms = ["full cross-entropy"] * (p.loss == "ce") + ["two BPR terms over every item"] * (
+            p.n_negatives is None)
+        if not terms:
+            return None
+        copies = FULL_CE_COPIES * ((p.loss == "ce") + 2 * (p.n_negatives is None))
+        n, n_items = largest_batch(self.input_lengths, p.batch_size), self.encoder.n_items
+        return Need(
+            full_ce_bytes(n, n_items, p.dim, copies),
+            f"MRGSRec: {' and '.join(terms)} over {n_items:,} items for up to {n:,} positions "
+            f"per batch ({copies} float32 [{n:,} x {n_items:,}] matrices)",
+            "Set `loss: sce` and `n_negatives: 256` (models.MRGSRec.params), or lower batch_size "
+            "or max_len, or use a machine with more memory",
+        )
 
     def fuse(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Sequential states h [..., d] and graph states g [..., d] -> fused states [..., d]."""

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import torch
 
 from recbench.errors import ConfigError
+from recbench.memory import Need
 from recbench.models import register
 from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
-from recbench.nn.losses import full_ce, scalable_ce
+from recbench.nn.losses import full_ce, full_ce_bytes, scalable_ce
 from recbench.training import NeuralRecommender, TrainConfig
 
 
@@ -62,6 +63,25 @@ def catalog_loss(model, states: torch.Tensor, targets: torch.Tensor,
     return full_ce(states, weights, targets)
 
 
+def largest_batch(lengths: torch.Tensor, batch_size: int) -> int:
+    """The most positions one batch of ``batch_size`` rows can hold: the sum of the longest rows."""
+    return int(lengths.topk(min(batch_size, len(lengths))).values.sum()) if len(lengths) else 0
+
+
+def catalog_loss_memory(n_states: int, n_items: int, dim: int, loss: str, label: str,
+                        key: str) -> Need | None:
+    """The memory full CE needs for ``n_states`` positions per batch (None for SCE)."""
+    if loss != "ce" or n_states == 0:
+        return None
+    return Need(
+        full_ce_bytes(n_states, n_items, dim),
+        f"{label}: full cross-entropy over {n_items:,} items for up to {n_states:,} positions per "
+        f"batch (float32 [{n_states:,} x {n_items:,}] logits, their softmax and gradient)",
+        f"Set `loss: sce` ({key}; scalable cross-entropy never builds that matrix), or lower "
+        "batch_size or max_len, or use a machine with more memory",
+    )
+
+
 @register("SASRec")
 class SASRec(NeuralRecommender):
     @dataclass
@@ -89,6 +109,14 @@ class SASRec(NeuralRecommender):
     def train_batches(self, epoch, generator):
         order = torch.randperm(len(self.inputs), generator=generator)
         return list(order.split(self.params.batch_size))  # index tensors [B]
+
+    def training_memory(self, label: str = "SASRec",
+                        key: str = "models.SASRec.params or datasets.<name>.model_params.SASRec"
+                        ) -> Need | None:
+        """Full CE's peak for the batch with the most real positions (None with SCE)."""
+        n = largest_batch(self.input_lengths, self.params.batch_size)
+        return catalog_loss_memory(n, self.encoder.n_items, self.params.dim, self.params.loss,
+                                   label, key)
 
     def training_loss(self, idx, generator):
         return self.local_loss(idx, generator)[0]

@@ -1,60 +1,130 @@
-"""Prepare + split time for a large download-free log (goal: 1,000,000 rows in under 10 s).
+"""Prepare + split time and peak memory for a large download-free log, against a bare
+read-sort-write of the same file.
 
-    python benchmarks/bench_data.py [--rows 1000000]
+    python benchmarks/bench_data.py [--rows 10000000]
 
-Writes a random log as a custom-dataset parquet, then times the real path: parse it as a custom
-dataset (``prepare``), the global temporal split, indexing, and saving the split files.
+Writes a random log (power-law items) as a custom-dataset parquet, then, in a fresh process,
+times the real path: parse it as a custom dataset (``prepare``, with its memory check), save
+the prepared log, the global temporal split, indexing, and saving the split files. The bare
+reference, in another fresh process, reads the same file with polars, sorts it by time and
+writes it back: the least any data layer does with a log. Peaks are each process's resident set
+above what it held before the work (VmHWM; ``_common.peak_rss_bytes``). Goal: at most 10 s per
+million rows; ``prepare``'s up-front estimate (``recbench.data.prepare.parse_memory_bytes``)
+must bound its measured peak.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
+from _common import GiB, MiB, current_rss_bytes, in_subprocess, peak_rss_bytes, reset_peak_rss
 
-from recbench.data.dataset import save_split
-from recbench.data.prepare import prepare
-from recbench.data.split import GlobalTemporalSplit, index_split
-from recbench.io import write_parquet
+SECONDS_PER_MILLION = 10.0  # goal: prepare + split at most this per million rows
+YAMBDA_500M_ROWS = 500_000_000
+
+
+def make_log(path: str, rows: int, users: int | None = None, items: int | None = None,
+             seed: int = 0) -> dict:
+    """Write a random (uid, iid, ts) parquet of ``rows`` rows; users = rows / 30, items = rows / 50."""
+    import polars as pl
+
+    from recbench.io import write_parquet
+
+    users, items = users or max(rows // 30, 1), items or max(rows // 50, 1)
+    rng = np.random.default_rng(seed)
+    log = pl.DataFrame({"uid": rng.integers(0, users, rows),
+                        "iid": (rng.zipf(1.3, rows) - 1) % items,
+                        "ts": rng.integers(0, 10**9, rows)})
+    write_parquet(log, path)
+    return {"rows": rows, "users": users, "items": items, "file_bytes": Path(path).stat().st_size}
+
+
+def prepare_and_split(path: str, out: str) -> dict:
+    """The project's path on ``path``; seconds and peak bytes above the starting resident set."""
+    import polars as pl
+
+    from recbench.data.dataset import save_split
+    from recbench.data.prepare import parse_memory_bytes, prepare, uncompressed_bytes
+    from recbench.data.split import GlobalTemporalSplit, index_split
+    from recbench.io import write_parquet
+
+    out = Path(out)
+    spec = {"path": path, "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}
+    reset_peak_rss()
+    base = current_rss_bytes()
+    t0 = time.perf_counter()
+    df = prepare("bench", spec, path)
+    prepare_peak = peak_rss_bytes() - base
+    write_parquet(df, out / "prepared.parquet")
+    del df
+    t1 = time.perf_counter()
+    indexed = index_split(GlobalTemporalSplit().split(pl.read_parquet(out / "prepared.parquet")))
+    save_split(indexed, out / "split")
+    t2 = time.perf_counter()
+    return {"prepare_s": t1 - t0, "split_s": t2 - t1, "total_s": t2 - t0,
+            "prepare_peak_bytes": prepare_peak, "peak_bytes": peak_rss_bytes() - base,
+            "uncompressed_bytes": uncompressed_bytes(path),
+            "parse_estimate_bytes": parse_memory_bytes(path),
+            "test_users": indexed["summary"]["test_users"],
+            "validation_users": indexed["summary"]["validation_users"]}
+
+
+def bare_read_sort_write(path: str, out: str) -> dict:
+    """polars: read the log, sort it by time, write it; seconds and peak bytes."""
+    import polars as pl
+
+    reset_peak_rss()
+    base = current_rss_bytes()
+    t0 = time.perf_counter()
+    pl.read_parquet(path).sort("ts").write_parquet(Path(out) / "bare.parquet")
+    return {"total_s": time.perf_counter() - t0, "peak_bytes": peak_rss_bytes() - base}
+
+
+def measure(rows: int = 10_000_000, timeout: float | None = None) -> dict:
+    """Make the log here, run both paths in fresh processes; times, peaks and ratios."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = make_log(str(Path(tmp) / "log.parquet"), rows)
+        ours = in_subprocess("bench_data", "prepare_and_split", timeout=timeout,
+                             path=str(Path(tmp) / "log.parquet"), out=tmp)
+        bare = in_subprocess("bench_data", "bare_read_sort_write", timeout=timeout,
+                             path=str(Path(tmp) / "log.parquet"), out=tmp)
+    r = {**log, "ours": ours, "bare": bare, "goal_s": SECONDS_PER_MILLION * rows / 1e6}
+    if "error" not in ours and "error" not in bare:
+        r["time_ratio"] = ours["total_s"] / bare["total_s"]
+        r["memory_ratio"] = ours["peak_bytes"] / max(bare["peak_bytes"], 1)
+        r["estimate_ratio"] = ours["prepare_peak_bytes"] / ours["parse_estimate_bytes"]
+        r["peak_bytes_per_row"] = ours["peak_bytes"] / rows
+        r["extrapolated_500m_bytes"] = r["peak_bytes_per_row"] * YAMBDA_500M_ROWS
+    return r
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--users", type=int, default=None, help="default: rows / 30")
-    ap.add_argument("--items", type=int, default=None, help="default: rows / 50")
+    ap.add_argument("--rows", type=int, default=10_000_000)
     args = ap.parse_args()
-    users, items = args.users or args.rows // 30, args.items or args.rows // 50
-
-    rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        log = pl.DataFrame({"uid": rng.integers(0, users, args.rows),
-                            "iid": (rng.zipf(1.3, args.rows) % items),
-                            "ts": rng.integers(0, 10**9, args.rows)})
-        write_parquet(log, tmp / "log.parquet")
-        spec = {"path": str(tmp / "log.parquet"),
-                "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}
-        t0 = time.perf_counter()
-        df = prepare("bench", spec, spec["path"])
-        write_parquet(df, tmp / "prepared.parquet")
-        t1 = time.perf_counter()
-        indexed = index_split(GlobalTemporalSplit().split(pl.read_parquet(tmp / "prepared.parquet")))
-        save_split(indexed, tmp / "split")
-        t2 = time.perf_counter()
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    total = t2 - t0
-    print(f"rows={args.rows:,} users={users:,} items={items:,}")
-    print(f"prepare: {t1 - t0:.2f} s   split+index+save: {t2 - t1:.2f} s   total: {total:.2f} s "
-          f"(goal < 10 s for 1M rows: {'OK' if total < 10 or args.rows != 1_000_000 else 'MISSED'})")
-    print(f"peak RSS of the process: {peak_mib:,.0f} MiB")
-    print(f"test users: {indexed['summary']['test_users']:,}  "
-          f"validation users: {indexed['summary']['validation_users']:,}")
+    r = measure(args.rows)
+    print(f"rows={r['rows']:,} users={r['users']:,} items={r['items']:,} "
+          f"(parquet {r['file_bytes'] / MiB:,.0f} MiB)")
+    for name in ("ours", "bare"):
+        if "error" in r[name]:
+            print(f"{name}: failed: {r[name]['error']}")
+    if "time_ratio" not in r:
+        return
+    o, b = r["ours"], r["bare"]
+    print(f"prepare: {o['prepare_s']:.2f} s   split+index+save: {o['split_s']:.2f} s   total: "
+          f"{o['total_s']:.2f} s (goal < {r['goal_s']:.0f} s: "
+          f"{'OK' if o['total_s'] < r['goal_s'] else 'MISSED'})")
+    print(f"bare read+sort+write: {b['total_s']:.2f} s; ratio {r['time_ratio']:.2f}")
+    print(f"peak memory: {o['peak_bytes'] / MiB:,.0f} MiB ({r['peak_bytes_per_row']:.0f} bytes/row; "
+          f"bare {b['peak_bytes'] / MiB:,.0f} MiB); prepare {o['prepare_peak_bytes'] / MiB:,.0f} MiB "
+          f"of its {o['parse_estimate_bytes'] / MiB:,.0f} MiB estimate")
+    if args.rows >= 1_000_000:  # below, fixed costs dominate the bytes per row
+        print(f"at 500M rows: about {r['extrapolated_500m_bytes'] / GiB:,.0f} GiB")
+    print(f"test users: {o['test_users']:,}  validation users: {o['validation_users']:,}")
 
 
 if __name__ == "__main__":

@@ -2,167 +2,115 @@
 
     python benchmarks/bench_sequential.py [--quick] [--device cpu|cuda]
 
-1. Step time: one optimisation step of the project's SASRec (encoder + full CE through the
-   shared training code path: ``SASRec.training_loss`` + AdamW) against a bare step written here
-   in plain torch with the same shapes (embedding + positions, nn.TransformerEncoder, full CE),
-   measured in the same run; the ratio is ours / bare (goal: at most 1.2).
-2. Memory: peak memory of one forward+backward of full CE against SCE for catalogs of 20k, 100k
-   and 200k items at batch 128, length 200, dimension 64 (CUDA: max_memory_allocated; CPU: peak
-   RSS growth of a fresh subprocess per point, so one point's allocations never hide another's).
+1. Step time: one optimisation step of the project's SASRec against a bare step in plain torch
+   with the same shapes (``bench_steps.py``, which does every neural model); goal: at most 1.2.
+2. Memory: peak memory of one forward+backward of full CE against SCE as the catalog grows, at
+   batch 128, length 50, dimension 64 (CUDA: max_memory_allocated; CPU: the peak RSS of a fresh
+   process per point above its RSS before the loss, so one point's allocations never hide
+   another's). Full CE is first checked against the memory available by the library's own
+   estimate (``recbench.nn.losses.full_ce_bytes``, ``recbench.memory.require``): a point that
+   does not fit is refused with the GiB it needs, as training would refuse it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
+from _common import MiB, current_rss_bytes, in_subprocess, peak_rss_bytes, reset_peak_rss
+
+import bench_steps
+
+CATALOGS = (4_000, 20_000, 50_000, 100_000, 200_000)
+BATCH, LENGTH, DIM = 128, 50, 64
+SCE = {"n_buckets": 256, "bucket_size_x": 256, "bucket_size_y": 256}
 
 
-def bare_step_fn(n_items, dim, L, B, device):
-    emb = nn.Embedding(n_items + 1, dim).to(device)
-    pos = nn.Embedding(L, dim).to(device)
-    layer = nn.TransformerEncoderLayer(dim, 2, dim, 0.2, activation="gelu", batch_first=True,
-                                       norm_first=True)
-    enc = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(dim), enable_nested_tensor=False).to(device)
-    params = list(emb.parameters()) + list(pos.parameters()) + list(enc.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    causal = torch.ones(L, L, dtype=torch.bool, device=device).triu(1)
-    x = torch.randint(0, n_items, (B, L), device=device)
-    y = torch.randint(0, n_items, (B * L,), device=device)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        h = enc(emb(x) + pos.weight, mask=causal)  # [B, L, d]
-        loss = F.cross_entropy(h.reshape(-1, dim) @ emb.weight[:n_items].T, y)
-        loss.backward()
-        opt.step()
-    return step
-
-
-def our_step_fn(n_items, dim, L, B, device):
-    from recbench.data.dataset import Interactions
-    from recbench.models import build_model
-
-    users = np.repeat(np.arange(B), L + 1)
-    items = np.random.default_rng(0).integers(0, n_items, len(users))
-    train = Interactions(users, items, np.arange(len(users)), B, n_items)
-    model = build_model("SASRec", {"dim": dim, "max_len": L, "batch_size": B, "progress": False},
-                        device=device)
-    model.build(train)
-    model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-    idx = torch.arange(B)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        model.training_loss(idx, gen).backward()
-        opt.step()
-    return step
-
-
-def time_steps(step, device, n):
-    step()  # warm-up
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(n):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t) / n
-
-
-def memory_point(loss, n_items, B, L, dim, device):
-    """Peak bytes of one forward+backward of the loss above what its inputs hold."""
-    import threading
-
-    import psutil
-
+def memory_point(loss: str, n_items: int, batch: int = BATCH, length: int = LENGTH,
+                 dim: int = DIM, device: str = "cpu") -> dict:
+    """Peak bytes of one forward+backward of ``loss`` above what its inputs hold (run it in a
+    fresh process: ``in_subprocess("bench_sequential", "memory_point", ...)``)."""
     from recbench.nn.losses import full_ce, scalable_ce
 
     g = torch.Generator().manual_seed(0)
-    states = torch.randn(B * L, dim, generator=g).to(device).requires_grad_()
+    # warm-up on tiny inputs: the first call faults in the kernels' code pages, not the loss's
+    for fn in (full_ce, scalable_ce):
+        w = torch.randn(8, dim, device=device, requires_grad=True)
+        t = torch.randint(0, 8, (8,), device=device)
+        (fn(w, w, t) if fn is full_ce else fn(w, w, t, generator=g, **SCE)).backward()
+    n = batch * length
+    states = torch.randn(n, dim, generator=g).to(device).requires_grad_()
     items = torch.randn(n_items, dim, generator=g).to(device).requires_grad_()
-    targets = torch.randint(0, n_items, (B * L,), generator=g).to(device)
+    targets = torch.randint(0, n_items, (n,), generator=g).to(device)
     cuda = device.startswith("cuda")
     if cuda:
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    else:  # sample the process's RSS every millisecond while the loss runs
-        proc, peak, done = psutil.Process(), [0], threading.Event()
-        base = proc.memory_info().rss
-
-        def sample():
-            while not done.is_set():
-                peak[0] = max(peak[0], proc.memory_info().rss)
-                done.wait(0.001)
-        sampler = threading.Thread(target=sample)
-        sampler.start()
+    else:
+        reset_peak_rss()
+        base = current_rss_bytes()
     if loss == "ce":
         out = full_ce(states, items, targets)
     else:
-        out = scalable_ce(states, items, targets, n_buckets=256, bucket_size_x=256,
-                          bucket_size_y=256, generator=g)
+        out = scalable_ce(states, items, targets, generator=g, **SCE)
     out.backward()
     if cuda:
-        return torch.cuda.max_memory_allocated() - base
-    done.set()
-    sampler.join()
-    return max(peak[0], proc.memory_info().rss) - base
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = peak_rss_bytes() - base
+    return {"loss": loss, "items": n_items, "positions": n, "peak_bytes": int(peak)}
 
 
-def ce_bytes_estimate(n_items, B, L):
-    """Full CE holds the [B*L, C] logits, their softmax and its gradient: about 3 float32 copies."""
-    return 3 * 4 * B * L * n_items
+def memory_sweep(catalogs=CATALOGS, batch: int = BATCH, length: int = LENGTH,
+                 device: str = "cpu", log=print) -> list[dict]:
+    """One row per catalog: CE's measured peak (or its refusal) and estimate, SCE's peak."""
+    from recbench.errors import ResourceError
+    from recbench.memory import available_bytes, require
+    from recbench.nn.losses import full_ce_bytes
+
+    rows = []
+    for n_items in catalogs:
+        est = full_ce_bytes(batch * length, n_items, DIM)
+        row = {"items": n_items, "positions": batch * length, "device": device,
+               "ce_estimate_bytes": est, "available_bytes": available_bytes(device)}
+        try:
+            require(est, f"full CE over {n_items:,} items for {batch * length:,} positions",
+                    "use SCE", device=device)
+            r = in_subprocess("bench_sequential", "memory_point", loss="ce", n_items=n_items,
+                              batch=batch, length=length, device=device)
+            row["ce_peak_bytes"] = r.get("peak_bytes")
+            row["ce_error"] = r.get("error")
+        except ResourceError as exc:
+            row["ce_peak_bytes"], row["ce_refused"] = None, str(exc)
+        r = in_subprocess("bench_sequential", "memory_point", loss="sce", n_items=n_items,
+                          batch=batch, length=length, device=device)
+        row["sce_peak_bytes"], row["sce_error"] = r.get("peak_bytes"), r.get("error")
+        ce = row["ce_peak_bytes"]
+        log(f"  memory {n_items:>7,} items: CE "
+            + (f"{ce / MiB:,.0f} MiB" if ce else f"refused (needs {est / MiB:,.0f} MiB)")
+            + f" (estimate {est / MiB:,.0f} MiB), SCE "
+            + (f"{row['sce_peak_bytes'] / MiB:,.0f} MiB" if row["sce_peak_bytes"] is not None
+               else f"failed: {row['sce_error']}"))
+        rows.append(row)
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small shapes (for CI-sized machines)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--memory-point", nargs=4, metavar=("LOSS", "ITEMS", "B", "L"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.memory_point:
-        loss, n, B, L = args.memory_point
-        print(json.dumps(memory_point(loss, int(n), int(B), int(L), 64, args.device)))
-        return
-
-    n_items, dim, L, B, steps = (2000, 64, 50, 64, 5) if args.quick else (20000, 64, 200, 128, 10)
-    torch.manual_seed(0)
-    bare = time_steps(bare_step_fn(n_items, dim, L, B, args.device), args.device, steps)
-    ours = time_steps(our_step_fn(n_items, dim, L, B, args.device), args.device, steps)
-    print(f"device={args.device} threads={torch.get_num_threads()} items={n_items:,} B={B} L={L} d={dim}")
-    print(f"SASRec step: ours {ours * 1e3:.1f} ms, bare {bare * 1e3:.1f} ms, ratio {ours / bare:.2f} "
-          f"(goal <= 1.2: {'OK' if ours / bare <= 1.2 else 'MISSED'})")
-
-    catalogs = (2000, 10000) if args.quick else (20_000, 100_000, 200_000)
-    B, L = (32, 50) if args.quick else (128, 200)
-    print(f"peak memory of one forward+backward, batch {B} x length {L}, d=64:")
-    for n in catalogs:
-        row = []
-        for loss in ("ce", "sce"):
-            if loss == "ce" and not args.device.startswith("cuda"):
-                import psutil
-                need, free = ce_bytes_estimate(n, B, L), psutil.virtual_memory().available
-                if need > 0.8 * free:
-                    row.append(f"ce: refused, needs ~{need / 2**30:,.0f} GiB of {free / 2**30:,.0f} GiB free")
-                    continue
-            proc = subprocess.run([sys.executable, __file__, "--device", args.device,
-                                   "--memory-point", loss, str(n), str(B), str(L)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                row.append(f"{loss}: failed ({proc.stderr.strip().splitlines()[-1] if proc.stderr else proc.returncode})")
-            else:
-                row.append(f"{loss}: {int(proc.stdout) / 2**20:,.0f} MiB")
-        print(f"  {n:>7,} items   " + "   ".join(row))
+    r = bench_steps.measure("SASRec", args.device, quick=args.quick, steps=5 if args.quick else 10)
+    print(f"device={args.device} threads={torch.get_num_threads()} {r['shape']}")
+    print(f"SASRec step: ours {r['ours_ms']:.1f} ms, bare {r['bare_ms']:.1f} ms, ratio "
+          f"{r['ratio']:.2f} (goal <= {bench_steps.GOAL}: "
+          f"{'OK' if r['ratio'] <= bench_steps.GOAL else 'MISSED'})")
+    catalogs = (2_000, 10_000) if args.quick else CATALOGS
+    batch, length = (32, 50) if args.quick else (BATCH, LENGTH)
+    print(f"peak memory of one forward+backward, batch {batch} x length {length}, d={DIM}:")
+    memory_sweep(catalogs, batch, length, args.device)
 
 
 if __name__ == "__main__":

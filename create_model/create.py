@@ -32,6 +32,7 @@ import torch
 
 from create_model.alignment import ALIGNMENTS, barlow_twins, info_nce
 from recbench.errors import ConfigError
+from recbench.memory import Need
 from recbench.models import get_model_class, make_params, register
 from recbench.training import NeuralRecommender, TrainConfig
 
@@ -120,6 +121,13 @@ class CREATE(NeuralRecommender):
         if (self.edge_ptr[self.window_users + 1] == self.edge_ptr[self.window_users]).any():
             raise ConfigError("CREATE: a user with a training window has no graph edge; "
                               "graph_last_n / graph_last_fraction must keep >= 1 edge per user")
+
+    def training_memory(self) -> Need | None:
+        """The sequential backbone's full-CE peak (None with ``sequential: {loss: sce}``)."""
+        return self.seq.training_memory(
+            label=f"CREATE's {self.params.sequential_backbone} backbone",
+            key="in CREATE's `sequential:`, under models.CREATE.params or "
+                "datasets.<name>.model_params.CREATE")
 
     def warming_up(self) -> bool:
         return self.epoch <= self.params.warmup_epochs

@@ -19,3 +19,7 @@ class DownloadError(DataError):
 
 class TrainingError(BenchError):
     """Training diverged (NaN or infinite loss) or could not proceed."""
+
+
+class ResourceError(BenchError):
+    """A step would need more memory than the machine has; refused before it starts."""

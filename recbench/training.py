@@ -52,6 +52,7 @@ from tqdm import tqdm
 from recbench.data.dataset import EvalSet, Interactions
 from recbench.errors import ConfigError, TrainingError
 from recbench.io import write_csv, write_json
+from recbench.memory import require_need
 from recbench.models import Recommender
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ class Trainable(Protocol):
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable: ...
 
     def training_loss(self, batch, generator: torch.Generator) -> torch.Tensor: ...
+
+    # optional: ``training_memory() -> recbench.memory.Need | None``, the peak of one step where it
+    # grows with the catalog; ``train`` refuses to start (ResourceError) when it does not fit
 
 
 @dataclass
@@ -173,6 +177,10 @@ def train(
     torch.manual_seed(seed)  # dropout
     generator = torch.Generator().manual_seed(seed)  # shuffling, masking, negatives
     module.to(device)
+    # a step that cannot fit (e.g. full CE over a huge catalog) is refused now, not at step one
+    training_memory = getattr(module, "training_memory", None)
+    if callable(training_memory):
+        require_need(training_memory(), device=device)
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)

@@ -36,6 +36,21 @@ import torch.nn.functional as F
 SCE_EXACT = {"n_buckets": 1, "bucket_size_x": 2**62, "bucket_size_y": 2**62}
 
 
+#: float32 [N, C] matrices alive at full CE's peak: the logits' log-softmax, its gradient and the
+#: gradient of the logits (the backward of ``F.cross_entropy``)
+FULL_CE_COPIES = 3
+
+
+def full_ce_bytes(n_states: int, n_items: int, dim: int = 0, copies: int = FULL_CE_COPIES) -> int:
+    """Peak bytes of ``full_ce`` over ``n_states`` states and ``n_items`` items of dimension
+    ``dim``, forward and backward: ``copies`` float32 [N, C] matrices plus the gradients of the
+    states and the item table. For a batch of 128 x 200 positions, 181,304 items and d = 64 that
+    is 52.0 GiB; ``recbench.memory.require`` checks it before training starts. Measured peaks
+    (``benchmarks/run_all.py``, section 3) stay within it."""
+    n, c = int(n_states), int(n_items)
+    return 4 * (copies * n * c + 2 * (n + c) * int(dim))
+
+
 def full_ce(states: torch.Tensor, item_weights: torch.Tensor, targets: torch.Tensor,
             reduction: str = "mean") -> torch.Tensor:
     """Softmax cross-entropy over the whole catalog. states [N, d], item_weights [C, d], targets [N]."""

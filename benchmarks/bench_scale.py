@@ -1,0 +1,158 @@
+"""Epochs on a synthetic log of Yambda-50M likes' size: seconds, and peak memory of the process.
+
+    python benchmarks/bench_scale.py [--model SASRec CREATE ...] [--scale 1] [--device cpu|cuda]
+                                     [--amp] [--steps N]
+
+The log has 8,283 users, 181,304 items and 881,456 interactions (Yambda-50M likes, the paper's
+Table 1) with power-law item popularity; ``--scale k`` divides all three by k. Each model runs in
+its own fresh process (``_common.in_subprocess``), so each peak is that model's own: the whole
+process, data, model, optimizer and all. The models take the paper's settings for this dataset
+(config/paper.yaml: SCE, max_len 200, CREATE = SASRec + UltraGCN on each user's last 200 items),
+CREATE without warm-up so that the epoch trains the whole model.
+
+Without ``--steps`` an epoch is a real one, through ``recbench.training.train`` (the memory check
+included); with it, the first N steps are timed and extrapolated to the epoch's step count.
+``ce_refusal`` shows what full CE would need at this size, checked as training checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from _common import GiB, YAMBDA_50M_LIKES, in_subprocess, synthetic_log
+
+#: config/paper.yaml's parameters for yambda-50m-likes (batch sizes: the models' defaults)
+PAPER_PARAMS = {
+    "SASRec": {"loss": "sce", "max_len": 200, "dim": 64, "batch_size": 128},
+    "BERT4Rec": {"loss": "sce", "max_len": 200, "dim": 64, "batch_size": 128},
+    "CREATE": {"sequential_backbone": "SASRec", "graph_backbone": "UltraGCN", "warmup_epochs": 0,
+               "batch_size": 128, "sequential": {"loss": "sce", "max_len": 200, "dim": 64},
+               "graph": {"graph_last_n": 200}},
+    "LightGCN": {"dim": 64, "batch_size": 2048},
+    "UltraGCN": {"dim": 128, "batch_size": 1024, "negative_num": 200},
+}
+LIMIT = 24 * GiB  # the issue's goal: a CREATE epoch within one 24 GiB machine
+
+
+def sizes(scale: int = 1) -> tuple[int, int, int]:
+    return tuple(max(s // scale, 1) for s in YAMBDA_50M_LIKES)
+
+
+def epoch(model: str, scale: int = 1, device: str = "cpu", amp: bool = False,
+          steps: int | None = None, params: dict | None = None) -> dict:
+    """Build ``model`` on the Yambda-size log and train one epoch (or ``steps`` steps)."""
+    from recbench.models import build_model
+    from recbench.training import train
+
+    users, items, rows = sizes(scale)
+    log = synthetic_log(users, items, rows)
+    params = {**PAPER_PARAMS[model], **(params or {}), "progress": False, "epochs": 1,
+              "amp": amp}
+    torch.manual_seed(0)
+    m = build_model(model, params, seed=0, device=device)
+    t0 = time.perf_counter()
+    m.build(log)
+    build_s = time.perf_counter() - t0
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    gen = torch.Generator().manual_seed(0)
+    n_steps = len(m.train_batches(1, gen))
+    if steps is None:  # the real loop, one epoch
+        result = train(m, m.params.train_config(), seed=0, device=device, name=model)
+        epoch_s, done = result.history[0]["seconds"], n_steps
+        loss = result.history[0]["train_loss"]
+    else:  # the first `steps` steps, extrapolated (an epoch's steps are alike)
+        m.to(device).train()
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3)
+        batches = m.train_batches(1, gen)[:steps]
+        t0 = time.perf_counter()
+        for b in batches:
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=cuda and amp):
+                out = m.training_loss(b, gen)
+            out.backward()
+            opt.step()
+        if cuda:
+            torch.cuda.synchronize()
+        done = len(batches)
+        epoch_s = (time.perf_counter() - t0) / done * n_steps
+        loss = float(out)
+    out = {"model": model, "device": device, "amp": bool(amp and cuda), "users": users,
+           "items": items, "interactions": rows, "params": PAPER_PARAMS[model] | (params or {}),
+           "build_s": build_s, "epoch_s": epoch_s, "steps": n_steps, "timed_steps": done,
+           "extrapolated": steps is not None, "train_loss": loss}
+    if cuda:
+        out["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    return out
+
+
+def ce_refusal(model: str = "CREATE", scale: int = 1, device: str = "cpu") -> dict:
+    """The same model with ``loss: ce``: what full CE needs here, and whether training refuses
+    it (the check ``recbench.training.train`` makes before its first step)."""
+    from recbench.errors import ResourceError
+    from recbench.memory import available_bytes, require_need
+    from recbench.models import build_model
+
+    users, items, rows = sizes(scale)
+    params = PAPER_PARAMS[model]
+    params = ({**params, "sequential": {**params["sequential"], "loss": "ce"}} if model == "CREATE"
+              else {**params, "loss": "ce"})
+    m = build_model(model, {**params, "progress": False}, seed=0, device=device)
+    m.build(synthetic_log(users, items, rows))
+    need = m.training_memory()
+    t0 = time.perf_counter()
+    try:
+        require_need(need, device=device)
+        refused, message = False, ""
+    except ResourceError as exc:
+        refused, message = True, str(exc)
+    return {"model": model, "device": device, "items": items, "need_bytes": need.nbytes,
+            "available_bytes": available_bytes(device), "refused": refused, "message": message,
+            "check_s": time.perf_counter() - t0}
+
+
+def run(models=("SASRec", "CREATE"), scale: int = 1, device: str = "cpu", amp: bool = False,
+        steps: int | None = None, timeout: float | None = None, log=print) -> list[dict]:
+    """``epoch`` of each model, each in a fresh process."""
+    out = []
+    for name in models:
+        r = in_subprocess("bench_scale", "epoch", timeout=timeout, model=name, scale=scale,
+                          device=device, amp=amp, steps=steps)
+        r.setdefault("model", name)
+        r.setdefault("device", device)
+        if "error" in r:
+            log(f"  {name} epoch at 1/{scale} of Yambda size: failed: {r['error']}")
+        else:
+            log(f"  {name} epoch at 1/{scale} of Yambda size ({device}): {r['epoch_s']:.1f} s, "
+                f"peak RSS {r['peak_rss_bytes'] / GiB:.2f} GiB")
+        out.append(r)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", nargs="+", default=["SASRec", "CREATE"], choices=list(PAPER_PARAMS))
+    ap.add_argument("--scale", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")
+    ap.add_argument("--steps", type=int, default=None, help="time N steps and extrapolate")
+    args = ap.parse_args()
+    users, items, rows = sizes(args.scale)
+    print(f"log: {users:,} users, {items:,} items, {rows:,} interactions; device={args.device} "
+          f"threads={torch.get_num_threads()}")
+    for r in run(args.model, args.scale, args.device, args.amp, args.steps, log=lambda *_: None):
+        if "error" in r:
+            print(f"{r['model']}: failed: {r['error']}")
+            continue
+        print(f"{r['model']}: build {r['build_s']:.1f} s, epoch {r['epoch_s']:.1f} s "
+              f"({r['steps']} steps{', extrapolated' if r['extrapolated'] else ''}), peak RSS "
+              f"{r['peak_rss_bytes'] / GiB:.2f} GiB (limit 24 GiB: "
+              f"{'OK' if r['peak_rss_bytes'] < LIMIT else 'OVER'})"
+              + (f", GPU peak {r['cuda_peak_bytes'] / GiB:.2f} GiB" if "cuda_peak_bytes" in r else ""))
+
+
+if __name__ == "__main__":
+    main()

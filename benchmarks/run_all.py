@@ -1,0 +1,803 @@
+"""Every benchmark of the project in one command, and one report: results/benchmarks.md.
+
+    python benchmarks/run_all.py                  # everything but the default run
+    python benchmarks/run_all.py --default-run    # also the default pipeline, cold
+    python benchmarks/run_all.py --tiny --out /tmp/b/benchmarks.md   # small shapes, < 1 minute
+    python benchmarks/run_all.py --only eval,steps                     # some sections
+    python benchmarks/run_all.py --render results/benchmarks/benchmarks.json   # re-render only
+
+Every figure is a ratio against a bare reference measured in the same run on the same machine
+(shared machines are noisy; absolute times alone mean little), next to the goal, PASS or FAIL and
+the absolute numbers. Sections (each a module of benchmarks/ that also runs on its own):
+
+1. eval (bench_eval.py): scoring + top-100 through ``recbench.evaluation.evaluate`` against a
+   bare ``H @ E.T; topk`` on the same tensors, catalogs of 4k to 200k items (goal >= 0.5).
+2. steps (bench_steps.py): one training step of SASRec, BERT4Rec, LightGCN, UltraGCN and CREATE
+   against a bare plain-torch step of the same shapes (goal <= 1.2).
+3. memory (bench_sequential.py, bench_scale.py): peak memory of full CE against SCE as the
+   catalog grows, each point in a fresh process, CE checked first by the library's estimate; the
+   estimate against the measurement; a CREATE epoch with SCE on a log of Yambda-50M likes' size
+   in a fresh process (goal: peak RSS within 24 GiB), and what CE would need there (refused up
+   front).
+4. data (bench_data.py): prepare + split of a 10,000,000-row synthetic log against a bare polars
+   read-sort-write of it, time and peak memory (goal: <= 10 s per million rows; prepare's memory
+   estimate bounds its peak).
+5. pipeline (bench_pipeline.py): ``snakemake -n`` of the paper's whole grid (every dataset,
+   model, seed, tuning trial and ablation point) against a bare Snakefile of as many jobs.
+6. default (``--default-run``): ``snakemake --cores 2 results/table2.md`` in a fresh clone, cold
+   (goal: under 10 minutes on 2 CPU cores).
+7. gpu: with CUDA, sections 1-3 again on the GPU, the Yambda-size SASRec and CREATE epochs with
+   mixed precision; without, the report says there is no GPU.
+
+Peaks are resident sets of fresh processes (VmHWM; see ``_common.peak_rss_bytes``). The report,
+its plots (PNG, ``<out stem>/``) and the raw numbers (``<out stem>/benchmarks.json``) are written
+atomically, after every section (a stopped run keeps what it measured). The exit status is 1 when a section failed to run (its error is in the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from _common import GiB, MiB, ROOT
+
+SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu")
+
+FULL = {
+    "eval": {"catalogs": (4_000, 20_000, 50_000, 100_000, 200_000), "repeats": 3,
+             "scores": 4 * 10**8, "min_users": 1024, "max_users": 10_000},
+    "steps": {"quick": False, "steps": 3, "rounds": 3},
+    "memory": {"catalogs": (4_000, 20_000, 50_000, 100_000, 200_000), "batch": 128, "length": 50},
+    "scale": {"scale": 1, "models": ("CREATE",), "gpu_models": ("SASRec", "CREATE")},
+    "data": {"rows": 10_000_000},
+    "pipeline": {"tiny": False},
+}
+TINY = {
+    "eval": {"catalogs": (4_000, 20_000), "repeats": 1, "scores": 10**6, "min_users": 256,
+             "max_users": 256},
+    "steps": {"quick": True, "steps": 2, "rounds": 1},
+    "memory": {"catalogs": (2_000, 8_000), "batch": 32, "length": 50},
+    "scale": {"scale": 200, "models": ("CREATE",), "gpu_models": ("SASRec", "CREATE")},
+    "data": {"rows": 200_000},
+    "pipeline": {"tiny": True},
+}
+
+EVAL_GOAL, STEP_GOAL, SCE_GOAL, SCE_GOAL_FROM = 0.5, 1.2, 0.1, 100_000
+LIMIT_BYTES = 24 * GiB
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("MemTotal", "MemAvailable"):
+                mem[key] = int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    try:
+        git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+    except OSError:
+        git = ""
+    cuda = torch.cuda.is_available()
+    return {
+        "cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "ram_bytes": mem.get("MemTotal"), "available_bytes_at_start": mem.get("MemAvailable"),
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(), "torch": torch.__version__,
+        "os": platform.platform(), "git": git or "unknown",
+        "cuda": torch.cuda.get_device_name(0) if cuda else None,
+        "cuda_memory_bytes": torch.cuda.get_device_properties(0).total_memory if cuda else None,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def run_eval(cfg: dict, device: str = "cpu") -> list[dict]:
+    import bench_eval
+
+    return bench_eval.sweep(cfg["catalogs"], device=device, repeats=cfg["repeats"],
+                            scores=cfg["scores"], max_users=cfg["max_users"],
+                            min_users=cfg["min_users"], log=log)
+
+
+def run_steps(cfg: dict, device: str = "cpu") -> list[dict]:
+    import bench_steps
+
+    return bench_steps.sweep(device=device, quick=cfg["quick"], steps=cfg["steps"],
+                             rounds=cfg["rounds"], log=log)
+
+
+def run_memory(cfg: dict, scale_cfg: dict, device: str = "cpu", amp: bool = False) -> dict:
+    import bench_scale
+    import bench_sequential
+    from _common import in_subprocess
+
+    sweep = bench_sequential.memory_sweep(cfg["catalogs"], cfg["batch"], cfg["length"], device,
+                                          log=log)
+    models = scale_cfg["gpu_models" if device.startswith("cuda") else "models"]
+    epochs = bench_scale.run(models, scale_cfg["scale"], device, amp=amp, log=log)
+    refusal = in_subprocess("bench_scale", "ce_refusal", model="CREATE",
+                            scale=scale_cfg["scale"], device=device)
+    log(f"  CREATE with loss: ce at this size: {'refused' if refusal.get('refused') else 'fits'}"
+        + (f" ({refusal['error']})" if "error" in refusal else ""))
+    return {"sweep": sweep, "batch": cfg["batch"], "length": cfg["length"], "epochs": epochs,
+            "ce_refusal": refusal, "scale": scale_cfg["scale"],
+            "sizes": bench_scale.sizes(scale_cfg["scale"])}
+
+
+def run_data(cfg: dict) -> dict:
+    import bench_data
+
+    r = bench_data.measure(cfg["rows"])
+    if "time_ratio" in r:
+        log(f"  data {cfg['rows']:,} rows: {r['ours']['total_s']:.1f} s (bare "
+            f"{r['bare']['total_s']:.1f} s), peak {r['ours']['peak_bytes'] / MiB:,.0f} MiB")
+    return r
+
+
+def run_pipeline(cfg: dict) -> dict:
+    import bench_pipeline
+
+    r = bench_pipeline.measure_dry_run(tiny=cfg["tiny"])
+    log(f"  snakemake -n: {r['ours']['jobs']:,} jobs in {r['ours']['seconds']:.1f} s (bare "
+        f"{r['bare']['seconds']:.1f} s)")
+    return r
+
+
+def run_default() -> dict:
+    import bench_pipeline
+
+    r = bench_pipeline.default_run()
+    log(f"  default run, cold: {r['seconds']:.0f} s ({'ok' if r['ok'] else 'FAILED'})")
+    return r
+
+
+def run_gpu(conf: dict) -> dict:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"available": False}
+    out = {"available": True, "device": torch.cuda.get_device_name(0)}
+    for name, fn in (("eval", lambda: run_eval(conf["eval"], "cuda")),
+                     ("steps", lambda: run_steps(conf["steps"], "cuda")),
+                     ("memory", lambda: run_memory(conf["memory"], conf["scale"], "cuda", True))):
+        log(f"[gpu] {name}")
+        out[name] = _guard(fn)
+    return out
+
+
+def _guard(fn):
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - one failing section must not lose the others
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def measure(conf: dict, sections, default_run: bool, on_section=None) -> dict:
+    """Run the chosen sections; ``on_section(results)`` after each (the report so far)."""
+    results = {"machine": machine(), "sections": {}}
+    t0 = time.perf_counter()
+    plan = {
+        "eval": lambda: run_eval(conf["eval"]),
+        "steps": lambda: run_steps(conf["steps"]),
+        "memory": lambda: run_memory(conf["memory"], conf["scale"]),
+        "data": lambda: run_data(conf["data"]),
+        "pipeline": lambda: run_pipeline(conf["pipeline"]),
+        "default": run_default,
+        "gpu": lambda: run_gpu(conf),
+    }
+    todo = [n for n in SECTIONS if n in sections and (n != "default" or default_run)]
+    for i, name in enumerate(todo):
+        log(f"[{name}]")
+        s = time.perf_counter()
+        results["sections"][name] = _guard(plan[name])
+        log(f"[{name}] {time.perf_counter() - s:.0f} s")
+        results["wall_s"] = time.perf_counter() - t0
+        results["machine"]["load_average_at_end"] = (os.getloadavg() if hasattr(os, "getloadavg")
+                                                     else None)
+        results["unfinished"] = todo[i + 1:]
+        if on_section is not None:
+            on_section(results)
+    results["wall_s"] = time.perf_counter() - t0
+    results["unfinished"] = []
+    return results
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _fmt(x, spec=".2f", none="—"):
+    return none if x is None else format(x, spec)
+
+
+def _mib(b):
+    return "—" if b is None else f"{b / MiB:,.0f}"
+
+
+def _gib(b):
+    return "—" if b is None else f"{b / GiB:,.2f}"
+
+
+def _status(ok) -> str:
+    return "info" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _error(section) -> str | None:
+    """The error of a section or row: "error", or any "*_error" key that is set."""
+    if not isinstance(section, dict):
+        return None
+    return section.get("error") or next(
+        (f"{k}: {v}" for k, v in section.items() if k.endswith("_error") and v), None)
+
+
+def eval_rows(rows):
+    return [[f"{r['items']:,}", f"{r['users']:,}", f"{r['bare_per_s']:,.0f}",
+             f"{r['ours_per_s']:,.0f}", f"{r['ratio']:.2f}", f">= {EVAL_GOAL}",
+             _status(r["ratio"] >= EVAL_GOAL)] for r in rows]
+
+
+EVAL_HEADER = ["catalog (items)", "histories", "bare (histories/s)", "recbench (histories/s)",
+               "ratio", "goal", "status"]
+
+
+def steps_rows(rows):
+    out = []
+    for r in rows:
+        shape = ", ".join(f"{k} {v:,}" for k, v in r["shape"].items())
+        out.append([r["model"], shape, f"{r['bare_ms']:.1f}", f"{r['ours_ms']:.1f}",
+                    f"{r['ratio']:.2f}", f"<= {STEP_GOAL}", _status(r["ratio"] <= STEP_GOAL)])
+    return out
+
+
+STEPS_HEADER = ["model", "shapes", "bare (ms/step)", "recbench (ms/step)", "ratio", "goal",
+                "status"]
+
+
+def memory_rows(sweep):
+    out = []
+    for r in sweep:
+        ce, sce, est = r.get("ce_peak_bytes"), r.get("sce_peak_bytes"), r["ce_estimate_bytes"]
+        if ce is not None:
+            ce_cell, ref = _mib(ce), ce
+        elif r.get("ce_refused"):
+            ce_cell, ref = f"refused up front (needs {_gib(est)} GiB)", est
+        else:
+            ce_cell, ref = f"failed: {r.get('ce_error')}", est
+        ratio = sce / ref if sce is not None and ref else None
+        big = r["items"] >= SCE_GOAL_FROM
+        out.append([f"{r['items']:,}", f"{r['positions']:,}", ce_cell, _mib(est),
+                    _fmt(ce / est if ce is not None else None), _mib(sce),
+                    _fmt(ratio, ".3f"), f"<= {SCE_GOAL}" if big else "—",
+                    _status(ratio <= SCE_GOAL if big and ratio is not None else None)])
+    return out
+
+
+MEMORY_HEADER = ["catalog (items)", "positions", "CE peak (MiB)", "CE estimate (MiB)",
+                 "CE measured / estimate", "SCE peak (MiB)", "ratio SCE / CE", "goal", "status"]
+
+
+def epoch_rows(epochs):
+    out = []
+    for r in epochs:
+        if "error" in r:
+            out.append([r.get("model", "?"), "—", "—", "—", "—", "—", f"failed: {r['error']}",
+                        "—", "FAIL"])
+            continue
+        peak = r["peak_rss_bytes"]
+        gpu = f", GPU peak {_gib(r['cuda_peak_bytes'])} GiB" if "cuda_peak_bytes" in r else ""
+        out.append([r["model"], r["device"] + (" + amp" if r.get("amp") else ""),
+                    f"{r['steps']:,}", f"{r['epoch_s']:.1f}", f"{r['build_s']:.1f}",
+                    f"{_gib(peak)}{gpu}", f"{peak / LIMIT_BYTES:.2f}", "<= 1 (24 GiB)",
+                    _status(peak <= LIMIT_BYTES)])
+    return out
+
+
+EPOCH_HEADER = ["model", "device", "steps", "epoch (s)", "build (s)", "peak RSS (GiB)",
+                "ratio to 24 GiB", "goal", "status"]
+
+
+def render(results: dict, out: Path, plots: Path, tiny: bool, default_run: bool) -> str:
+    m, S = results["machine"], results["sections"]
+    mode = "tiny (--tiny: small shapes, a smoke test)" if tiny else "full"
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`python benchmarks/run_all.py{' --tiny' if tiny else ''}"
+        f"{' --default-run' if default_run else ''}`: mode {mode}, {m['date']}, "
+        f"{results['wall_s']:.0f} s in all. Each figure is a ratio against a bare reference "
+        "measured in the same run on the same machine; absolute numbers beside it. Raw numbers: "
+        f"`{plots.name}/benchmarks.json`.",
+        "",
+    ]
+    summary = []
+    unfinished = results.get("unfinished") or []
+    if unfinished:
+        lines += [f"**Unfinished**: this report was written after each section; the run was still "
+                  f"going or was stopped before {', '.join(unfinished)}.", ""]
+
+    def add_summary(section, headline, ratio, goal, status):
+        summary.append([section, headline, ratio, goal, status])
+
+    labels = {"eval": "1. evaluation", "steps": "2. training steps", "memory": "3. memory",
+              "data": "4. data", "pipeline": "5. pipeline", "gpu": "7. GPU"}
+
+    def absent(name: str) -> str:
+        missed = name in unfinished
+        if name in labels:
+            add_summary(labels[name], "not measured" if missed else "not run in this invocation",
+                        "—", "—", "not run")
+        if missed:
+            return "Not measured: the run stopped (or was still going) before this section."
+        return "Not run in this invocation."
+
+    # -- machine
+    body = ["## Machine", ""]
+    load0, load1 = m.get("load_average_at_start"), m.get("load_average_at_end")
+    body += table(["", "this run"], [
+        ["CPU", m["cpu"]], ["cores (usable)", m["cores"]],
+        ["torch threads", f"{m['torch_threads']} (OMP_NUM_THREADS={m['omp_num_threads']})"],
+        ["RAM", f"{_gib(m['ram_bytes'])} GiB ({_gib(m['available_bytes_at_start'])} GiB "
+                "available at the start)"],
+        ["load average (1, 5, 15 min)", f"{_fmt_load(load0)} at the start, {_fmt_load(load1)} "
+                                        "at the end"],
+        ["GPU", m["cuda"] + f" ({_gib(m['cuda_memory_bytes'])} GiB)" if m["cuda"] else
+         "none (no GPU on this machine)"],
+        ["torch", m["torch"]], ["Python", m["python"]], ["OS", m["os"]],
+        ["commit", m["git"]], ["date", m["date"]],
+    ])
+
+    # -- 1. evaluation
+    body += ["## 1. Evaluation: scoring + top-100 against a bare `H @ E.T; topk`", ""]
+    sec = S.get("eval")
+    if sec is None:
+        body += [absent("eval"), ""]
+    elif _error(sec):
+        body += [f"Failed: {_error(sec)}", ""]
+        add_summary("1. evaluation", "failed", "—", f">= {EVAL_GOAL}", "FAIL")
+    else:
+        body += [f"Histories per second through `recbench.evaluation.evaluate` (a SASRec-like "
+                 "head's `score`, deterministic top-100 with tie repair, target ranks, coverage) "
+                 "against a bare `torch.topk(H @ E.T, 100)` on the same tensors; d = 64, batches "
+                 f"of 1,024, {_threads(sec[0]['threads'])}. Ratio = recbench / bare throughput.",
+                 "", f"![evaluation]({plots.name}/eval.png)", ""]
+        body += table(EVAL_HEADER, eval_rows(sec))
+        worst = min(sec, key=lambda r: r["ratio"])
+        add_summary("1. evaluation", f"worst of {len(sec)} catalogs ({worst['items']:,} items)",
+                    f"{worst['ratio']:.2f}", f">= {EVAL_GOAL}", _status(worst["ratio"] >= EVAL_GOAL))
+
+    # -- 2. training steps
+    body += ["## 2. Training steps against a bare plain-torch step of the same shapes", ""]
+    sec = S.get("steps")
+    if sec is None:
+        body += [absent("steps"), ""]
+    elif _error(sec):
+        body += [f"Failed: {_error(sec)}", ""]
+        add_summary("2. training steps", "failed", "—", f"<= {STEP_GOAL}", "FAIL")
+    else:
+        body += ["One AdamW step of the project's model (its `training_loss`, the path of "
+                 "`recbench.training.train`) against a step written in plain torch with the same "
+                 "tensor shapes (`benchmarks/bench_steps.py` says what each bare step does); best "
+                 "of the rounds, the two taking turns. Ratio = recbench / bare time.", "",
+                 f"![training steps]({plots.name}/steps.png)", ""]
+        body += table(STEPS_HEADER, steps_rows(sec))
+        worst = max(sec, key=lambda r: r["ratio"])
+        add_summary("2. training steps", f"worst of {len(sec)} models ({worst['model']})",
+                    f"{worst['ratio']:.2f}", f"<= {STEP_GOAL}", _status(worst["ratio"] <= STEP_GOAL))
+
+    # -- 3. memory
+    body += ["## 3. Memory: full cross-entropy against SCE, and a Yambda-size epoch", ""]
+    sec = S.get("memory")
+    if sec is None:
+        body += [absent("memory"), ""]
+    elif _error(sec):
+        body += [f"Failed: {_error(sec)}", ""]
+        add_summary("3. memory", "failed", "—", "—", "FAIL")
+    else:
+        body += _render_memory(sec, plots, "memory", add_summary, "3.")
+
+    # -- 4. data
+    body += [f"## 4. Data: prepare + split of a {_rows(S.get('data'))} synthetic log", ""]
+    sec = S.get("data")
+    if sec is None:
+        body += [absent("data"), ""]
+    elif _error(sec) or "time_ratio" not in sec:
+        err = _error(sec) or sec["ours"].get("error") or sec["bare"].get("error")
+        body += [f"Failed: {err}", ""]
+        add_summary("4. data", "failed", "—", "—", "FAIL")
+    else:
+        o, b = sec["ours"], sec["bare"]
+        per_m = o["total_s"] / (sec["rows"] / 1e6)
+        body += [f"A download-free log of {sec['rows']:,} rows ({sec['users']:,} users, "
+                 f"{sec['items']:,} items, power-law popularity; parquet "
+                 f"{sec['file_bytes'] / MiB:,.0f} MiB) parsed as a custom dataset (`prepare`, "
+                 "with its memory check), saved, split by the global temporal split, indexed and "
+                 "saved, in a fresh process; the bare reference reads the same file with polars, "
+                 "sorts it by time and writes it, in another. Peaks are each process's resident "
+                 "set above what it held before the work.", ""]
+        body += table(["", "recbench", "bare read-sort-write", "ratio", "goal", "status"], [
+            ["seconds", f"{o['total_s']:.2f} (prepare {o['prepare_s']:.2f}, split + index + "
+                        f"save {o['split_s']:.2f})", f"{b['total_s']:.2f}",
+             f"{sec['time_ratio']:.2f}", "—", "info"],
+            ["seconds per million rows", f"{per_m:.2f}", "—", f"{per_m / 10:.2f}",
+             "<= 10 s", _status(per_m <= 10)],
+            ["peak memory (MiB)", f"{_mib(o['peak_bytes'])} ({o['peak_bytes'] / sec['rows']:.0f} "
+                                  "bytes per row)", _mib(b["peak_bytes"]),
+             f"{sec['memory_ratio']:.2f}", "—", "info"],
+            ["prepare's peak / its up-front estimate", f"{_mib(o['prepare_peak_bytes'])} / "
+             f"{_mib(o['parse_estimate_bytes'])} MiB", "—", f"{sec['estimate_ratio']:.2f}",
+             "<= 1", _status(sec["estimate_ratio"] <= 1)],
+        ])
+        if sec["rows"] >= 1_000_000:  # below, fixed costs dominate the bytes per row
+            body += [f"At this many bytes per row a Yambda-500M-class log (500,000,000 rows) "
+                     f"would peak near {sec['extrapolated_500m_bytes'] / GiB:,.0f} GiB in "
+                     "prepare + split."]
+        body += ["`prepare` refuses a file whose parsing alone does not fit, before reading it, "
+                 "with the GiB it needs.", ""]
+        add_summary("4. data", f"{sec['rows']:,} rows: {o['total_s']:.1f} s, peak "
+                    f"{_mib(o['peak_bytes'])} MiB", f"{per_m / 10:.2f}", "<= 1 (10 s per M rows)",
+                    _status(per_m <= 10 and sec["estimate_ratio"] <= 1))
+
+    # -- 5. pipeline
+    body += ["## 5. Pipeline: `snakemake -n` of the paper's grid", ""]
+    sec = S.get("pipeline")
+    if sec is None:
+        body += [absent("pipeline"), ""]
+    elif _error(sec):
+        body += [f"Failed: {_error(sec)}", ""]
+        add_summary("5. pipeline", "failed", "—", "—", "FAIL")
+    else:
+        o, b = sec["ours"], sec["bare"]
+        body += [f"`snakemake -n {' '.join(sec['targets'])} --configfile {sec['configfile']}` in "
+                 "a throw-away copy of the working tree (nothing written here), against a dry run "
+                 "of a bare Snakefile of as many trivial jobs (Snakemake's own cost). Ratio = "
+                 "ours / bare time.", ""]
+        body += table(["", "jobs planned", "seconds", "ratio"], [
+            ["paper grid" if sec["configfile"].endswith("paper.yaml") else "default Table 2",
+             f"{o['jobs']:,}", f"{o['seconds']:.1f}", f"{sec['ratio']:.2f}"],
+            ["bare Snakefile", f"{b['jobs']:,}", f"{b['seconds']:.1f}", "1.00"],
+        ])
+        body += ["Jobs per rule: " + ", ".join(f"{k} {v:,}" for k, v in o["job_counts"].items()
+                                              if k != "total") + ".", ""]
+        add_summary("5. pipeline", f"{o['jobs']:,} jobs planned in {o['seconds']:.1f} s",
+                    f"{sec['ratio']:.2f}", "—", "info")
+
+    # -- 6. default run
+    body += ["## 6. The default command, cold, on this machine", ""]
+    sec = S.get("default")
+    if sec is None:
+        body += [absent("default") + (" `python benchmarks/run_all.py --default-run` runs "
+                 "`snakemake --cores 2 results/table2.md` in a fresh clone and times it."), ""]
+        add_summary("6. default run", "not measured" if "default" in unfinished else
+                    "not run in this invocation", "—", "<= 1 (600 s)", "not run")
+    elif _error(sec):
+        body += [f"Failed: {_error(sec)}", ""]
+        add_summary("6. default run", "failed", "—", "<= 1 (600 s)", "FAIL")
+    else:
+        body += [f"`{sec['command']}` in a fresh `git clone` of commit {sec['commit'][:10]}, its "
+                 "committed results removed (no data, no results, no .snakemake), "
+                 f"{sec['cores']} cores. Ratio = seconds / 600.", ""]
+        body += table(["command", "jobs", "seconds", "ratio", "goal", "status"], [
+            [f"`{sec['command']}`", _fmt(sec.get("jobs"), ","), f"{sec['seconds']:.0f}",
+             f"{sec['ratio']:.2f}", "<= 1 (600 s)",
+             _status(sec["ok"] and sec["seconds"] <= sec["goal_s"])
+             + ("" if sec["ok"] else f" (failed: {sec['tail']})")]])
+        add_summary("6. default run", f"{sec['seconds']:.0f} s on {sec['cores']} cores",
+                    f"{sec['ratio']:.2f}", "<= 1 (600 s)",
+                    _status(sec["ok"] and sec["seconds"] <= sec["goal_s"]))
+
+    # -- 7. gpu
+    body += ["## 7. GPU", ""]
+    sec = S.get("gpu")
+    if sec is None:
+        body += [absent("gpu"), ""]
+    elif _error(sec):
+        body += [f"Failed: {_error(sec)}", ""]
+    elif not sec.get("available"):
+        body += ["No GPU on this machine (`torch.cuda.is_available()` is False): sections 1-3 "
+                 "ran on the CPU only. On a machine with CUDA the same command repeats them on "
+                 "the GPU, the Yambda-size SASRec and CREATE epochs with mixed precision.", ""]
+        add_summary("7. GPU", "no GPU on this machine", "—", "—", "not run")
+    else:
+        body += [f"{sec['device']}: sections 1-3 on the GPU; the Yambda-size epochs with "
+                 "mixed precision (float16 autocast).", ""]
+        for i, (name, title) in enumerate((("eval", "Evaluation"), ("steps", "Training steps"),
+                                           ("memory", "Memory")), start=1):
+            part = sec.get(name)
+            body += [f"### 7.{i} {title} (cuda)", ""]
+            if part is None or _error(part):
+                body += [f"Failed: {_error(part)}", ""]
+                continue
+            if name == "eval":
+                body += [f"![evaluation on the GPU]({plots.name}/eval_cuda.png)", ""]
+                body += table(EVAL_HEADER, eval_rows(part))
+                worst = min(part, key=lambda r: r["ratio"])
+                add_summary("7. GPU evaluation", f"worst ({worst['items']:,} items)",
+                            f"{worst['ratio']:.2f}", f">= {EVAL_GOAL}",
+                            _status(worst["ratio"] >= EVAL_GOAL))
+            elif name == "steps":
+                body += [f"![training steps on the GPU]({plots.name}/steps_cuda.png)", ""]
+                body += table(STEPS_HEADER, steps_rows(part))
+                worst = max(part, key=lambda r: r["ratio"])
+                add_summary("7. GPU training steps", f"worst ({worst['model']})",
+                            f"{worst['ratio']:.2f}", f"<= {STEP_GOAL}",
+                            _status(worst["ratio"] <= STEP_GOAL))
+            else:
+                body += _render_memory(part, plots, "memory_cuda", add_summary, "7. GPU")
+
+    lines += ["## Summary", ""]
+    lines += table(["section", "headline", "ratio", "goal", "status"], summary)
+    return "\n".join(lines + body)
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" + ("" if n == 1 else "s")
+
+
+def _fmt_load(load):
+    return "—" if not load else ", ".join(f"{x:.1f}" for x in load)
+
+
+def _rows(sec):
+    return f"{sec['rows']:,}-row" if isinstance(sec, dict) and "rows" in sec else "large"
+
+
+def _render_memory(sec: dict, plots: Path, plot_name: str, add_summary, label: str) -> list[str]:
+    users, items, rows = sec["sizes"]
+    sweep = sec["sweep"]
+    device = sweep[0]["device"] if sweep else "cpu"
+    body = [f"Peak memory of one forward + backward of the loss over {sec['batch']} x "
+            f"{sec['length']} positions, d = 64, each point in a fresh process "
+            + ("(`torch.cuda.max_memory_allocated`)" if device.startswith("cuda") else
+               "(resident set above what the inputs hold)")
+            + ". Full CE is first checked by the library's estimate (`recbench.nn.losses."
+            "full_ce_bytes`, the check training makes): a point that does not fit is refused up "
+            "front and plotted at its estimate. SCE: 256 buckets of 256 x 256. Ratio = SCE / CE "
+            "(CE's estimate where refused).", "", f"![CE against SCE]({plots.name}/{plot_name}.png)",
+            ""]
+    body += table(MEMORY_HEADER, memory_rows(sweep))
+    big = [r for r in sweep if r["items"] >= SCE_GOAL_FROM and r.get("sce_peak_bytes")]
+    if big:
+        r = big[-1]
+        ref = r.get("ce_peak_bytes") or r["ce_estimate_bytes"]
+        ratio = r["sce_peak_bytes"] / ref
+        add_summary(f"{label} memory, CE vs SCE", f"{r['items']:,} items: SCE "
+                    f"{_mib(r['sce_peak_bytes'])} MiB, CE {_mib(ref)} MiB", f"{ratio:.3f}",
+                    f"<= {SCE_GOAL}", _status(ratio <= SCE_GOAL))
+    measured = [r["ce_peak_bytes"] / r["ce_estimate_bytes"] for r in sweep
+                if r.get("ce_peak_bytes")]
+    if measured:
+        add_summary(f"{label} memory, CE estimate", "worst measured / estimated CE peak",
+                    f"{max(measured):.2f}", "<= 1", _status(max(measured) <= 1))
+    part = "" if sec["scale"] == 1 else f"; 1/{sec['scale']} of it"
+    body += [f"### Epochs on a log of Yambda-50M likes' size ({users:,} users, {items:,} items, "
+             f"{rows:,} interactions{part})",
+             "", "The paper's settings for this dataset (`config/paper.yaml`: SCE, max_len 200; "
+             "CREATE = SASRec + UltraGCN on each user's last 200 items, Barlow Twins, here without "
+             "warm-up so the epoch trains the whole model), one real epoch through "
+             "`recbench.training.train` in a fresh process. Peak RSS: the whole process (data, "
+             "model, optimizer). Ratio = peak / 24 GiB.", ""]
+    body += table(EPOCH_HEADER, epoch_rows(sec["epochs"]))
+    for r in sec["epochs"]:
+        if r.get("model") == "CREATE":
+            ok = "error" not in r and r["peak_rss_bytes"] <= LIMIT_BYTES
+            add_summary(f"{label} CREATE epoch, SCE", "failed" if "error" in r else
+                        f"{r['epoch_s']:.0f} s, peak {_gib(r['peak_rss_bytes'])} GiB",
+                        "—" if "error" in r else f"{r['peak_rss_bytes'] / LIMIT_BYTES:.2f}",
+                        "<= 1 (24 GiB)", _status(ok))
+    ref = sec["ce_refusal"]
+    if "error" in ref:
+        body += [f"CREATE with `loss: ce` at this size: the check failed to run: {ref['error']}", ""]
+    else:
+        body += [f"The same CREATE with `sequential: {{loss: ce}}` needs "
+                 f"{_gib(ref['need_bytes'])} GiB for full CE ({_gib(ref['available_bytes'])} GiB "
+                 f"available on {ref['device']}): "
+                 + (f"refused before training, in {ref['check_s'] * 1e3:.1f} ms, with: "
+                    f"\"{ref['message']}\"" if ref["refused"] else "it would fit here.") + "", ""]
+    return body
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def plot_all(results: dict, plots: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    S = results["sections"]
+    gpu = S.get("gpu") if isinstance(S.get("gpu"), dict) else {}
+    for key, rows, suffix in (("eval", S.get("eval"), ""), ("eval", gpu.get("eval"), "_cuda")):
+        if isinstance(rows, list) and rows:
+            _plot_eval(rows, plots / f"eval{suffix}.png")
+    for rows, suffix in ((S.get("steps"), ""), (gpu.get("steps"), "_cuda")):
+        if isinstance(rows, list) and rows:
+            _plot_steps(rows, plots / f"steps{suffix}.png")
+    for sec, suffix in ((S.get("memory"), ""), (gpu.get("memory"), "_cuda")):
+        if isinstance(sec, dict) and sec.get("sweep"):
+            _plot_memory(sec["sweep"], plots / f"memory{suffix}.png")
+
+
+def _catalog_axis(ax, items) -> None:
+    """Log x axis with the catalogs as ticks: 4k, 20k, 200k."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_xticks(items)
+    ax.set_xticklabels([f"{n / 1000:g}k" for n in items])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("catalog (items)")
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from recbench.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _plot_eval(rows, path):
+    import matplotlib.pyplot as plt
+
+    x = [r["items"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    a.plot(x, [r["bare_per_s"] for r in rows], "o-", label="bare H @ E.T; topk")
+    a.plot(x, [r["ours_per_s"] for r in rows], "s-", label="recbench evaluate")
+    a.set(yscale="log", ylabel="histories / s", title="Evaluation throughput")
+    _catalog_axis(a, x)
+    a.legend()
+    b.plot(x, [r["ratio"] for r in rows], "s-", color="C1", label="recbench / bare")
+    b.axhline(EVAL_GOAL, color="red", ls="--", label=f"goal >= {EVAL_GOAL}")
+    b.axhline(1.0, color="grey", lw=0.8)
+    b.set(ylabel="throughput ratio", ylim=(0, max(1.2, max(r["ratio"] for r in rows) * 1.1)),
+          title="Ratio recbench / bare (higher is better)")
+    _catalog_axis(b, x)
+    b.legend()
+    fig.suptitle(f"device {rows[0]['device']}")
+    _save(fig, path)
+
+
+def _plot_steps(rows, path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    names = [r["model"] for r in rows]
+    ratios = [r["ratio"] for r in rows]
+    ax.bar(names, ratios, color=["C2" if v <= STEP_GOAL else "C3" for v in ratios])
+    ax.axhline(STEP_GOAL, color="red", ls="--", label=f"goal <= {STEP_GOAL}")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    for i, r in enumerate(rows):
+        ax.text(i, r["ratio"], f"{r['ratio']:.2f}\n{r['ours_ms']:.0f} / {r['bare_ms']:.0f} ms",
+                ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel="step time, recbench / bare", ylim=(0, max(1.5, max(ratios) * 1.3)),
+           title=f"Training step against a bare plain-torch step ({rows[0]['device']}; lower is better)")
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def _plot_memory(sweep, path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = [r["items"] for r in sweep]
+    ax.plot(x, [r["ce_estimate_bytes"] / MiB for r in sweep], "--", color="C0", alpha=0.6,
+            label="full CE, library estimate")
+    xm = [r["items"] for r in sweep if r.get("ce_peak_bytes")]
+    ax.plot(xm, [r["ce_peak_bytes"] / MiB for r in sweep if r.get("ce_peak_bytes")], "o",
+            color="C0", label="full CE, measured")
+    xr = [r for r in sweep if r.get("ce_refused")]
+    if xr:
+        ax.plot([r["items"] for r in xr], [r["ce_estimate_bytes"] / MiB for r in xr], "x",
+                color="C3", ms=10, mew=2, label="full CE, refused up front")
+    xs = [r for r in sweep if r.get("sce_peak_bytes") is not None]
+    ax.plot([r["items"] for r in xs], [max(r["sce_peak_bytes"], MiB) / MiB for r in xs], "s-",
+            color="C1", label="SCE (256 x 256 x 256), measured")
+    avail = sweep[0].get("available_bytes")
+    if avail:
+        ax.axhline(avail / MiB, color="grey", ls=":", label="memory available")
+    _catalog_axis(ax, x)
+    ax.set(yscale="log", ylabel="peak memory (MiB)",
+           title=f"Peak memory of one forward + backward ({sweep[0]['positions']:,} positions, "
+                 f"{sweep[0]['device']})")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def write_report(results: dict, out: Path, tiny: bool, default_run: bool) -> None:
+    from recbench.io import write_json, write_text
+
+    plots = out.parent / out.stem
+    write_json(results, plots / "benchmarks.json")
+    plot_all(results, plots)
+    write_text(render(results, out, plots, tiny, default_run) + "\n", out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="small shapes: a smoke test, < 1 minute")
+    ap.add_argument("--default-run", action="store_true",
+                    help="also run `snakemake --cores 2 results/table2.md` cold in a fresh clone")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks.md",
+                    help="the report (plots and JSON go to <out without .md>/)")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated sections of {','.join(SECTIONS)}")
+    ap.add_argument("--render", type=Path, help="re-render this benchmarks.json, measure nothing")
+    args = ap.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        ap.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    if args.render:
+        results = json.loads(args.render.read_text())
+        tiny, default_run = results.get("tiny", args.tiny), results.get("default_run", False)
+    else:
+        tiny, default_run = args.tiny, args.default_run
+
+        def save(partial):  # a stopped run keeps the sections it measured
+            partial["tiny"], partial["default_run"] = tiny, default_run
+            write_report(partial, args.out, tiny, default_run)
+
+        results = measure(TINY if tiny else FULL, sections, default_run, on_section=save)
+        results["tiny"], results["default_run"] = tiny, default_run
+    write_report(results, args.out, tiny, default_run)
+    log(f"wrote {args.out} ({results['wall_s']:.0f} s)")
+    failed = [k for k, v in results["sections"].items() if _failed(v)]
+    if failed:
+        log(f"failed sections: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def _failed(section) -> bool:
+    if _error(section):
+        return True
+    if isinstance(section, dict):
+        return any(_failed(v) for v in section.values() if isinstance(v, (dict, list)))
+    if isinstance(section, list):
+        return any(_failed(v) for v in section)
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The benchmark command (benchmarks/run_all.py) in its tiny mode: it runs, and its report parses.
+
+The tiny mode runs every section with small shapes (the default run is only described, the GPU
+section says whether there is a GPU), so this test checks the whole command in well under a
+minute on one core; the figures themselves are the full run's business.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = ["## Summary", "## Machine",
+            "## 1. Evaluation", "## 2. Training steps", "## 3. Memory", "## 4. Data",
+            "## 5. Pipeline", "## 6. The default command", "## 7. GPU"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def tables(markdown: str) -> list[list[dict[str, str]]]:
+    """Every markdown table of the text as a list of {header: cell} rows."""
+    out, lines = [], markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+            header = [c.strip() for c in lines[i].strip("|").split("|")]
+            rows, i = [], i + 2
+            while i < len(lines) and lines[i].startswith("|"):
+                cells = [c.strip() for c in lines[i].strip("|").split("|")]
+                rows.append(dict(zip(header, cells)))
+                i += 1
+            out.append(rows)
+        else:
+            i += 1
+    return out
+
+
+def sections(markdown: str) -> dict[str, str]:
+    """The report's text under each '## ' heading."""
+    parts = re.split(r"^(## .*)$", markdown, flags=re.M)
+    return {parts[k]: parts[k + 1] for k in range(1, len(parts), 2)}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--tiny",
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    seconds = time.perf_counter() - t0
+    print(f"\nrun_all.py --tiny: {seconds:.0f} s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc, seconds
+
+
+def test_the_tiny_run_writes_every_section(tiny_run):
+    out, _, _ = tiny_run
+    text = out.read_text()
+    found = sections(text)
+    for head in SECTIONS:
+        assert any(h.startswith(head) for h in found), f"no section {head!r} in the report"
+    assert "Failed" not in text and "failed" not in text.lower().replace("failed sections", "")
+    assert "--tiny" in text.splitlines()[2]
+
+
+def test_every_ratio_is_a_number(tiny_run):
+    out, _, _ = tiny_run
+    text = out.read_text()
+    by_section = sections(text)
+    measured = 0
+    for head, body in by_section.items():
+        for rows in tables(body):
+            for row in rows:
+                if "ratio" not in row and not any(k.startswith("ratio") for k in row):
+                    continue
+                key = next(k for k in row if k.startswith("ratio"))
+                if head.startswith("## Summary") and row["status"] == "not run":
+                    assert row[key] == "—", row
+                    continue
+                if row.get("status") == "info" and row[key] == "—":
+                    continue  # a row with nothing to compare
+                float(row[key].replace(",", ""))  # a number, not text
+                measured += 1
+    assert measured >= 15  # 2 catalogs, 5 models, 2 memory points, 1 epoch, data, pipeline, summary
+
+
+def test_the_summary_has_a_status_per_section(tiny_run):
+    out, _, _ = tiny_run
+    summary = tables(sections(out.read_text())["## Summary"])[0]
+    names = [r["section"] for r in summary]
+    for prefix in ("1.", "2.", "3.", "4.", "5.", "6.", "7."):
+        assert any(n.startswith(prefix) for n in names), (prefix, names)
+    assert {r["status"] for r in summary} <= {"PASS", "FAIL", "info", "not run"}
+    # the steps and the evaluation always have their goals from the issue
+    assert next(r for r in summary if r["section"].startswith("1."))["goal"] == ">= 0.5"
+    assert next(r for r in summary if r["section"].startswith("2."))["goal"] == "<= 1.2"
+
+
+def test_the_machine_the_default_run_and_the_gpu_are_stated(tiny_run):
+    import torch
+
+    out, _, _ = tiny_run
+    by_section = sections(out.read_text())
+    machine = {r[""]: r["this run"] for r in tables(by_section["## Machine"])[0]}
+    for key in ("CPU", "cores (usable)", "RAM", "torch", "GPU", "date"):
+        assert machine.get(key), (key, machine)
+    default = next(v for k, v in by_section.items() if k.startswith("## 6."))
+    assert "Not run in this invocation" in default  # never a made-up number
+    gpu = next(v for k, v in by_section.items() if k.startswith("## 7."))
+    if torch.cuda.is_available():
+        assert "### 7.1" in gpu
+    else:
+        assert "No GPU on this machine" in gpu and machine["GPU"].startswith("none")
+
+
+def test_plots_and_raw_numbers_are_written(tiny_run):
+    out, _, _ = tiny_run
+    folder = out.parent / out.stem
+    for name in ("eval.png", "steps.png", "memory.png"):
+        assert (folder / name).read_bytes()[:8] == PNG, name
+        assert f"]({folder.name}/{name})" in out.read_text()
+    raw = json.loads((folder / "benchmarks.json").read_text())
+    assert raw["tiny"] is True and set(raw["sections"]) >= {"eval", "steps", "memory", "data",
+                                                            "pipeline", "gpu"}
+    assert not list(out.parent.glob(".*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_the_tiny_run_is_quick(tiny_run):
+    _, _, seconds = tiny_run
+    assert seconds < 120, f"run_all.py --tiny took {seconds:.0f} s"
+
+
+def test_job_stats_are_parsed_from_snakemake_output():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_pipeline import job_stats
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    text = ("Building DAG of jobs...\nJob stats:\njob               count\n--------------  -------\n"
+            "fetch_raw             6\ntune_trial         1517\ntotal              2065\n\n\n"
+            "[Wed] rule fetch_raw:\nJob stats:\njob  count\n---  ---\ntotal  1\n")
+    assert job_stats(text) == {"fetch_raw": 6, "tune_trial": 1517, "total": 2065}
+    with pytest.raises(ValueError, match="Job stats"):
+        job_stats("nothing planned")
