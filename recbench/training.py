@@ -142,7 +142,21 @@ def _check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, name:
         )
 
 
-def train(
+def train(module: nn.Module, config: "TrainConfig", **kwargs) -> "TrainResult":
+    """Train ``module`` (see ``_train`` for the arguments). On the CPU, deterministic algorithms
+    are on while it trains: some backward kernels (index_put with accumulate, used by advanced
+    indexing) sum in a thread-dependent order otherwise, and a seeded run must repeat exactly."""
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
+    if torch.device(kwargs.get("device", "cpu")).type == "cpu" and not previous[0]:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(module, config, **kwargs)
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def _train(
     module: nn.Module,
     config: TrainConfig,
     *,
