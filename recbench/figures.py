@@ -92,7 +92,7 @@ def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, 
         runs = f"{len(frames)} runs" if len(frames) > 1 else "best tuning trial"
         ax.set_title(f"{dataset} ({runs})\n{_note('fig2_training_curves', paper_names.get(dataset))}",
                      fontsize=9)
-    fig.suptitle("Figure 2: CREATE training curves")
+    fig.suptitle("Figure 2: CREATE training curves", y=1.06)
     _save(fig, png)
     data = pd.concat(rows, ignore_index=True)
     write_csv(data, csv)
@@ -136,7 +136,7 @@ def sweep(figure: str, long: pd.DataFrame, points: dict[str, list], paper_names:
         ax.grid(alpha=0.3)
     titles = {"fig3_graph_size": "Figure 3: graph size", "fig4_warmup": "Figure 4: GCN warm-up",
               "fig5_barlow_weight": "Figure 5: Barlow Twins weight"}
-    fig.suptitle(titles[figure])
+    fig.suptitle(titles[figure], y=1.06)
     _save(fig, png)
     write_csv(data, csv)
     return data
