@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from recbench.errors import ConfigError
-from recbench.graph import graph_edges, interaction_matrix
+from recbench.graph import training_graph
 from recbench.models import register
 from recbench.nn.graph_encoders import LightGCNEncoder, NegativeSampler, user_states
 from recbench.training import NeuralRecommender, TrainConfig
@@ -60,11 +60,7 @@ class LightGCN(NeuralRecommender):
     def build(self, train, item_embedding=None):
         """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
         p = self.params
-        users, items = graph_edges(train, last_n=p.graph_last_n,
-                                   last_fraction=p.graph_last_fraction)
-        R = interaction_matrix(users, items, train.n_users, train.n_items)  # [U, I] binary CSR
-        if R.nnz == 0:
-            raise ConfigError("LightGCN: the training graph has no edges (empty training log).")
+        R = training_graph(train, p.graph_last_n, p.graph_last_fraction, "LightGCN")  # [U, I] CSR
         self.R = R
         self.encoder = LightGCNEncoder(R, dim=p.dim, n_layers=p.n_layers, reg=p.reg,
                                        init_std=p.init_std, item_embedding=item_embedding)

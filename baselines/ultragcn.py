@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from recbench.errors import ConfigError
-from recbench.graph import graph_edges, interaction_matrix
+from recbench.graph import training_graph
 from recbench.models import register
 from recbench.nn.graph_encoders import NegativeSampler, UltraGCNEncoder, user_states
 from recbench.training import NeuralRecommender, TrainConfig
@@ -76,11 +76,7 @@ class UltraGCN(NeuralRecommender):
     def build(self, train, item_embedding=None):
         """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
         p = self.params
-        users, items = graph_edges(train, last_n=p.graph_last_n,
-                                   last_fraction=p.graph_last_fraction)
-        R = interaction_matrix(users, items, train.n_users, train.n_items)  # [U, I] binary CSR
-        if R.nnz == 0:
-            raise ConfigError("UltraGCN: the training graph has no edges (empty training log).")
+        R = training_graph(train, p.graph_last_n, p.graph_last_fraction, "UltraGCN")  # [U, I] CSR
         self.encoder = UltraGCNEncoder(
             R, dim=p.dim, n_neighbours=p.n_neighbours, w1=p.w1, w2=p.w2, w3=p.w3, w4=p.w4,
             negative_weight=p.negative_weight, gamma=p.gamma, lambda_ii=p.lambda_ii,

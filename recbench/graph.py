@@ -59,6 +59,17 @@ def interaction_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_ite
     return R
 
 
+def training_graph(train: Interactions, last_n: int | None, last_fraction: float | None,
+                   model: str) -> sp.csr_matrix:
+    """The binary [U, I] CSR graph a graph model trains on: each user's last N (or last n%)
+    training interactions. Refuses an empty graph, naming the model."""
+    users, items = graph_edges(train, last_n=last_n, last_fraction=last_fraction)
+    R = interaction_matrix(users, items, train.n_users, train.n_items)
+    if R.nnz == 0:
+        raise ConfigError(f"{model}: the training graph has no edges (empty training log).")
+    return R
+
+
 def to_torch_sparse(m: sp.spmatrix) -> torch.Tensor:
     m = m.tocoo()
     idx = torch.from_numpy(np.vstack([m.row, m.col]).astype(np.int64))
