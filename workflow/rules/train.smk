@@ -23,7 +23,7 @@ rule tune_trial:
         "logs/tune/{dataset}/{model}/trial{trial}.log",
     benchmark:
         "logs/benchmarks/tune/{dataset}/{model}/trial{trial}.tsv"
-    threads: 2
+    threads: config["threads"]
     resources:
         gpu=gpu_count,
     script:
@@ -65,7 +65,7 @@ rule train_evaluate:
         "logs/train/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
-    threads: 2
+    threads: config["threads"]
     resources:
         gpu=gpu_count,
     script:
