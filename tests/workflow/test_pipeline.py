@@ -161,6 +161,7 @@ def test_paper_config_dry_run_plans_all_datasets(repo):
     ({"models": {"SVD": {"params": {"rnk": 3}}}}, "unknown parameter"),
     ({"seeds": "zero"}, "seeds"),
     ({"device": "tpu"}, "device"),
+    ({"threads": 0}, "threads"),
     ({"datasets": {"mine": {"path": "/nowhere.csv"}}}, "columns"),
 ])
 def test_bad_config_stops_before_any_job(repo, patch, message):
