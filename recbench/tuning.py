@@ -25,12 +25,13 @@ parameters on the whole training part, test. Here:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import optuna
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
@@ -109,15 +110,19 @@ def run_trial(
     out: str | Path,
     seed: int = 0,
     startup_trials: int = 5,
+    key: str = "",
 ) -> dict:
     """Run (or read back) trial ``k`` of a study and write its record to ``out`` (JSON).
 
     ``objective(trial_params)`` fits and validates a model with the full parameters of the trial
-    (``params`` with the suggested values applied) and returns (value, facts).
+    (``params`` with the suggested values applied) and returns (value, facts). ``key``
+    (``study_key``) names the study together with ``study_name``: a trial is read back only from a
+    study of the same parameters, search space, data and code, never from a stale one.
     """
     space = distributions(search)
     defaults = defaults_in_space(params, space, "search")
-    study = _study(Path(storage), study_name, seed * 1000 + k, startup_trials)
+    name = f"{study_name}@{key}" if key else study_name
+    study = _study(Path(storage), name, seed * 1000 + k, startup_trials)
     for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         if stale.state == TrialState.RUNNING:
             log.warning("trial %d was left running by a killed job: marked failed", stale.number)
@@ -154,6 +159,20 @@ def run_trial(
             record = _record(k, study.trials[trial.number])
     write_json(record, out)
     return record
+
+
+def study_key(*parts, files: Sequence[str | Path] = ()) -> str:
+    """A fingerprint of everything a trial's outcome depends on: ``parts`` (parameters, search
+    space, tuning and evaluation settings; JSON-able), the content of ``files`` (the split) and
+    the project's source code. A config, data or code change starts a new study in the same
+    storage, so that a rerun job never reads back a trial of the old setting."""
+    from recbench.provenance import canonical_json, sha256_file, source_fingerprint
+
+    h = hashlib.sha256(canonical_json(list(parts)).encode())
+    for f in files:
+        h.update(sha256_file(f).encode())
+    h.update(source_fingerprint().encode())
+    return h.hexdigest()[:16]
 
 
 def _record(k: int, trial: optuna.trial.FrozenTrial) -> dict:

@@ -8,7 +8,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from recbench.errors import ConfigError, TrainingError
 from recbench.tuning import (defaults_in_space, distributions, retrain_params, run_trial,
-                             select_best)
+                             select_best, study_key)
 
 PARAMS = {"x": 0.0, "depth": 2, "other": "kept"}
 SEARCH = {"x": {"low": -5.0, "high": 5.0}, "depth": [1, 2, 3]}
@@ -58,6 +58,37 @@ def test_an_interrupted_study_resumes_with_the_same_suggestions(tmp_path):
     resumed = [json.loads((b / f"trial{k}.json").read_text()) for k in range(4)]
     assert [r["params"] for r in resumed] == [r["params"] for r in straight]
     assert again[0]["value"] == straight[3]["value"]
+
+
+def test_a_changed_setting_never_reads_back_a_stale_trial(tmp_path):
+    """The default config's epochs went 30 -> 25: the rerun trial 0 must train again, not read
+    back the old trial of the same job number from optuna.db."""
+    old, new = dict(PARAMS, other="kept"), dict(PARAMS, other="kept")
+    key_old = study_key("Toy", old, SEARCH, {"seed": 0})
+    run_trial(0, planted(), old, SEARCH, storage=tmp_path / "optuna.db", study_name="s",
+              out=tmp_path / "trial0.json", key=key_old)
+    new["x"] = 1.0  # a new default
+    key_new = study_key("Toy", new, SEARCH, {"seed": 0})
+    assert key_new != key_old
+    assert key_old == study_key("Toy", old, SEARCH, {"seed": 0})  # deterministic
+    calls = []
+    record = run_trial(0, planted(calls), new, SEARCH, storage=tmp_path / "optuna.db",
+                       study_name="s", out=tmp_path / "trial0.json", key=key_new)
+    assert len(calls) == 1 and record["params"]["x"] == 1.0
+    # the same setting again reads back its own trial (the resume case)
+    calls.clear()
+    (tmp_path / "trial0.json").unlink()
+    again = run_trial(0, planted(calls), new, SEARCH, storage=tmp_path / "optuna.db",
+                      study_name="s", out=tmp_path / "trial0.json", key=key_new)
+    assert calls == [] and again["value"] == record["value"]
+
+
+def test_the_study_key_sees_the_split_files(tmp_path):
+    split = tmp_path / "train.parquet"
+    split.write_bytes(b"one")
+    a = study_key("Toy", PARAMS, files=[split])
+    split.write_bytes(b"two")
+    assert study_key("Toy", PARAMS, files=[split]) != a
 
 
 def test_a_diverging_trial_is_recorded_and_the_study_goes_on(tmp_path):

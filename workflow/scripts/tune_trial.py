@@ -9,7 +9,7 @@ from recbench.config import resolve_device
 from recbench.data.dataset import load_split
 from recbench.runner import validate_params
 from recbench.studies import apply_overrides
-from recbench.tuning import run_trial
+from recbench.tuning import run_trial, study_key
 
 logs.setup(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -30,6 +30,11 @@ def objective(trial_params):
                            filter_seen=evaluation["filter_seen"])
 
 
+# the study is keyed on everything a trial depends on: a changed config, split or code starts a
+# new study, so a rerun job never reads back a trial of the old setting from optuna.db
+key = study_key(model_class, params, snakemake.params.search,
+                {k: v for k, v in tuning.items() if k != "trials"}, evaluation,
+                files=snakemake.input.split)
 run_trial(int(wc.trial), objective, params, snakemake.params.search,
           storage=out.parent / "optuna.db", study_name=f"{wc.dataset}/{wc.model}", out=out,
-          seed=tuning["seed"], startup_trials=tuning["startup_trials"])
+          seed=tuning["seed"], startup_trials=tuning["startup_trials"], key=key)
