@@ -40,6 +40,7 @@ from optuna.trial import TrialState
 
 from recbench.errors import ConfigError, TrainingError
 from recbench.io import write_json
+from recbench.provenance import canonical_json, sha256_file, source_fingerprint
 from recbench.studies import apply_overrides, get_nested
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,6 @@ def study_key(*parts, files: Sequence[str | Path] = ()) -> str:
     space, tuning and evaluation settings; JSON-able), the content of ``files`` (the split) and
     the project's source code. A config, data or code change starts a new study in the same
     storage, so that a rerun job never reads back a trial of the old setting."""
-    from recbench.provenance import canonical_json, sha256_file, source_fingerprint
-
     h = hashlib.sha256(canonical_json(list(parts)).encode())
     for f in files:
         h.update(sha256_file(f).encode())

@@ -63,7 +63,7 @@ def test_an_interrupted_study_resumes_with_the_same_suggestions(tmp_path):
 def test_a_changed_setting_never_reads_back_a_stale_trial(tmp_path):
     """The default config's epochs went 30 -> 25: the rerun trial 0 must train again, not read
     back the old trial of the same job number from optuna.db."""
-    old, new = dict(PARAMS, other="kept"), dict(PARAMS, other="kept")
+    old, new = dict(PARAMS), dict(PARAMS)
     key_old = study_key("Toy", old, SEARCH, {"seed": 0})
     run_trial(0, planted(), old, SEARCH, storage=tmp_path / "optuna.db", study_name="s",
               out=tmp_path / "trial0.json", key=key_old)
