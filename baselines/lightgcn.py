@@ -80,19 +80,13 @@ class LightGCN(NeuralRecommender):
         perm = torch.randperm(len(self.edge_users), generator=generator)
         return list(perm.split(self.params.batch_size))  # edge indices per step
 
-    def training_loss(self, batch, generator):
+    def training_loss(self, batch, generator, final=None):
+        """BPR of edges ``batch`` [B]; ``final``: this step's ``encoder()`` output when the caller
+        has propagated already (CREATE reuses one propagation for the loss and its user states)."""
         users, pos = self.edge_users[batch], self.edge_items[batch]  # [B], [B]
         neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
         dev = self.device
-        return self.encoder.bpr_loss(users.to(dev), pos.to(dev), neg.to(dev))
-
-    def graph_loss(self, users, pos, generator):
-        """(BPR loss of users [B] and positives [B], the users' final embeddings [B, d]); for CREATE."""
-        neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
-        dev = self.device
-        final = self.encoder()  # one propagation serves the loss and the user embeddings
-        users = users.to(dev)
-        return self.encoder.bpr_loss(users, pos.to(dev), neg.to(dev), final=final), final[0][users]
+        return self.encoder.bpr_loss(users.to(dev), pos.to(dev), neg.to(dev), final=final)
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(users [U, d], items [I, d]); cached in eval mode until train()/eval() is called."""

@@ -55,6 +55,9 @@ class UltraGCN(NeuralRecommender):
         lambda_ii: float = 1e-3  # item-item constraint loss L_I
         init_std: float = 1e-3  # normal init of both tables
         exclude_positives: bool = False  # redraw negatives that are the user's items (official: no)
+        # "sum": the official loss (batch sums, L2 of the whole tables); "mean": per-positive means,
+        # L2 of the rows the step touched (CREATE's default, see recbench/nn/graph_encoders.py)
+        reduction: str = "sum"
         graph_last_n: int | None = None  # graph: each user's last N interactions (None: all)
         graph_last_fraction: float | None = None  # or each user's last fraction of them
 
@@ -69,6 +72,9 @@ class UltraGCN(NeuralRecommender):
             if bad:
                 raise ConfigError(f"models.UltraGCN: out of range {bad}; dim and negative_num "
                                   "must be >= 1, init_std > 0, the weights and n_neighbours >= 0.")
+            if self.reduction not in ("sum", "mean"):
+                raise ConfigError(f"models.UltraGCN.reduction must be 'sum' or 'mean', got "
+                                  f"{self.reduction!r}")
             if self.graph_last_n is not None and self.graph_last_fraction is not None:
                 raise ConfigError("models.UltraGCN: set graph_last_n or graph_last_fraction, "
                                   "not both (null for the other).")
@@ -80,7 +86,7 @@ class UltraGCN(NeuralRecommender):
         self.encoder = UltraGCNEncoder(
             R, dim=p.dim, n_neighbours=p.n_neighbours, w1=p.w1, w2=p.w2, w3=p.w3, w4=p.w4,
             negative_weight=p.negative_weight, gamma=p.gamma, lambda_ii=p.lambda_ii,
-            init_std=p.init_std, item_embedding=item_embedding)
+            init_std=p.init_std, reduction=p.reduction, item_embedding=item_embedding)
         self.R = R
         coo = R.tocoo()
         self.edge_users = torch.from_numpy(coo.row.astype(np.int64))  # [E] CPU
@@ -93,18 +99,13 @@ class UltraGCN(NeuralRecommender):
         perm = torch.randperm(len(self.edge_users), generator=generator)
         return list(perm.split(self.params.batch_size))  # edge indices per step
 
-    def training_loss(self, batch, generator):
+    def training_loss(self, batch, generator, final=None):
+        """The loss of edges ``batch`` [B] (``final`` is unused: UltraGCN does not propagate; the
+        argument lets CREATE treat both graph backbones alike)."""
         users, pos = self.edge_users[batch], self.edge_items[batch]  # [B], [B]
         neg = self.sampler.sample(users, self.params.negative_num, generator)  # [B, M]
         dev = self.device
         return self.encoder.loss(users.to(dev), pos.to(dev), neg.to(dev))
-
-    def graph_loss(self, users, pos, generator):
-        """(UltraGCN loss of users [B] and positives [B], the users' embeddings [B, d]); for CREATE."""
-        neg = self.sampler.sample(users, self.params.negative_num, generator)  # [B, M]
-        dev = self.device
-        users = users.to(dev)
-        return self.encoder.loss(users, pos.to(dev), neg.to(dev)), self.encoder.user_weight[users]
 
     def score(self, batch):  # [B, n_items]
         user_final, item_final = self.encoder()

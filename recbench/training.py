@@ -5,6 +5,12 @@ A model plugs in by being a ``torch.nn.Module`` with two methods:
     train_batches(epoch, generator) -> iterable of batches   # the data of one epoch, in order
     training_loss(batch, generator) -> scalar loss tensor    # one step's forward pass
 
+``training_loss`` may instead return a dict with the scalar to minimise under ``"loss"`` and named
+terms beside it (CREATE: ``L_local``, ``L_global``, ``L_align``); each term's epoch mean becomes a
+column of the history. A model may also define ``epoch_metrics(epoch) -> dict``, called after each
+epoch's steps; its entries join that epoch's history row (CREATE logs its graph branch's own
+validation NDCG@10 at the end of its warm-up).
+
 Every random choice a model makes while training (shuffling, masking, negatives, SCE projections)
 draws from ``generator``, a ``torch.Generator`` on the CPU seeded from the model seed; dropout
 draws from torch's global generator, which ``train`` seeds too. Two CPU runs with one seed are
@@ -211,11 +217,17 @@ def _train(
         bar = tqdm(batches, total=total, desc=f"{name} epoch {epoch}", unit="step", leave=False,
                    disable=None if config.progress is None else not config.progress)
         losses: list[torch.Tensor] = []  # detached step losses, checked every CHECK_EVERY steps
+        terms: dict[str, list[torch.Tensor]] = {}  # detached named loss terms, per step
         checked = 0
         for step, batch in enumerate(bar, start=1):
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, amp):
                 loss = module.training_loss(batch, generator)
+            if isinstance(loss, dict):  # {"loss": total, term: value, ...}
+                for key, value in loss.items():
+                    if key != "loss":
+                        terms.setdefault(key, []).append(value.detach().float())
+                loss = loss["loss"]
             scaler.scale(loss).backward()
             if config.max_grad_norm is not None:
                 scaler.unscale_(optimizer)
@@ -234,8 +246,12 @@ def _train(
         _check_finite(losses[checked:], checked + 1, epoch, name)
         train_loss = float(torch.stack(losses).mean())
 
-        row = {"epoch": epoch, "train_loss": train_loss, "val_ndcg@10": math.nan,
-               "val_recall@10": math.nan, "seconds": math.nan}
+        row = {"epoch": epoch, "train_loss": train_loss,
+               **{key: float(torch.stack(values).mean()) for key, values in terms.items()},
+               "val_ndcg@10": math.nan, "val_recall@10": math.nan, "seconds": math.nan}
+        epoch_metrics = getattr(module, "epoch_metrics", None)
+        if callable(epoch_metrics):
+            row.update(epoch_metrics(epoch))
         stop = False
         warming_up = epoch < getattr(module, "no_validation_before", 0)  # e.g. CREATE's warm-up
         if evaluate_fn is not None and not warming_up and (

@@ -23,7 +23,11 @@ items x items matrix is ever built.
     norm = (||E_users||^2 + ||E_items||^2) / 2   (the whole tables)
     loss = L_O + L_C + lambda_ii * L_I + gamma * norm
 
-  with j over ``negative_num`` uniformly sampled negatives per positive (u, i). The paper writes
+  with j over ``negative_num`` uniformly sampled negatives per positive (u, i). That is
+  ``reduction="sum"``, the official code's. ``reduction="mean"`` (what CREATE uses, where the
+  graph loss is added to a per-position cross-entropy and the item table is shared) divides
+  L_O, L_C and L_I by the batch's B positives and replaces the whole-table norm by the rows the
+  step touched, as LightGCN's ``reg`` does: (sum_b ||e_u||^2 + ||e_i||^2 + mean_j ||e_j||^2) / (2 B). The paper writes
   L = L_O + lambda L_C + gamma L_I; the official code (and its tuned settings) puts the paper's
   lambda into w2/w4 relative to w1/w3, calls the weight of L_I "lambda" (here ``lambda_ii``) and
   the weight of the L2 norm "gamma". The item-item neighbours and omega come from
@@ -163,9 +167,12 @@ class UltraGCNEncoder(_GraphEncoder):
     def __init__(self, R: sp.csr_matrix, *, dim: int = 128, n_neighbours: int = 10,
                  w1: float = 1e-7, w2: float = 1.0, w3: float = 1e-7, w4: float = 1.0,
                  negative_weight: float = 200.0, gamma: float = 1e-4, lambda_ii: float = 1e-3,
-                 init_std: float = 1e-3, item_embedding=None):
+                 init_std: float = 1e-3, reduction: str = "sum", item_embedding=None):
         n_users, n_items = R.shape
         super().__init__(n_users, n_items, dim, init_std, item_embedding)
+        if reduction not in ("sum", "mean"):
+            raise ConfigError(f"UltraGCN reduction must be 'sum' or 'mean', got {reduction!r}")
+        self.reduction = reduction
         self.w1, self.w2, self.w3, self.w4 = w1, w2, w3, w4
         self.negative_weight, self.gamma, self.lambda_ii = negative_weight, gamma, lambda_ii
         d_u = np.asarray(R.sum(1), dtype=np.float64).ravel()  # [U] user degrees
@@ -192,7 +199,10 @@ class UltraGCNEncoder(_GraphEncoder):
 
     def loss_terms(self, users: torch.Tensor, pos: torch.Tensor,
                    neg: torch.Tensor) -> dict[str, torch.Tensor]:
-        """L_O, L_C, L_I and norm (unweighted by lambda_ii and gamma) for users [B], pos [B], neg [B, M]."""
+        """L_O, L_C, L_I and norm (unweighted by lambda_ii and gamma) for users [B], pos [B], neg [B, M].
+
+        Sums over the batch with the whole tables' norm (``reduction="sum"``), or per-positive
+        means with the norm of the rows the batch touched (``reduction="mean"``)."""
         u = self.user_weight[users]  # [B, d]
         items = self.item_weight
         s_pos = (u * items[pos]).sum(-1)  # [B]
@@ -212,8 +222,12 @@ class UltraGCNEncoder(_GraphEncoder):
         nbr = self.ii_neighbours[pos]  # [B, k]
         s_nbr = torch.einsum("bd,bkd->bk", u, items[nbr])  # [B, k]
         L_I = (self.ii_weights[pos] * F.softplus(-s_nbr)).sum()
-        norm = (self.user_weight.pow(2).sum() + items.pow(2).sum()) / 2
-        return {"L_O": L_O, "L_C": L_C, "L_I": L_I, "norm": norm}
+        if self.reduction == "sum":
+            norm = (self.user_weight.pow(2).sum() + items.pow(2).sum()) / 2
+            return {"L_O": L_O, "L_C": L_C, "L_I": L_I, "norm": norm}
+        item_sq = items.pow(2).sum(-1)  # [I]; gathered below, never a [B, M, d] tensor
+        norm = (u.pow(2).sum() + item_sq[pos].sum() + item_sq[neg].mean(-1).sum()) / (2 * B)
+        return {"L_O": L_O / B, "L_C": L_C / B, "L_I": L_I / B, "norm": norm}
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         t = self.loss_terms(users, pos, neg)

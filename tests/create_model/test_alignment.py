@@ -10,8 +10,9 @@ from create_model.alignment import barlow_twins, info_nce
 def reference_barlow(h, e, lambd):
     h, e = h.double().numpy(), e.double().numpy()
     B, d = h.shape
-    zh = (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5)
-    ze = (e - e.mean(0)) / np.sqrt(e.var(0) + 1e-5)
+    # eps relative to each view's mean per-dimension variance
+    zh = (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5 * h.var(0).mean())
+    ze = (e - e.mean(0)) / np.sqrt(e.var(0) + 1e-5 * e.var(0).mean())
     C = np.zeros((d, d))
     for i in range(d):
         for j in range(d):
@@ -37,6 +38,25 @@ def test_barlow_twins_equals_formula(lambd):
     h, e = torch.randn(16, 6, generator=g), torch.randn(16, 6, generator=g)
     assert barlow_twins(h.double(), e.double(), lambd).item() == pytest.approx(
         reference_barlow(h, e, lambd), rel=1e-9)
+
+
+def test_barlow_mean_scale_is_the_sum_over_d():
+    g = torch.Generator().manual_seed(2)
+    h, e = torch.randn(32, 8, generator=g), torch.randn(32, 8, generator=g)
+    total = barlow_twins(h, e, 5e-3, scale="sum")
+    assert barlow_twins(h, e, 5e-3, scale="mean").item() == pytest.approx(total.item() / 8)
+    with pytest.raises(ValueError, match="scale"):
+        barlow_twins(h, e, scale="max")
+
+
+def test_a_tiny_view_is_standardised_like_any_other():
+    """UltraGCN's users start at std 1e-3: an absolute eps would cap every correlation near 0.3."""
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(256, 16, generator=g)
+    tiny = 1e-3 * (h + 0.1 * torch.randn(256, 16, generator=g))  # the same view, 1e-3 the scale
+    same = barlow_twins(h, tiny * 1e3, 0.0).item()
+    assert barlow_twins(h, tiny, 0.0).item() == pytest.approx(same, rel=1e-3)
+    assert same < 0.5  # nearly identical views: C_ii near 1
 
 
 def test_barlow_twins_is_minimal_for_identical_decorrelated_views():
