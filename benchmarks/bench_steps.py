@@ -11,8 +11,10 @@ bare at most 1.2):
 - BERT4Rec: the same, bidirectional, 4x feed-forward, 20% of positions masked, CE on those;
 - LightGCN: 3 layers of sparse propagation of the whole graph, BPR with a uniform negative, L2;
 - UltraGCN: degree-weighted BCE over 200 negatives, item-item constraint, L2 of both tables;
-- CREATE (SASRec + UltraGCN, Barlow Twins): the SASRec step + the UltraGCN loss of the batch's
-  users + Barlow Twins between the last transformer state and the user embedding.
+- CREATE (SASRec + UltraGCN, Barlow Twins), a joint step of its schedule: the SASRec step + the
+  per-positive UltraGCN loss of the step's share of the graph's edges (here the whole graph of
+  the batch's users: one window batch per epoch) + Barlow Twins (divided by d) between the last
+  transformer state and the user embedding.
 
 The bare steps share nothing with the project's code: they are what a reader would write.
 """
@@ -148,10 +150,10 @@ def bare_lightgcn(n_items, users, per_user, batch, dim, device, n_layers=3, reg=
 class _BareUltra(nn.Module):
     """UltraGCN's tables, degree weights and (random, same-shaped) item-item neighbours."""
 
-    def __init__(self, R, dim, n_neighbours=10, item_table=None):
+    def __init__(self, R, dim, n_neighbours=10, item_table=None, user_std=1e-3):
         super().__init__()
         n_users, n_items = R.shape
-        self.user = nn.Parameter(torch.randn(n_users, dim) * 1e-3)
+        self.user = nn.Parameter(torch.randn(n_users, dim) * user_std)
         self.item = item_table if item_table is not None else nn.Parameter(
             torch.randn(n_items, dim) * 1e-3)
         d_u = np.asarray(R.sum(1)).ravel()
@@ -162,7 +164,8 @@ class _BareUltra(nn.Module):
         self.register_buffer("nbr", torch.randint(0, n_items, (n_items, n_neighbours)))
         self.register_buffer("omega", torch.rand(n_items, n_neighbours))
 
-    def loss(self, u, i, j, items, w=(1e-7, 1.0, 1e-7, 1.0), nw=200.0, gamma=1e-4, lam=1e-3):
+    def loss(self, u, i, j, items, w=(1e-7, 1.0, 1e-7, 1.0), nw=200.0, gamma=1e-4, lam=1e-3,
+             mean=False):
         eu = self.user[u]  # [B, d]
         s_pos = (eu * items[i]).sum(-1)
         s_neg = torch.einsum("bd,bmd->bm", eu, items[j])
@@ -173,6 +176,11 @@ class _BareUltra(nn.Module):
         l_c = (w[1] * c_pos * bp).sum() + nw * (w[3] * c_neg * bn).mean(-1).sum()
         s_nbr = torch.einsum("bd,bkd->bk", eu, items[self.nbr[i]])
         l_i = (self.omega[i] * F.softplus(-s_nbr)).sum()
+        if mean:  # per positive, L2 of the rows the step touched
+            B = len(u)
+            norm = (eu.pow(2).sum() + items[i].pow(2).sum()
+                    + items[j].pow(2).sum(-1).mean(-1).sum()) / (2 * B)
+            return (l_o + l_c + lam * l_i) / B + gamma * norm
         norm = (self.user.pow(2).sum() + items.pow(2).sum()) / 2
         return l_o + l_c + lam * l_i + gamma * norm
 
@@ -196,31 +204,31 @@ def bare_ultragcn(n_items, users, per_user, batch, dim, device, negatives=200):
 
 def _barlow(h, e, lambd=5e-3):
     def z(v):
-        return (v - v.mean(0)) / torch.sqrt(v.var(0, unbiased=False) + 1e-5)
+        var = v.var(0, unbiased=False)
+        return (v - v.mean(0)) / torch.sqrt(var + 1e-5 * var.mean().detach())
     c = z(h).T @ z(e) / len(h)
     on = (1 - torch.diagonal(c)).pow(2).sum()
-    return on + lambd * (c.pow(2).sum() - torch.diagonal(c).pow(2).sum())
+    return (on + lambd * (c.pow(2).sum() - torch.diagonal(c).pow(2).sum())) / h.shape[1]
 
 
 def bare_create(n_items, batch, max_len, dim, device, negatives=200):
     net = _BareTransformer(n_items, dim, max_len, dim).to(device)
     R = _random_graph(batch, n_items, max_len)  # the batch's users, their last max_len items
-    ultra = _BareUltra(R, dim, item_table=net.emb.weight).to(device)  # one shared item table
+    ultra = _BareUltra(R, dim, item_table=net.emb.weight, user_std=dim ** -0.5).to(device)
     causal = torch.ones(max_len, max_len, dtype=torch.bool, device=device).triu(1)
     x = torch.randint(0, n_items, (batch, max_len), device=device)
     y = torch.randint(0, n_items, (batch * max_len,), device=device)
     users = torch.arange(batch, device=device)
-    indptr = torch.from_numpy(R.indptr.astype(np.int64))
-    indices = torch.from_numpy(R.indices.astype(np.int64))
+    coo = R.tocoo()  # one window batch per epoch: the step's edge share is every edge
+    eu = torch.from_numpy(coo.row.astype(np.int64)).to(device)
+    ei = torch.from_numpy(coo.col.astype(np.int64)).to(device)
 
     def loss():
         h = net(x, causal)
         items = net.emb.weight[:n_items]
         local = F.cross_entropy(h.reshape(-1, dim) @ items.T, y)
-        deg = indptr[1:] - indptr[:-1]
-        pos = indices[indptr[:-1] + (torch.rand(batch) * deg).long()].to(device)
-        neg = torch.randint(0, n_items, (batch, negatives), device=device)
-        graph = ultra.loss(users, pos, neg, items)
+        neg = torch.randint(0, n_items, (len(eu), negatives), device=device)
+        graph = ultra.loss(eu, ei, neg, items, mean=True)
         return local + 0.1 * graph + 0.1 * _barlow(h[:, -1], ultra.user[users])
     return _optimizer_step(list(net.parameters()) + [ultra.user], loss)
 
@@ -255,14 +263,15 @@ def our_step(name: str, shape: dict, device: str):
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
-    batches = list(model.train_batches(1, gen))  # CREATE: sets epoch 1 (past its warm-up: 0)
+    batches = list(model.train_batches(1, gen))  # CREATE: joint steps (warm-up 0)
     state = {"at": 0}
 
     def step():
         batch = batches[state["at"] % len(batches)]
         state["at"] += 1
         opt.zero_grad(set_to_none=True)
-        model.training_loss(batch, gen).backward()
+        loss = model.training_loss(batch, gen)
+        (loss["loss"] if isinstance(loss, dict) else loss).backward()  # CREATE: with its terms
         opt.step()
     return step
 

@@ -63,28 +63,49 @@ def _panels(n: int):
     return fig, axes[0]
 
 
+#: CREATE's loss terms in history.csv and their line styles in Figure 2
+TERMS = {"L_local": ":", "L_global": "--", "L_align": "-."}
+
+
 def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, int],
                     paper_names: dict[str, str | None], png, csv) -> pd.DataFrame:
     """Figure 2: training loss (left axis) and validation NDCG@10 (right axis) per epoch.
 
     ``histories``: dataset -> history.csv frames (the pipeline passes the best tuning trial's, the
     run that validates every epoch); curves are their mean per epoch, validation points where
-    validation ran. The warm-up boundary is a dashed line.
+    validation ran. The warm-up boundary is a dashed line. CREATE's loss terms (``L_local``,
+    ``L_global``, ``L_align``, weighted as in Eq. 5 they sum to the training loss) are thin lines
+    on the loss axis, and its graph branch's validation NDCG@10 at the end of warm-up a marker.
     """
     rows = []
     fig, axes = _panels(len(histories))
     for ax, (dataset, frames) in zip(axes, histories.items()):
-        h = pd.concat(frames).groupby("epoch", as_index=False)[["train_loss", "val_ndcg@10"]].mean()
+        frame = pd.concat(frames)
+        cols = ["train_loss", *[c for c in TERMS if c in frame], "val_ndcg@10",
+                *[c for c in ("graph_val_ndcg@10",) if c in frame]]
+        h = frame.groupby("epoch", as_index=False)[cols].mean()
         h.insert(0, "dataset", dataset)
         rows.append(h)
         ax.plot(h.epoch, h.train_loss, color="tab:red", label="training loss")
+        for term, style in TERMS.items():
+            if term in h and h[term].notna().any():
+                ax.plot(h.epoch, h[term], color="tab:red", linewidth=0.8, linestyle=style,
+                        label=term)
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss", color="tab:red")
         right = ax.twinx()
         val = h.dropna(subset=["val_ndcg@10"])
         right.plot(val.epoch, val["val_ndcg@10"], color="tab:blue", marker=".",
                    label="validation NDCG@10")
+        if "graph_val_ndcg@10" in h:
+            g = h.dropna(subset=["graph_val_ndcg@10"])
+            right.plot(g.epoch, g["graph_val_ndcg@10"], color="tab:green", marker="s",
+                       linestyle="none", label="graph branch alone, val NDCG@10")
         right.set_ylabel("validation NDCG@10", color="tab:blue")
+        if len(TERMS.keys() & set(h.columns)) or "graph_val_ndcg@10" in h:
+            lines = ax.get_legend_handles_labels()
+            more = right.get_legend_handles_labels()
+            ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="center right")
         if warmup.get(dataset):
             ax.axvline(warmup[dataset] + 0.5, color="grey", linestyle="--", linewidth=1)
             ax.text(warmup[dataset] + 0.5, ax.get_ylim()[1], " warm-up ends", color="grey",

@@ -1,6 +1,6 @@
 """CREATE: warm-up freezes the transformer, inference needs no user table, causality holds, it learns."""
 
-import copy
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -98,3 +98,84 @@ def test_create_learns(small_split, alignment):
                                    "sequential": {"max_len": 20}, "alignment": alignment}, seed=0)
     model.fit(small_split.train, small_split.valid)
     assert evaluate(model, small_split.test)[0]["ndcg@10"] > 5 * base
+
+
+# --- the schedule: warm-up is graph training, joint epochs pass over every edge too -------------
+
+GRAPH_SETTINGS = {"LightGCN": {"n_layers": 2, "batch_size": 512},
+                  "UltraGCN": {"negative_num": 20, "batch_size": 512}}
+
+
+def create_params(graph, **extra):
+    return {**FAST, "graph_backbone": graph,
+            "graph": {"graph_last_n": 20, **GRAPH_SETTINGS[graph]}, **extra}
+
+
+@pytest.mark.parametrize("graph", ["LightGCN", "UltraGCN"])
+def test_an_epoch_passes_over_every_edge(small_split, graph):
+    model = build_model("CREATE", create_params(graph, warmup_epochs=1), seed=0)
+    model.build(small_split.train)
+    g = torch.Generator().manual_seed(0)
+    n_edges = len(model.graph.edge_users)
+    warm = model.train_batches(1, g)  # the graph's own batches: its batch_size edges per step
+    assert {b[0] for b in warm} == {"graph"}
+    assert max(len(b[1]) for b in warm) == GRAPH_SETTINGS[graph]["batch_size"]
+    assert torch.equal(torch.cat([b[1] for b in warm]).sort().values, torch.arange(n_edges))
+    joint = model.train_batches(2, g)  # every window once, every edge once, finishing together
+    assert {b[0] for b in joint} == {"joint"}
+    assert torch.equal(torch.cat([b[1] for b in joint]).sort().values,
+                       torch.arange(len(model.window_users)))
+    assert torch.equal(torch.cat([b[2] for b in joint]).sort().values, torch.arange(n_edges))
+
+
+@pytest.mark.parametrize("graph", ["LightGCN", "UltraGCN"])
+def test_warmup_trains_the_graph_like_the_standalone_model(small_split, graph):
+    """After N warm-up epochs the graph branch alone scores >= 80 % of the validation NDCG@10 of
+    the standalone graph model trained N epochs with the same settings, and its loss falls."""
+    n = 8
+    model = build_model("CREATE", create_params(graph, epochs=n, warmup_epochs=n, lr=0.01), seed=0)
+    model.fit(small_split.valid_train, small_split.valid)
+    history = model.train_result.history
+    assert history[-1]["L_global"] < history[0]["L_global"]
+    branch = history[-1]["graph_val_ndcg@10"]
+    standalone = build_model(graph, {**model._graph_params.__dict__, "epochs": n, "lr": 0.01},
+                             seed=0)
+    standalone.fit(small_split.valid_train)
+    alone = evaluate(standalone, small_split.valid)[0]["ndcg@10"]
+    pop = build_model("PopRnd", {}, seed=0)
+    pop.fit(small_split.valid_train)
+    assert alone > 2 * evaluate(pop, small_split.valid)[0]["ndcg@10"]  # the graph has learned
+    assert branch >= 0.8 * alone, (branch, alone)
+
+
+def test_history_has_every_loss_term(small_split):
+    model = build_model("CREATE", {**FAST, "epochs": 2, "warmup_epochs": 1}, seed=0)
+    model.fit(small_split.train)
+    warm, joint = model.train_result.history
+    assert {"L_global"} <= warm.keys() and "L_local" not in warm
+    assert {"L_local", "L_global", "L_align"} <= joint.keys()
+    p = model.params
+    total = joint["L_local"] + p.w_global * joint["L_global"] + p.w_align * joint["L_align"]
+    assert joint["train_loss"] == pytest.approx(total, rel=1e-5)
+
+
+def test_graph_users_start_at_the_item_table_scale(small_split):
+    model = build_model("CREATE", create_params("UltraGCN"), seed=0)
+    model.build(small_split.train)
+    users = model.graph.encoder.user_weight.std().item()
+    items = model.seq.encoder.item_weights.std().item()
+    assert users == pytest.approx(items, rel=0.1)
+    assert model.graph.encoder.reduction == "mean"  # a per-example loss beside the CE
+
+
+def test_bert4rec_aligns_the_state_of_an_appended_mask(small_split):
+    """h_u of BERT4Rec is the [MASK] output that scores the next item, not the last position."""
+    model = build_model("CREATE", {**FAST, "sequential_backbone": "BERT4Rec"}, seed=0)
+    model.build(small_split.train)
+    model.eval()
+    idx = torch.arange(8)
+    with torch.no_grad():
+        h_u = model.user_states(idx, None, None)  # [8, d]
+        history = SimpleNamespace(items=model.seq.windows[idx, 1:])  # what score reads
+        scores = model.seq.score(history)
+    assert torch.allclose(h_u @ model.seq.encoder.item_weights.T, scores, atol=1e-5)

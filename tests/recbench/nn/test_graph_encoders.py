@@ -86,6 +86,30 @@ def test_ultragcn_loss_terms_equal_a_direct_reference(monkeypatch, dense):
     assert enc.loss(USERS, POS, NEG).item() == pytest.approx(total, rel=1e-5)
 
 
+def test_ultragcn_mean_reduction_is_per_positive_and_regularises_touched_rows():
+    """CREATE's reading: the sums divided by B, and an L2 term on the rows the step touched
+    only, never the whole (shared) item table."""
+    torch.manual_seed(0)
+    kw = dict(dim=4, n_neighbours=2, negative_weight=5.0, gamma=0.01, lambda_ii=0.2, init_std=0.5)
+    summed = UltraGCNEncoder(R, **kw)
+    mean = UltraGCNEncoder(R, reduction="mean", **kw)
+    mean.load_state_dict(summed.state_dict())
+    s, m = summed.loss_terms(USERS, POS, NEG), mean.loss_terms(USERS, POS, NEG)
+    for key in ("L_O", "L_C", "L_I"):
+        assert m[key].item() == pytest.approx(s[key].item() / len(USERS), rel=1e-6), key
+    u, items = mean.user_weight, mean.item_weight
+    sq = items.pow(2).sum(-1)
+    expected = (u[USERS].pow(2).sum() + sq[POS].sum() + sq[NEG].mean(-1).sum()) / (2 * len(USERS))
+    assert m["norm"].item() == pytest.approx(expected.item(), rel=1e-6)
+    only_norm = UltraGCNEncoder(R, reduction="mean", **{**kw, "n_neighbours": 0})
+    users, pos, neg = torch.tensor([0]), torch.tensor([1]), torch.tensor([[2]])
+    only_norm.loss_terms(users, pos, neg)["norm"].backward()
+    untouched = [0, 3, 4]  # neither the positive nor the negative
+    assert only_norm.item_emb.weight.grad[untouched].abs().sum() == 0
+    with pytest.raises(ConfigError, match="reduction"):
+        UltraGCNEncoder(R, reduction="max")
+
+
 def test_ultragcn_official_defaults():
     enc = UltraGCNEncoder(R)
     assert (enc.dim, enc.ii_neighbours.shape[1], enc.w1, enc.w2, enc.w3, enc.w4) == \
