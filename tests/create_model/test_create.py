@@ -179,3 +179,26 @@ def test_bert4rec_aligns_the_state_of_an_appended_mask(small_split):
         history = SimpleNamespace(items=model.seq.windows[idx, 1:])  # what score reads
         scores = model.seq.score(history)
     assert torch.allclose(h_u @ model.seq.encoder.item_weights.T, scores, atol=1e-5)
+
+
+def test_gradient_norms_measure_each_term(small_split):
+    from create_model.diagnostics import gradient_norms
+
+    model = build_model("CREATE", {**FAST, "alignment": "barlow"}, seed=0)
+    model.build(small_split.train)
+    g = torch.Generator().manual_seed(0)
+    norms = gradient_norms(model, model.train_batches(2, g)[0], g)
+    assert set(norms) == {"L_local", "w_global L_global", "w_align L_align"}
+    assert all(n["item_table"] > 0 for n in norms.values())
+    assert norms["w_global L_global"]["transformer"] == 0  # the graph never reaches the transformer
+    assert norms["L_local"]["transformer"] > 0 and norms["w_align L_align"]["transformer"] > 0
+
+    def align_norm(scale):  # the same weights and batch, dropout off: only the reading differs
+        torch.manual_seed(0)
+        m = build_model("CREATE", {**FAST, "alignment": "barlow", "barlow_scale": scale}, seed=0)
+        m.build(small_split.train)
+        m.eval()
+        gen = torch.Generator().manual_seed(0)
+        return gradient_norms(m, m.train_batches(2, gen)[0], gen)["w_align L_align"]["transformer"]
+
+    assert align_norm("sum") / align_norm("mean") == pytest.approx(model.seq.params.dim, rel=1e-4)
