@@ -1,8 +1,9 @@
 """Evaluate a fitted model on an EvalSet: batched full-catalog scores, top-K on the device.
 
 No Python loop over users or items: each batch is one ``model.score`` call ([B, n_items] scores),
-two top-Ks (one per protocol), and a few tensor ops. Coverage accumulates as a boolean mask over
-the catalog.
+one top-K over the catalog with the history filtered, one over a small candidate set for the
+unfiltered list (the filtered list plus the history), and a few tensor ops. Coverage accumulates
+as a boolean mask over the catalog.
 
 Both protocols come from the same scores in one pass:
 
@@ -58,6 +59,59 @@ def _history(evalset: EvalSet, start: int, stop: int, device) -> tuple[torch.Ten
             torch.from_numpy(np.asarray(evalset.items[lo:hi], dtype=np.int64)).to(device))
 
 
+def _filtered_top(scores, rows, items, kmax, name) -> torch.Tensor:
+    """Top-kmax of ``scores`` with every (row, item) of the history pushed below the rest.
+
+    The one top-K over the whole catalog. A contiguous score matrix is masked in place and
+    restored afterwards (a copy of [B, n_items] scores costs about as much as the top-K); a
+    model's view that cannot be written (e.g. an expanded popularity row) is copied.
+    """
+    minus_inf = torch.tensor(float("-inf"), device=scores.device)
+    if scores.is_contiguous():
+        kept = scores[rows, items]
+        scores.index_put_((rows, items), minus_inf)
+        try:
+            top = topk_items(scores, kmax)
+            top_score = scores.gather(1, top[:, :1])
+        finally:
+            scores.index_put_((rows, items), kept)  # a model may hand back a tensor it keeps
+    else:
+        filtered = scores.index_put((rows, items), minus_inf)
+        top = topk_items(filtered, kmax)
+        top_score = filtered.gather(1, top[:, :1])
+    # torch.topk ranks NaN above every number, so a NaN off the history tops its row
+    if torch.isnan(top_score).any():
+        raise TrainingError(f"{name}.score returned NaN scores.")
+    return top
+
+
+def _unfiltered_top(scores, top_f, hist_keys, n, n_items, kmax, name) -> torch.Tensor:
+    """The unfiltered top-kmax without a second pass over the catalog.
+
+    An unseen item in the unfiltered top-kmax is among the top-kmax unseen items, the filtered
+    list; so the unfiltered list is the top-kmax of the filtered list's items and the history's
+    items. That candidate set (kmax + history length per row) is ranked in ascending item order,
+    so that ``topk_items`` breaks ties by the lower item index as over the whole catalog.
+    """
+    row_keys = torch.arange(n, device=scores.device).unsqueeze(1) * n_items
+    own = (row_keys + top_f)[top_f < n_items]  # the filtered list's real items
+    keys = torch.unique(torch.cat([own, hist_keys]))  # sorted: by row, then item
+    rows, items = keys // n_items, keys % n_items
+    counts = torch.bincount(rows, minlength=n)
+    width = int(counts.max()) if len(keys) else 0
+    if width >= n_items:  # a history that covers the catalog: no candidate set is smaller
+        return topk_items(scores, kmax)
+    first = torch.cumsum(counts, 0) - counts
+    col = torch.arange(len(keys), device=scores.device) - first[rows]
+    cand = torch.full((n, width), n_items, dtype=torch.long, device=scores.device)  # pad: no item
+    cand[rows, col] = items
+    cand_scores = scores.gather(1, cand.clamp(max=n_items - 1))
+    if torch.isnan(cand_scores).any():  # a NaN on a history item (the filter hid it)
+        raise TrainingError(f"{name}.score returned NaN scores.")
+    cand_scores = cand_scores.masked_fill(cand == n_items, float("-inf"))
+    return cand.gather(1, topk_items(cand_scores, min(kmax, n_items)))
+
+
 @torch.no_grad()
 def evaluate(
     model,
@@ -96,20 +150,15 @@ def evaluate(
                 f"{type(model).__name__}.score returned shape {tuple(scores.shape)}, expected "
                 f"({n}, {n_items}) = (batch, catalog)."
             )
-        top = topk_items(scores, kmax)  # [B, kmax], unfiltered
-        # torch.topk ranks NaN above every number, so a NaN anywhere in a row tops that row
-        if torch.isnan(scores.gather(1, top[:, :1])).any():
-            raise TrainingError(f"{type(model).__name__}.score returned NaN scores.")
         rows, items = _history(evalset, start, start + n, device)
-        # the one extra top-K: the same scores with every history item pushed below the rest
-        # (out of place: a model's score may hand back a tensor it keeps)
-        filtered = scores.index_put((rows, items), torch.tensor(float("-inf"), device=device))
-        top_f = topk_items(filtered, kmax)
-        # a history shorter than kmax items from the catalog's end leaves seen items at the tail
-        # of the filtered list (score -inf): they are not recommendations, mark them "no item"
-        hist_keys = torch.unique(rows * n_items + items)
-        seen = torch.isin(torch.arange(n, device=device).unsqueeze(1) * n_items + top_f, hist_keys)
-        top_f = top_f.masked_fill(seen, n_items)
+        hist_keys = torch.unique(rows * n_items + items)  # (row, item) of the history, sorted
+        top_f = _filtered_top(scores, hist_keys // n_items, hist_keys % n_items, kmax,
+                              type(model).__name__)  # [B, kmax]
+        # a history that leaves fewer than kmax unseen items puts seen ones (score -inf) at the
+        # tail of the filtered list: they are not recommendations, mark them "no item" (n_items)
+        row_keys = torch.arange(n, device=device).unsqueeze(1) * n_items
+        top_f = top_f.masked_fill(torch.isin(row_keys + top_f, hist_keys), n_items)
+        top = _unfiltered_top(scores, top_f, hist_keys, n, n_items, kmax, type(model).__name__)
         targets = torch.from_numpy(evalset.targets[start : start + n]).to(device)
         in_history.append(torch.isin(torch.arange(n, device=device) * n_items + targets, hist_keys)
                           & (targets >= 0))

@@ -70,8 +70,9 @@ def random_case(seed, n_users=300, n_items=120, max_len=5, long_users=0):
 def test_both_protocols_equal_brute_force_reference(filter_seen, case):
     scores, evalset, histories = random_case(**case)
     targets = evalset.targets
-    metrics, per_user = evaluate(FixedScores(scores), evalset, batch_size=64,
-                                 filter_seen=filter_seen)
+    model = FixedScores(scores.copy())
+    metrics, per_user = evaluate(model, evalset, batch_size=64, filter_seen=filter_seen)
+    np.testing.assert_array_equal(model.scores.numpy(), scores)  # the model's tensor restored
     configured = "history_filtered" if filter_seen else "unfiltered"
     other = "unfiltered" if filter_seen else "history_filtered"
     assert metrics["protocol"] == configured and set(metrics[other]) == {
@@ -153,3 +154,20 @@ def test_nan_scores_fail_loudly():
                       targets=np.array([0]), n_items=3)
     with pytest.raises(TrainingError, match="NaN"):
         evaluate(FixedScores(np.full((1, 3), np.nan, dtype=np.float32)), evalset)
+
+
+def test_a_model_handing_back_a_read_only_view_is_evaluated_too():
+    """An expanded popularity row cannot be masked in place; the filter copies it."""
+    n_items = 30
+    pop = torch.arange(n_items, 0, -1, dtype=torch.float32)  # item 0 most popular
+
+    class Pop:
+        def score(self, batch):
+            return pop.expand(len(batch.lengths), -1)
+
+    evalset = EvalSet(users=np.arange(3), offsets=np.array([0, 2, 2, 5]),
+                      items=np.array([0, 1, 0, 2, 3]), targets=np.array([2, 2, 4]), n_items=n_items)
+    metrics, per_user = evaluate(Pop(), evalset, batch_size=2, filter_seen=True)
+    assert per_user["rank"].tolist() == [0, 2, 1]  # user 2 saw 0, 2, 3: item 1, then 4
+    assert per_user["unfiltered/rank"].tolist() == [2, 2, 4]
+    assert torch.equal(pop, torch.arange(n_items, 0, -1, dtype=torch.float32))
