@@ -28,5 +28,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "results/table2.md",
+        "results/reproduction.md",
         "results/manifest.json",
     default_target: True

@@ -6,7 +6,8 @@ Definitions (K in {10, 100}):
 - Recall@K = 1 when the target is in the top-K list, else 0 (the hit rate, with one target);
 - Coverage@K = distinct items over all users' top-K lists / catalog size.
 Ties in scores are broken deterministically: equal scores rank the lower item index first.
-A target of -1 (an item never seen in training) is a miss.
+A target of -1 (an item never seen in training) is a miss. recbench.evaluation computes them in
+both protocols, history items filtered from the lists or not, from the same scores.
 """
 
 from __future__ import annotations

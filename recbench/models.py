@@ -51,6 +51,9 @@ class Recommender:
     max_history: ClassVar[int | None] = None
     #: whether training benefits from a GPU (sets the Snakemake job's gpu resource)
     uses_gpu: ClassVar[bool] = False
+    #: the evaluation protocol early stopping selects on: history items filtered from the
+    #: validation ranking or not (``evaluation.filter_seen``; recbench.runner sets it)
+    eval_filter_seen: bool = False
 
     def __init__(self, params: "Recommender.Params", *, seed: int = 0, device: str = "cpu",
                  workdir: Path | None = None):

@@ -3,6 +3,11 @@
 Layout as in the paper: (dataset, metric) rows, model columns, values in %. Each cell is
 "mean ± 95% CI" over seeds (Student t), followed by the paper's value in brackets where the
 dataset is one of the paper's. A model without results is absent: never a placeholder number.
+
+Every run is evaluated in both protocols (recbench.evaluation: history items filtered or not);
+table2.csv holds both, one ``protocol`` per row and ``configured`` true for the configured one
+(``evaluation.filter_seen``), which table2.md shows. results/reproduction.md says, cell by
+cell, whether the paper's value lies inside our interval.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from recbench.stats import mean_ci, paired_per_user, paired_test
+from recbench.errors import DataError
+from recbench.evaluation import PROTOCOLS, other_protocol
+from recbench.stats import adjust_pvalues, mean_ci, paired_per_user, paired_test
 
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100")
 PAPER_METRIC = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "coverage@10": "Coverage@10",
@@ -30,32 +37,64 @@ def published(table: str) -> pd.DataFrame:
         return pd.read_csv(f, keep_default_na=False, na_values=[""])  # "None" is a method
 
 
-def collect(metric_files: list[str | Path]) -> pd.DataFrame:
-    """Read results/<dataset>/<model>/seed<seed>/metrics.json files into one long frame."""
+def collect(metric_files: list[str | Path], both: bool = False,
+            configured: str | None = None) -> pd.DataFrame:
+    """Read results/<dataset>/<model>/seed<seed>/metrics.json files into one long frame.
+
+    By default the configured protocol's metrics only (the six top-level keys). ``both``: both
+    protocols, with columns ``protocol`` and ``configured`` (true for the file's configured
+    one). ``configured`` (a protocol name): every file must have been evaluated with it as the
+    configured protocol, else DataError.
+    """
     rows = []
     for f in metric_files:
         f = Path(f)
         seed_dir, model_dir, dataset_dir = f.parent, f.parent.parent, f.parent.parent.parent
         values = json.loads(f.read_text())
-        for metric in METRICS:
-            rows.append({"dataset": dataset_dir.name, "model": model_dir.name,
-                         "seed": int(seed_dir.name.removeprefix("seed")), "metric": metric,
-                         "value": float(values[metric])})
-    return pd.DataFrame(rows, columns=["dataset", "model", "seed", "metric", "value"])
+        key = {"dataset": dataset_dir.name, "model": model_dir.name,
+               "seed": int(seed_dir.name.removeprefix("seed"))}
+        own = values.get("protocol")
+        if (both or configured) and own not in PROTOCOLS:
+            raise DataError(f"{f} has no evaluation protocol (it predates the evaluation of both "
+                            "protocols); rerun its job (snakemake --forcerun train_evaluate) or "
+                            "delete the file.")
+        if configured and own != configured:
+            raise DataError(f"{f} was evaluated with {own} as its configured protocol, but the "
+                            f"config asks for {configured} (evaluation.filter_seen); rerun its "
+                            "job (snakemake --forcerun train_evaluate).")
+        blocks = {own: values}
+        if both:
+            blocks[other_protocol(own)] = values[other_protocol(own)]
+        for protocol, block in blocks.items():
+            extra = {"protocol": protocol, "configured": protocol == own} if both else {}
+            for metric in METRICS:
+                rows.append({**key, **extra, "metric": metric, "value": float(block[metric])})
+    columns = ["dataset", "model", "seed", *(["protocol", "configured"] if both else []),
+               "metric", "value"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summarise(long: pd.DataFrame, paper_names: dict[str, str] | None = None) -> pd.DataFrame:
-    """One row per (dataset, metric, model): mean and CI half-width in %, seeds, paper value."""
+    """One row per (dataset, metric, model): mean and CI half-width in %, seeds, the paper's
+    value and its ± (``paper_pm_pct``, 0 where the paper gives none). With ``protocol`` in
+    ``long`` (collect(both=True)), one row per (dataset, protocol, metric, model)."""
     paper = published("table2.csv")
     paper_names = paper_names or {}
+    keys = ["dataset", "protocol", "metric", "model"] if "protocol" in long else [
+        "dataset", "metric", "model"]
     rows = []
-    for (dataset, metric, model), g in long.groupby(["dataset", "metric", "model"], sort=False):
+    for values, g in long.groupby(keys, sort=False):
+        row = dict(zip(keys, values))
+        dataset, metric, model = row["dataset"], row["metric"], row["model"]
+        if "configured" in long:
+            row["configured"] = bool(g.configured.iloc[0])
         mean, ci = mean_ci(g["value"].to_numpy() * 100.0)
         ref = paper[(paper.dataset == paper_names.get(dataset)) & (paper.metric == PAPER_METRIC[metric])
                     & (paper.model == model)]
-        rows.append({"dataset": dataset, "metric": metric, "model": model, "mean_pct": mean,
-                     "ci95_pct": ci, "n_seeds": len(g),
-                     "paper_pct": float(ref.value_pct.iloc[0]) if len(ref) else math.nan})
+        pm = float(ref.plusminus_pct.iloc[0]) if len(ref) else math.nan
+        rows.append({**row, "mean_pct": mean, "ci95_pct": ci, "n_seeds": len(g),
+                     "paper_pct": float(ref.value_pct.iloc[0]) if len(ref) else math.nan,
+                     "paper_pm_pct": 0.0 if len(ref) and math.isnan(pm) else pm})
     return pd.DataFrame(rows)
 
 
@@ -64,11 +103,16 @@ PER_USER_METRICS = ("ndcg@10", "recall@10", "ndcg@100", "recall@100")
 
 
 def significance(per_user_files: list[str | Path], reference: str, method: str = "ttest",
-                 metrics: tuple[str, ...] = PER_USER_METRICS) -> pd.DataFrame:
+                 metrics: tuple[str, ...] = PER_USER_METRICS, configured: str | None = None,
+                 correction: str = "holm") -> pd.DataFrame:
     """Paired test of every model against ``reference`` on the same test users, per dataset.
 
     Per-user values are averaged over the seeds of each model first (recbench.stats).
-    Returns one row per (dataset, model, metric) with the p-value.
+    Returns one row per (dataset, model, metric) with the raw ``p_value`` and ``p_adjusted``,
+    corrected (``correction``: holm, bonferroni or none) across the models of each (dataset,
+    metric) row of Table 2, the family of comparisons with the reference that row makes.
+    ``configured`` (the per-user files' configured protocol, see recbench.evaluation): both
+    protocols are tested, each its own family, with a ``protocol`` column.
     """
     tables: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for f in map(Path, per_user_files):
@@ -79,18 +123,36 @@ def significance(per_user_files: list[str | Path], reference: str, method: str =
         ref = tables.get((dataset, reference))
         if model == reference or ref is None:
             continue
-        for metric in metrics:
-            a, b = paired_per_user(frames, ref, metric)
-            test = paired_test(a, b, method)
-            rows.append({"dataset": dataset, "model": model, "metric": metric,
-                         "reference": reference, "test": method, "p_value": test.pvalue})
-    return pd.DataFrame(rows, columns=["dataset", "model", "metric", "reference", "test", "p_value"])
+        protocols = {None: ""} if configured is None else {
+            configured: "", other_protocol(configured): f"{other_protocol(configured)}/"}
+        for protocol, prefix in protocols.items():
+            for metric in metrics:
+                a, b = paired_per_user(frames, ref, prefix + metric)
+                test = paired_test(a, b, method)
+                rows.append({"dataset": dataset, "protocol": protocol, "model": model,
+                             "metric": metric, "reference": reference, "test": method,
+                             "p_value": test.pvalue})
+    out = pd.DataFrame(rows, columns=["dataset", "protocol", "model", "metric", "reference", "test",
+                                      "p_value"])
+    if configured is None:
+        out = out.drop(columns="protocol")
+    family = ["dataset", "metric"] + ([] if configured is None else ["protocol"])
+    out["correction"] = correction
+    out["p_adjusted"] = out.p_value
+    for _, g in out.groupby(family, sort=False):
+        out.loc[g.index, "p_adjusted"] = adjust_pvalues(g.p_value.to_numpy(), correction)
+    return out
 
 
 def add_significance(summary: pd.DataFrame, tests: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """``summary`` with p_value, significant (p < alpha) and diff_from_paper_pct columns."""
-    out = summary.merge(tests, on=["dataset", "model", "metric"], how="left")
-    out["significant"] = out.p_value < alpha
+    """``summary`` with p_value, p_adjusted, significant (adjusted p < alpha) and
+    diff_from_paper_pct columns."""
+    keys = [k for k in ("dataset", "protocol", "model", "metric") if k in tests and k in summary]
+    out = summary.merge(tests, on=keys, how="left")
+    if "p_adjusted" not in out:  # tests from an older significance(): no correction
+        out["p_adjusted"] = out.p_value
+    out["alpha"] = alpha
+    out["significant"] = out.p_adjusted < alpha
     out["diff_from_paper_pct"] = out.mean_pct - out.paper_pct
     return out
 
@@ -131,7 +193,25 @@ def _gain_cell(summary, dataset, metric) -> str:
     return f"{ours:+.0f}%" + ("" if math.isnan(paper) else f" [{paper:+.0f}%]")
 
 
+PROTOCOL_TEXT = {
+    "history_filtered": "history filtered (`evaluation.filter_seen: true`): each test user's own "
+                        "history items are removed from the ranking before the top-K",
+    "unfiltered": "unfiltered (`evaluation.filter_seen: false`): every catalog item is ranked, "
+                  "the test user's history items included",
+}
+CORRECTION_TEXT = {"holm": "after Holm's correction", "bonferroni": "after Bonferroni's correction",
+                   "none": "without correction for multiple comparisons"}
+
+
+def configured_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the configured protocol (all rows of a summary without protocols)."""
+    return summary[summary.configured.astype(bool)] if "configured" in summary else summary
+
+
 def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str]) -> str:
+    """Table 2 in the configured protocol; its caption says which, and how `*` is corrected."""
+    full = summary
+    summary = configured_rows(summary)
     models = model_order([m for m in models if m in set(summary.model)])
     with_gain = {"CREATE", "SASRec"} <= set(models)
     lines = ["# Table 2: model comparison (values in %)", ""]
@@ -144,12 +224,26 @@ def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str])
         + (" Gain: CREATE over SASRec, relative difference of the means (the paper's in brackets)."
            if with_gain else "")
     )
+    if "protocol" in summary and len(summary):
+        protocol = summary.protocol.iloc[0]
+        other = other_protocol(protocol)
+        lines[-1] += (f" Protocol: {PROTOCOL_TEXT[protocol]}."
+                      + (f" table2.csv also holds the {other} protocol's numbers (same scores, "
+                         f"rows with protocol = {other})." if (full.protocol == other).any()
+                         else ""))
     if "p_value" in summary and summary.p_value.notna().any():
         ref = summary.reference.dropna().iloc[0]
         test = {"ttest": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}.get(
             summary.test.dropna().iloc[0], summary.test.dropna().iloc[0])
-        lines[-1] += (f" `*`: differs from {ref} at the 5% level ({test} on the per-user values "
-                      "of the same test users, averaged over seeds; p-values in table2.csv).")
+        correction = (summary.correction.dropna().iloc[0] if "correction" in summary
+                      and summary.correction.notna().any() else "none")
+        alpha = float(summary.alpha.dropna().iloc[0]) if "alpha" in summary else 0.05
+        family = (" across the models of each (dataset, metric) row" if correction != "none"
+                  else "")
+        lines[-1] += (f" `*`: differs from {ref} at the {100 * alpha:g}% level "
+                      f"{CORRECTION_TEXT[correction]}{family} ({test} on the per-user values of "
+                      "the same test users, averaged over seeds; raw p_value and corrected "
+                      "p_adjusted in table2.csv).")
     lines.append("")
     table = []
     for dataset in datasets:
@@ -311,4 +405,110 @@ def render_table3(summary: pd.DataFrame, datasets: dict[str, str], bridge: dict[
     lines += ["", "HR@10 is Recall@10 here (one held-out item per user). Published numbers: "
               "arXiv 2602.23471, Table 3 (recbench/published/table3_loom_setup.csv) and, for the "
               "bridge, Table 2."]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproduction verdict: is the paper's Table 2 value inside our interval?
+# ---------------------------------------------------------------------------------------------
+
+
+def reproduction_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """Every Table 2 cell (summary row) that has a published value, with the verdict.
+
+    A cell is reproduced when the paper's value lies inside our 95% interval widened by the
+    paper's own ±: |ours − paper| <= ci95_pct + paper_pm_pct (the paper gives ± for SASRec and
+    CREATE only; 0 elsewhere). With one seed there is no interval and the verdict is None.
+    Adds diff_pct (ours − paper, percentage points), tolerance_pct and reproduced.
+    """
+    cells = summary[summary.paper_pct.notna()].copy()
+    pm = cells.paper_pm_pct.fillna(0.0) if "paper_pm_pct" in cells else 0.0
+    cells["diff_pct"] = cells.mean_pct - cells.paper_pct
+    cells["tolerance_pct"] = cells.ci95_pct + pm
+    inside = cells.diff_pct.abs() <= cells.tolerance_pct
+    cells["reproduced"] = [None if math.isnan(t) else bool(i)
+                           for t, i in zip(cells.tolerance_pct, inside)]
+    return cells
+
+
+def reproduction_counts(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset (and protocol, where the cells have one): cells, reproduced, not reproduced,
+    undetermined (no interval)."""
+    keys = ["dataset", "protocol"] if "protocol" in cells else ["dataset"]
+    rows = []
+    for values, g in cells.groupby(keys, sort=False):
+        verdict = g.reproduced
+        rows.append({**dict(zip(keys, values if isinstance(values, tuple) else (values,))),
+                     "cells": len(g), "reproduced": int((verdict == True).sum()),  # noqa: E712
+                     "not_reproduced": int((verdict == False).sum()),  # noqa: E712
+                     "undetermined": int(verdict.isna().sum())})
+    return pd.DataFrame(rows, columns=[*keys, "cells", "reproduced", "not_reproduced",
+                                       "undetermined"])
+
+
+def _count_text(row) -> str:
+    text = f"{row.reproduced} of {row.cells} cells reproduced"
+    if row.undetermined:
+        text += f" ({row.undetermined} undetermined: one seed, no interval)"
+    return text
+
+
+def render_reproduction(summary: pd.DataFrame, datasets: list[str], models: list[str]) -> str:
+    """results/reproduction.md: every Table 2 cell beside the paper's, and the verdict.
+
+    ``summary``: Table 2's (table2.csv). The cells are the configured protocol's; the summary
+    line of each dataset also counts the other protocol's cells, computed from the same scores.
+    """
+    lines = ["# Reproduction of the paper's Table 2", ""]
+    cells = reproduction_cells(summary[summary.dataset.isin(datasets)])
+    if cells.empty:
+        names = ", ".join(datasets) or "none"
+        lines += [f"Nothing to compare: none of Table 2's datasets ({names}) is one of the "
+                  "paper's, so no published number stands beside ours. A dataset whose "
+                  "`paper_name:` in the config names one of the paper's (ML-1M, Beauty, Sports, "
+                  "Clothing, Yambda-50M) is compared here cell by cell."]
+        return "\n".join(lines) + "\n"
+    shown = configured_rows(cells)
+    protocol = shown.protocol.iloc[0] if "protocol" in shown and len(shown) else None
+    lines.append(
+        "A cell is **reproduced** when the paper's value lies inside our 95% interval widened "
+        "by the paper's own ±: |ours − paper| ≤ our 95% confidence half-width over seeds "
+        "(Student t) + the paper's ± (given for SASRec and CREATE only, 0 elsewhere). Values in "
+        "%, differences in percentage points."
+        + (f" Protocol: {PROTOCOL_TEXT[protocol]}." if protocol else ""))
+    lines += ["", "## Summary", ""]
+    counts = reproduction_counts(cells)
+    for dataset in datasets:
+        rows = counts[counts.dataset == dataset]
+        if rows.empty:
+            continue
+        if protocol is None:
+            lines.append(f"- **{dataset}**: {_count_text(rows.iloc[0])}.")
+            continue
+        own = rows[rows.protocol == protocol]
+        text = f"- **{dataset}**: {_count_text(own.iloc[0])} ({protocol}, the configured protocol)"
+        for _, other in rows[rows.protocol != protocol].iterrows():
+            text += f"; {_count_text(other)} in the {other.protocol} protocol (same scores)"
+        lines.append(text + ".")
+    lines += ["", f"## Cells{f' ({protocol})' if protocol else ''}", ""]
+    order = {m: i for i, m in enumerate(model_order(list(dict.fromkeys([*models, *shown.model]))))}
+    table = []
+    for dataset in datasets:
+        for metric in METRICS:
+            sub = shown[(shown.dataset == dataset) & (shown.metric == metric)]
+            for _, c in sub.sort_values("model", key=lambda m: m.map(order)).iterrows():
+                pm = c.get("paper_pm_pct", 0.0)
+                verdict = {True: "yes", False: "no"}.get(c.reproduced, "n/a (one seed)")
+                table.append([dataset, PAPER_METRIC[metric], c.model,
+                              f"{c.mean_pct:.2f}" + ("" if math.isnan(c.ci95_pct)
+                                                     else f" ± {c.ci95_pct:.2f}"),
+                              f"{c.paper_pct:.2f}" + (f" ± {pm:.2f}" if pm else ""),
+                              f"{c.diff_pct:+.2f}",
+                              "" if math.isnan(c.tolerance_pct) else f"{c.tolerance_pct:.2f}",
+                              verdict])
+    lines.append(tabulate(table, headers=["Dataset", "Metric", "Model", "Ours", "Paper",
+                                          "Ours − paper", "Tolerance", "Reproduced"],
+                          tablefmt="github", disable_numparse=True))
+    lines += ["", "Published numbers: arXiv 2602.23471, Table 2 (recbench/published/table2.csv); "
+              "ours: results/table2.csv."]
     return "\n".join(lines) + "\n"

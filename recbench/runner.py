@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from recbench.data.dataset import SplitData
-from recbench.evaluation import evaluate
+from recbench.evaluation import evaluate, metric_names
 from recbench.io import write_json, write_parquet
 from recbench.models import build_model
 
@@ -40,6 +40,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _rounded(metrics: dict) -> dict:
+    return {k: round(metrics[k], 4) for k in metric_names()}
+
+
 def train_and_evaluate(
     data: SplitData,
     model_class: str,
@@ -58,6 +62,7 @@ def train_and_evaluate(
     seed_everything(seed)
     model = build_model(model_class, params, seed=seed, device=device, workdir=outdir,
                         label=label or model_class)
+    model.eval_filter_seen = filter_seen
     log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,
              device, params)
     t0 = time.perf_counter()
@@ -67,8 +72,8 @@ def train_and_evaluate(
     metrics, per_user = evaluate(model, data.test, batch_size=batch_size, filter_seen=filter_seen,
                                  device=device)
     eval_s = time.perf_counter() - t0
-    log.info("%s seed=%d: %s (fit %.1fs, eval %.1fs)", label or model_class, seed,
-             {k: round(v, 4) for k, v in metrics.items()}, fit_s, eval_s)
+    log.info("%s seed=%d: %s %s (fit %.1fs, eval %.1fs)", label or model_class, seed,
+             metrics["protocol"], _rounded(metrics), fit_s, eval_s)
     write_parquet(per_user, outdir / "per_user.parquet")
     write_json({**metrics, "fit_seconds": fit_s, "eval_seconds": eval_s, "seed": seed,
                 "model_class": model_class, "params": params, "device": str(device),
@@ -89,13 +94,17 @@ def validate_params(
     batch_size: int = 1024,
     filter_seen: bool = False,
 ) -> tuple[float, dict]:
-    """One tuning trial: (validation NDCG@10, facts) of ``params`` on the validation view."""
+    """One tuning trial: (validation NDCG@10, facts) of ``params`` on the validation view.
+
+    The NDCG@10 is the configured protocol's (``filter_seen``), the one tuning selects on.
+    """
     tuning = data.for_tuning()  # train = log before T_valid, test = the validation users
     seed_everything(seed)
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
                         label=label or model_class)
+    model.eval_filter_seen = filter_seen  # early stopping selects on the configured protocol too
     t0 = time.perf_counter()
     model.fit(tuning.train, tuning.test)
     metrics, _ = evaluate(model, tuning.test, batch_size=batch_size, filter_seen=filter_seen,
@@ -103,6 +112,6 @@ def validate_params(
     facts = {"valid_metrics": metrics, "fit_seconds": time.perf_counter() - t0,
              "best_epoch": getattr(model, "best_epoch", None),
              "epochs_trained": getattr(model, "epochs_trained", None)}
-    log.info("%s trial: valid %s, best epoch %s", label or model_class,
-             {k: round(v, 4) for k, v in metrics.items()}, facts["best_epoch"])
+    log.info("%s trial: valid %s %s, best epoch %s", label or model_class, metrics["protocol"],
+             _rounded(metrics), facts["best_epoch"])
     return metrics["ndcg@10"], facts

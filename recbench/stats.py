@@ -1,5 +1,6 @@
-"""Statistics over seeds (mean and a Student-t 95% confidence interval) and paired tests
-between two models on the same test users (t-test, Wilcoxon signed-rank)."""
+"""Statistics over seeds (mean and a Student-t 95% confidence interval), paired tests
+between two models on the same test users (t-test, Wilcoxon signed-rank) and the correction of
+a family of p-values for multiple comparisons (Holm, via statsmodels)."""
 
 from __future__ import annotations
 
@@ -139,3 +140,32 @@ def paired_per_user(per_user_a, per_user_b, metric: str = "ndcg@10",
             f"(e.g. {list(only_b[:5])}); compare models evaluated on the same split")
     joined = pd.concat({"a": sa, "b": sb}, axis=1, join="inner").sort_index()
     return joined["a"].to_numpy(dtype=float), joined["b"].to_numpy(dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiple comparisons
+# ---------------------------------------------------------------------------------------------
+
+#: corrections for a family of tests (statsmodels.stats.multitest.multipletests methods); "none"
+#: keeps the raw p-values
+CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
+    """p-values of one family of tests adjusted for multiple comparisons.
+
+    method: "holm" (Holm-Bonferroni step-down, controls the family-wise error rate at any
+    dependence between the tests), "bonferroni", or "none". NaN entries (no test) stay NaN
+    and do not count in the family. Computed by statsmodels' ``multipletests``.
+    """
+    if method not in CORRECTIONS:
+        raise ValueError(f"unknown multiple-comparison correction {method!r}; expected one of "
+                         f"{CORRECTIONS} (config significance.correction)")
+    p = np.asarray(pvalues, dtype=float).ravel()
+    out = p.copy()
+    ok = ~np.isnan(p)
+    if method != "none" and ok.any():
+        from statsmodels.stats.multitest import multipletests
+
+        out[ok] = multipletests(p[ok], method=method)[1]
+    return out

@@ -172,12 +172,14 @@ def _train(
     workdir: str | Path | None = None,
     evaluate_fn: Callable[[], dict[str, float]] | None = None,
     name: str | None = None,
+    filter_seen: bool = False,
 ) -> TrainResult:
     """Train ``module`` (see ``Trainable``) with AdamW; return what happened.
 
     ``evaluate_fn`` returns validation metrics (at least ``ndcg@10``) of the module as it is now;
-    by default it is ``recbench.evaluation.evaluate(module, valid)``. Without ``valid`` and without
-    ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs.
+    by default it is ``recbench.evaluation.evaluate(module, valid, filter_seen=filter_seen)``,
+    whose ``ndcg@10`` is that of the configured protocol (``evaluation.filter_seen``). Without
+    ``valid`` and without ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs.
     """
     from recbench.evaluation import evaluate  # here: evaluation imports nothing from training
 
@@ -189,7 +191,8 @@ def _train(
             raise TypeError(f"{name} has no method {attr}(); see recbench.training.Trainable.")
     if evaluate_fn is None and valid is not None:
         def evaluate_fn():
-            return evaluate(module, valid, batch_size=config.eval_batch_size, device=device)[0]
+            return evaluate(module, valid, batch_size=config.eval_batch_size, device=device,
+                            filter_seen=filter_seen)[0]
 
     amp = config.amp and device.type == "cuda"
     if config.amp and not amp:
@@ -325,7 +328,9 @@ class NeuralRecommender(Recommender, nn.Module):
 
 
 def train_model(model: NeuralRecommender, valid: EvalSet | None = None) -> TrainResult:
-    """``train`` with a NeuralRecommender's own config, seed, device and workdir."""
+    """``train`` with a NeuralRecommender's own config, seed, device, workdir and the evaluation
+    protocol early stopping selects on (``eval_filter_seen``, set by the runner)."""
     return train(model, model.params.train_config(), valid=valid, seed=model.seed,
                  device=model.device, workdir=model.workdir,
-                 name=getattr(model, "registry_name", type(model).__name__))
+                 name=getattr(model, "registry_name", type(model).__name__),
+                 filter_seen=getattr(model, "eval_filter_seen", False))

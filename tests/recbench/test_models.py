@@ -54,3 +54,44 @@ def test_register_twice_is_refused():
                 pass
     finally:
         REGISTRY.pop("Twice", None)
+
+
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_runner_fits_and_writes_the_configured_protocol(small_split, tmp_path, filter_seen):
+    """Tuning trials and final fits hand evaluation.filter_seen to the model's fit (early
+    stopping) and write it as metrics.json's protocol, the other protocol beside it."""
+    import json
+
+    from recbench.runner import validate_params
+
+    @register("ToyRecorder")
+    class ToyRecorder(Recommender):
+        @dataclass
+        class Params:
+            pass
+
+        fitted_with = []
+
+        def fit(self, train, valid=None):
+            ToyRecorder.fitted_with.append(self.eval_filter_seen)
+            self.pop = torch.from_numpy(train.popularity()).float()
+
+        def score(self, batch):
+            return self.pop.expand(len(batch.lengths), -1)
+
+    try:
+        value, facts = validate_params(small_split, "ToyRecorder", {}, seed=0,
+                                       filter_seen=filter_seen)
+        train_and_evaluate(small_split, "ToyRecorder", {}, seed=0, outdir=tmp_path,
+                           filter_seen=filter_seen)
+        assert ToyRecorder.fitted_with == [filter_seen, filter_seen]
+        configured, other = (("history_filtered", "unfiltered") if filter_seen
+                             else ("unfiltered", "history_filtered"))
+        assert value == facts["valid_metrics"]["ndcg@10"]
+        assert facts["valid_metrics"]["protocol"] == configured
+        written = json.loads((tmp_path / "metrics.json").read_text())
+        assert written["protocol"] == configured and written[other]["ndcg@10"] >= 0
+        # popularity re-recommends what users saw: the filter changes the lists
+        assert written["coverage@100"] != written[other]["coverage@100"]
+    finally:
+        REGISTRY.pop("ToyRecorder", None)

@@ -143,3 +143,133 @@ def test_table3_has_computed_and_quoted_rows():
         "SASRec (ours, LOOM setup)"].endswith("[1.19]")
     assert hr["CREATE (ours, LOOM setup)"] == "2.00 ± 0.00 [1.49]"
     assert hr["SASRec (ours, own setup)"] == "3.00 ± 0.00 [3.83]"  # Table 2's Beauty Recall@10
+
+
+def write_run(root, dataset, model, seed, configured, values, per_user):
+    """A metrics.json and per_user.parquet as recbench.runner writes them: the configured
+    protocol's metrics at the top level and plain columns, the other's under its name."""
+    import json
+
+    other = "unfiltered" if configured == "history_filtered" else "history_filtered"
+    d = root / dataset / model / f"seed{seed}"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps(
+        {**{m: values[configured] for m in METRICS}, "protocol": configured,
+         other: {m: values[other] for m in METRICS}}))
+    frame = pd.DataFrame({"user": range(len(per_user[configured])), "target": 0, "rank": 0})
+    for protocol, prefix in ((configured, ""), (other, f"{other}/")):
+        for m in ("ndcg@10", "recall@10", "ndcg@100", "recall@100"):
+            frame[prefix + m] = per_user[protocol]
+    frame.to_parquet(d / "per_user.parquet")
+    return d / "metrics.json", d / "per_user.parquet"
+
+
+def test_table2_has_both_protocols_and_holm_corrected_p_values(tmp_path):
+    import numpy as np
+    from scipy import stats
+
+    from recbench.errors import DataError
+    from recbench.reports import add_significance, collect, significance
+    from recbench.stats import adjust_pvalues
+
+    rng = np.random.default_rng(1)
+    base = rng.random(100)
+    shifts = {"SASRec": 0.0, "CREATE": 0.05, "PopRnd": -0.01, "SVD": 0.002}
+    metric_files, per_user_files = [], []
+    for model, shift in shifts.items():
+        for seed in (0, 1):
+            filtered = np.clip(base + shift + rng.normal(0, 0.05, 100), 0, 1)
+            unfiltered = filtered / 2  # the history crowds the lists
+            m, p = write_run(tmp_path, "ds", model, seed, "history_filtered",
+                             {"history_filtered": filtered.mean(), "unfiltered": unfiltered.mean()},
+                             {"history_filtered": filtered, "unfiltered": unfiltered})
+            metric_files.append(m)
+            per_user_files.append(p)
+    long = collect(metric_files, both=True, configured="history_filtered")
+    assert set(long.protocol) == {"history_filtered", "unfiltered"}
+    assert set(long[long.configured].protocol) == {"history_filtered"}
+    assert collect(metric_files).value.tolist() == long[long.configured].value.tolist()
+    with pytest.raises(DataError, match="filter_seen"):
+        collect(metric_files, both=True, configured="unfiltered")
+
+    tests = significance(per_user_files, "SASRec", configured="history_filtered")
+    assert set(tests.protocol) == {"history_filtered", "unfiltered"} and (tests.correction == "holm").all()
+    # the family: the models of one (dataset, protocol, metric) row
+    for (_, metric), row in tests.groupby(["protocol", "metric"]):
+        assert len(row) == 3
+        np.testing.assert_allclose(row.p_adjusted, adjust_pvalues(row.p_value.to_numpy(), "holm"))
+    assert (tests.p_adjusted >= tests.p_value).all() and (tests.p_adjusted > tests.p_value).any()
+    frames = {m: [pd.read_parquet(f) for f in per_user_files if f.parent.parent.name == m]
+              for m in ("CREATE", "SASRec")}
+    raw = stats.ttest_rel(*[sum(f["unfiltered/ndcg@10"] for f in frames[m]) / 2
+                            for m in ("CREATE", "SASRec")]).pvalue
+    got = tests[(tests.model == "CREATE") & (tests.protocol == "unfiltered")
+                & (tests.metric == "ndcg@10")].p_value.iloc[0]
+    assert got == pytest.approx(raw)
+
+    summary = add_significance(summarise(long), tests)
+    assert {"p_value", "p_adjusted", "protocol", "configured"} <= set(summary.columns)
+    assert len(summary) == 2 * len(METRICS) * len(shifts)
+    text = render_table2(summary, ["ds"], list(shifts))
+    assert "Protocol: history filtered (`evaluation.filter_seen: true`)" in text
+    assert "Holm's correction across the models of each (dataset, metric) row" in text
+    assert "also holds the unfiltered protocol's numbers" in text
+    ndcg = [line for line in text.splitlines() if "| NDCG@10 " in line]
+    assert len(ndcg) == 1  # one protocol shown
+    filtered_mean = 100 * np.mean([f["ndcg@10"].mean() for f in frames["SASRec"]])
+    assert f"{filtered_mean:.2f} ± " in ndcg[0]
+
+
+def reproduction_summary():
+    """A hand-made Table 2 summary: one paper dataset in both protocols, one of our own."""
+    nan = float("nan")
+    rows = [
+        # protocol, model, mean, ci, paper, paper's ±
+        ("history_filtered", "SASRec", 7.90, 0.10, 7.96, 0.66),  # |-0.06| <= 0.76: yes
+        ("history_filtered", "SVD", 3.28, 0.05, 2.78, 0.0),  # 0.50 > 0.05: no
+        ("history_filtered", "Random", 0.12, nan, 0.12, 0.0),  # one seed: undetermined
+        ("history_filtered", "iALS", 3.42, 0.10, nan, nan),  # not in the paper: no cell
+        ("history_filtered", "CREATE", 9.60, 0.20, 8.99, 0.26),  # 0.61 > 0.46: no
+        ("unfiltered", "SASRec", 5.14, 0.10, 7.96, 0.66),  # no
+        ("unfiltered", "SVD", 0.28, 0.05, 2.78, 0.0),  # no
+        ("unfiltered", "Random", 0.13, 0.02, 0.12, 0.0),  # 0.01 <= 0.02: yes
+        ("unfiltered", "iALS", 0.87, 0.10, nan, nan),
+        ("unfiltered", "CREATE", 6.00, 0.20, 8.99, 0.26),  # no
+    ]
+    frame = pd.DataFrame(
+        [{"dataset": "ml", "protocol": p, "configured": p == "history_filtered", "metric": "ndcg@10",
+          "model": m, "mean_pct": mean, "ci95_pct": ci, "n_seeds": 3, "paper_pct": paper,
+          "paper_pm_pct": pm} for p, m, mean, ci, paper, pm in rows])
+    own = frame.assign(dataset="syn", paper_pct=nan, paper_pm_pct=nan)
+    return pd.concat([frame, own], ignore_index=True)
+
+
+def test_reproduction_counts_cells_inside_the_widened_interval():
+    from recbench.reports import render_reproduction, reproduction_cells, reproduction_counts
+
+    counts = reproduction_counts(reproduction_cells(reproduction_summary())).set_index("protocol")
+    assert list(counts.dataset.unique()) == ["ml"]  # our own dataset has nothing to compare
+    assert counts.loc["history_filtered", ["cells", "reproduced", "not_reproduced",
+                                           "undetermined"]].tolist() == [4, 1, 2, 1]
+    assert counts.loc["unfiltered", ["cells", "reproduced", "not_reproduced",
+                                     "undetermined"]].tolist() == [4, 1, 3, 0]
+    text = render_reproduction(reproduction_summary(), ["ml", "syn"],
+                               ["SVD", "iALS", "Random", "SASRec", "CREATE"])
+    assert ("- **ml**: 1 of 4 cells reproduced (1 undetermined: one seed, no interval) "
+            "(history_filtered, the configured protocol); 1 of 4 cells reproduced in the "
+            "unfiltered protocol (same scores).") in text
+    assert "**syn**" not in text
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ml")]
+    assert [r[2] for r in rows] == ["SASRec", "SVD", "Random", "CREATE"]  # the paper's order
+    assert rows[0][3:] == ["7.90 ± 0.10", "7.96 ± 0.66", "-0.06", "0.76", "yes"]
+    assert rows[1][3:] == ["3.28 ± 0.05", "2.78", "+0.50", "0.05", "no"]
+    assert rows[2][-1] == "n/a (one seed)"
+
+
+def test_reproduction_on_data_not_in_the_paper_says_nothing_to_compare():
+    from recbench.reports import render_reproduction
+
+    summary = reproduction_summary()
+    text = render_reproduction(summary[summary.dataset == "syn"], ["syn"], ["SASRec"])
+    assert "Nothing to compare" in text and "syn" in text and "|" not in text

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from recbench.stats import PairedTest, mean_ci, paired_per_user, paired_test
+from recbench.stats import PairedTest, adjust_pvalues, mean_ci, paired_per_user, paired_test
 
 A = np.array([0.31, 0.28, 0.35, 0.40, 0.22, 0.30, 0.27, 0.33, 0.38, 0.25])
 B = np.array([0.29, 0.27, 0.30, 0.41, 0.20, 0.26, 0.27, 0.30, 0.33, 0.21])
@@ -126,3 +126,16 @@ def test_paired_per_user_refuses_different_users():
                         per_user([1, 2], [0.1] * 2))
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['ndcg@100'\]"):
         paired_per_user(per_user([1], [0.1]), per_user([1], [0.1]), metric="ndcg@100")
+
+
+def test_holm_adjusted_p_values_equal_the_hand_computed_ones():
+    # sorted: 0.005 (x4 = 0.02), 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04, but the
+    # step-down keeps it at least the previous 0.06); back in the input order:
+    p = [0.01, 0.04, 0.03, 0.005]
+    np.testing.assert_allclose(adjust_pvalues(p, "holm"), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(adjust_pvalues(p, "bonferroni"), [0.04, 0.16, 0.12, 0.02])
+    np.testing.assert_allclose(adjust_pvalues(p, "none"), p)
+    # adjusted values are capped at 1; a NaN (no test) is no member of the family
+    np.testing.assert_allclose(adjust_pvalues([0.5, np.nan, 0.4], "holm"), [0.8, np.nan, 0.8])
+    with pytest.raises(ValueError, match="correction"):
+        adjust_pvalues(p, "sidak-ish")

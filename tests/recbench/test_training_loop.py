@@ -130,3 +130,64 @@ def test_bad_settings_and_modules_are_named():
         train(Regression(), cfg(patience=0))
     with pytest.raises(TypeError, match="no method train_batches"):
         train(nn.Linear(2, 2), cfg())
+
+
+class HistoryFirst(Regression):
+    """Validation scores that change with the epoch: at epoch 1 the three history items top
+    every list and the target comes next (NDCG@10 1/log2(5) unfiltered, 1 filtered); from epoch 2
+    on an unseen item comes first, then the target, the history last (1/log2(3) in both)."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def train_batches(self, epoch, generator):
+        self.epoch = epoch
+        return super().train_batches(epoch, generator)
+
+    def score(self, batch):
+        scores = torch.zeros(len(batch.lengths), 30)
+        history = torch.zeros_like(scores).scatter_(1, batch.items.clamp(max=29), 1.0).bool()
+        if self.epoch == 1:
+            scores[history] = 10.0
+            scores[:, 0] = 5.0
+        else:
+            scores[:, 1] = 10.0
+            scores[:, 0] = 5.0
+        return scores
+
+
+def history_first_valid():
+    from recbench.data.dataset import EvalSet
+
+    return EvalSet(users=np.arange(4), offsets=np.arange(5) * 3, items=np.tile([5, 6, 7], 4),
+                   targets=np.zeros(4, dtype=np.int64), n_items=30)
+
+
+@pytest.mark.parametrize("filter_seen, best_epoch", [(False, 2), (True, 1)])
+def test_early_stopping_selects_on_the_configured_protocol(filter_seen, best_epoch):
+    result = train(HistoryFirst(), cfg(epochs=3, patience=None), valid=history_first_valid(),
+                   filter_seen=filter_seen)
+    assert result.best_epoch == best_epoch
+    expected = 1.0 if filter_seen else 1 / np.log2(3)
+    assert result.best_metric == pytest.approx(expected)
+
+
+def test_neural_models_early_stop_on_their_eval_filter_seen(monkeypatch):
+    """train_model hands the runner's protocol (model.eval_filter_seen) to the loop."""
+    from recbench import training
+
+    seen = []
+    monkeypatch.setattr(training, "train", lambda *a, **kw: seen.append(kw["filter_seen"]))
+
+    class Model(training.NeuralRecommender):
+        Params = TrainConfig
+
+        def build(self, train):
+            pass
+
+    for flag in (False, True):
+        model = Model(TrainConfig())
+        model.eval_filter_seen = flag
+        model.fit(None, history_first_valid())
+    assert seen == [False, True]

@@ -81,7 +81,8 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     """A new model is one module in baselines/ plus one config entry; no rule changes."""
     (repo / "baselines" / "toypop.py").write_text(TOY_MODULE)
     (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
+    snakemake(repo, "--cores", "2", "results/table2.md", "results/reproduction.md",
+              "--configfile", "config/tiny.yaml")
 
     summary = json.loads((repo / "results/tiny/split_summary.json").read_text())
     assert summary["test_users"] > 0 and summary["T"] > summary["T_valid"]
@@ -91,6 +92,12 @@ def test_end_to_end_with_a_new_baseline_module(repo):
             assert set(json.loads((d / "metrics.json").read_text())) >= {
                 "ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100"}
             assert len(pd.read_parquet(d / "per_user.parquet")) == summary["test_users"]
+            # both protocols: the configured one (filter_seen: false) on top, the other beside it
+            metrics = json.loads((d / "metrics.json").read_text())
+            assert metrics["protocol"] == "unfiltered" and set(metrics["history_filtered"]) == {
+                "ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100"}
+            assert {"ndcg@10", "history_filtered/ndcg@10"} <= set(
+                pd.read_parquet(d / "per_user.parquet").columns)
 
     # tuning: SVD ran 3 trials (the defaults first), the others one; every seed retrained the
     # best trial's parameters
@@ -122,6 +129,10 @@ def test_end_to_end_with_a_new_baseline_module(repo):
         assert mean == pytest.approx(100 * sum(values) / len(values), abs=0.006)
     csv = pd.read_csv(repo / "results/table2.csv")
     assert set(csv.model) == set(TINY["models"]) and (csv.n_seeds == 2).all()
+    assert set(csv.protocol) == {"unfiltered", "history_filtered"}
+    assert set(csv[csv.configured].protocol) == {"unfiltered"} and "p_adjusted" in csv
+    assert "Protocol: unfiltered (`evaluation.filter_seen: false`)" in table
+    assert "Nothing to compare" in (repo / "results/reproduction.md").read_text()
 
     # a second run has nothing to do
     again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")

@@ -16,6 +16,7 @@ rule table2:
         models=list(config["models"]),
         paper_names=PAPER_NAMES,
         significance=config["significance"],
+        evaluation=config["evaluation"],
     conda:
         "../../environment.yml"
     log:
@@ -24,6 +25,26 @@ rule table2:
         "logs/benchmarks/report/table2.tsv"
     script:
         "../scripts/table2.py"
+
+
+rule reproduction:
+    """Every Table 2 cell beside the paper's: is the paper's value inside our interval?"""
+    input:
+        csv="results/table2.csv",
+    output:
+        md=report("results/reproduction.md", caption="../report/reproduction.rst",
+                  category="Tables"),
+    params:
+        datasets=DATASETS,
+        models=list(config["models"]),
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/report/reproduction.log",
+    benchmark:
+        "logs/benchmarks/report/reproduction.tsv"
+    script:
+        "../scripts/reproduction.py"
 
 
 rule study_table:

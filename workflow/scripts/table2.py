@@ -1,13 +1,17 @@
 """Snakemake entry point: aggregate per-seed metrics into results/table2.md and table2.csv."""
 from recbench import logs
+from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
 from recbench.reports import add_significance, collect, render_table2, significance, summarise
 
 logs.setup(snakemake.log[0])
 sig = snakemake.params.significance
+configured = protocol_name(snakemake.params.evaluation["filter_seen"])
 summary = add_significance(
-    summarise(collect(snakemake.input.metrics), snakemake.params.paper_names),
-    significance(snakemake.input.per_user, sig["reference"], sig["test"]),
+    summarise(collect(snakemake.input.metrics, both=True, configured=configured),
+              snakemake.params.paper_names),
+    significance(snakemake.input.per_user, sig["reference"], sig["test"], configured=configured,
+                 correction=sig.get("correction", "holm")),
     alpha=sig["alpha"],
 )
 write_csv(summary, snakemake.output.csv)
