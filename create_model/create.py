@@ -208,14 +208,15 @@ class CREATE(NeuralRecommender):
         return {"loss": loss, **terms}
 
     def epoch_metrics(self, epoch) -> dict:
-        """The graph branch's own validation NDCG@10 at the end of warm-up (with a validation set)."""
+        """The graph branch's own validation NDCG@10 at the end of warm-up (with a validation set),
+        in the protocol early stopping uses (``eval_filter_seen``)."""
         if epoch != self.params.warmup_epochs or self._valid is None:
             return {}
         from recbench.evaluation import evaluate  # evaluation imports models, not the reverse
 
         self.graph.eval()
         metrics = evaluate(self.graph, self._valid, batch_size=self.params.eval_batch_size,
-                           device=self.device)[0]
+                           filter_seen=self.eval_filter_seen, device=self.device)[0]
         self.graph.train()
         log.info("CREATE: graph branch (%s) after %d warm-up epochs: val ndcg@10 %.4f",
                  self.params.graph_backbone, epoch, metrics["ndcg@10"])
