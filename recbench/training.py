@@ -274,7 +274,7 @@ def _train(
         log.info("%s epoch %d: train_loss %.4f val_ndcg@10 %.4f val_recall@10 %.4f (%.1fs)", name,
                  epoch, train_loss, row["val_ndcg@10"], row["val_recall@10"], row["seconds"])
         if history_path is not None:
-            write_csv(pd.DataFrame(history), history_path)
+            write_csv(history_frame(history), history_path)
         if stop:
             log.info("%s: no better val %s in %d evaluations; stopping early", name, SELECT_METRIC,
                      bad_evals)
@@ -293,6 +293,14 @@ def _train(
         write_json({"epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
                     "best_val_ndcg@10": result.best_metric}, Path(workdir) / "training.json")
     return result
+
+
+def history_frame(history: list[dict]) -> pd.DataFrame:
+    """One row per epoch: epoch, train_loss, the loss terms (L_*), then validation and the rest."""
+    frame = pd.DataFrame(history)
+    terms = [c for c in frame.columns if c.startswith("L_")]
+    head = [c for c in ("epoch", "train_loss") if c in frame] + terms
+    return frame[head + [c for c in frame.columns if c not in head]]
 
 
 class NeuralRecommender(Recommender, nn.Module):
