@@ -153,7 +153,36 @@ def test_paper_config_dry_run_plans_all_datasets(repo):
         assert dataset in paper["datasets"]
         assert f"data/raw/{dataset}/" in out
     assert re.search(r"fetch_raw\s+5", out)
+    # the paper config replaces the default one: the embedded dataset is not planned
+    assert "data/raw/synthetic/" not in out and "results/synthetic/" not in out
     assert not (repo / "data").exists()  # a dry run touches nothing
+
+
+def job_threads(out: str, rule: str) -> set[int]:
+    """The threads of every job of a rule in a dry run's listing (1 when not printed)."""
+    blocks = [b.split("\n[")[0] for b in out.split(f"rule {rule}:")[1:]]  # up to the next job
+    assert blocks, f"no {rule} job planned:\n{out}"
+    return {int(m[1]) if (m := re.search(r"^\s+threads: (\d+)$", b, re.M)) else 1
+            for b in blocks}
+
+
+def test_config_overrides_layer_on_the_default_config(repo):
+    """--config and a profile's `config:` change one key of the config in use, not all of it."""
+    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md", "--config", "threads=2").stdout
+    assert "results/synthetic/SASRec/seed0/metrics.json" in out  # the default run, planned
+    assert job_threads(out, "train_evaluate") == {2}
+    profile = repo / "profiles" / "mine"
+    profile.mkdir(parents=True)
+    (profile / "config.yaml").write_text("config:\n  - threads=3\n")
+    out = snakemake(repo, "-n", "--cores", "4", "--profile", "profiles/mine",
+                    "results/table2.md").stdout
+    assert "results/synthetic/SASRec/seed0/metrics.json" in out
+    assert job_threads(out, "train_evaluate") == {3}
+    # on the paper config too: its datasets, the override's threads
+    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md", "--configfile",
+                    "config/paper.yaml", "--config", "threads=2").stdout
+    assert "results/ml-1m/SASRec/seed0/metrics.json" in out and "results/synthetic/" not in out
+    assert job_threads(out, "train_evaluate") == {2}
 
 
 @pytest.mark.parametrize("patch, message", [
