@@ -225,6 +225,24 @@ def test_custom_dataset_from_a_local_csv(repo, tmp_path):
     assert summary["interactions"] == len(log[log.groupby("uid").uid.transform("size") >= 3])
 
 
+def test_a_failed_job_has_its_traceback_in_its_log(repo, tmp_path):
+    """A job that fails on purpose (its csv lacks the configured columns): the error and its
+    traceback are in the job's log file, which --show-failed-logs prints."""
+    (tmp_path / "bad.csv").write_text("a,b,c\n1,2,3\n")
+    cfg = {"seeds": [0], "device": "cpu", "models": {"PopRnd": {}},
+           "datasets": {"bad": {"path": str(tmp_path / "bad.csv"),
+                                "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}}}
+    (repo / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(repo, "--cores", "1", "--show-failed-logs", "data/prepared/bad.parquet",
+                     "--configfile", "config/bad.yaml", check=False)
+    assert proc.returncode != 0
+    log = (repo / "logs/prepare/bad.log").read_text()
+    assert "Traceback (most recent call last)" in log and "uid" in log, log
+    assert log.count("Traceback") == 1
+    shown = proc.stdout + proc.stderr
+    assert shown.count("Traceback (most recent call last)") >= 2  # stderr, and the log shown
+
+
 def test_config_check_catches_dataset_errors():
     from recbench.config import check
 
