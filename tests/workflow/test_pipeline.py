@@ -101,6 +101,9 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     assert best["trials"][0]["params"] == {"rank": 16}
     assert best["valid_ndcg@10"] == max(t["value"] for t in best["trials"])
     assert (repo / "results/tiny/SVD/tuning/optuna.db").exists()
+    assert [json.loads((repo / f"results/tiny/SVD/tuning/trial{k}.json").read_text())["value"]
+            for k in range(3)] == [t["value"] for t in best["trials"]]
+    assert not list((repo / "results").rglob("*.partial"))  # finished studies are renamed
     for model in TINY["models"]:
         best = json.loads((repo / f"results/tiny/{model}/best_params.json").read_text())
         for seed in TINY["seeds"]:
@@ -126,13 +129,21 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     # a second run has nothing to do
     again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # --forcerun recomputes a study (never reads an old trial back) and gets the same result
+    before = (repo / "results/tiny/SVD/best_params.json").read_text()
+    forced = snakemake(repo, "--cores", "2", "results/tiny/SVD/best_params.json", "--forcerun",
+                       "tune", "--configfile", "config/tiny.yaml")
+    assert re.search(r"tune\s+1\b", forced.stdout + forced.stderr)
+    log = (repo / "logs/tune/tiny/SVD.log").read_text()
+    assert "read back" not in log and "trial 2:" in log
+    assert (repo / "results/tiny/SVD/best_params.json").read_text() == before
 
     # provenance and the one-page report
     snakemake(repo, "--cores", "1", "results/manifest.json", "--configfile", "config/tiny.yaml")
     manifest = json.loads((repo / "results/manifest.json").read_text())
     assert manifest["seeds"] == TINY["seeds"] and len(manifest["config_sha256"]) == 64
     assert set(manifest["datasets"]) == {"tiny"}
-    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD/trial2" in manifest["jobs"]
+    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD" in manifest["jobs"]
     assert manifest["job_devices"]["tiny/SVD/seed0"]
     snakemake(repo, "results/table2.md", "results/manifest.json", "--report",
               "results/report.html", "--configfile", "config/tiny.yaml")
@@ -283,7 +294,7 @@ def test_ablation_reports_one_job_per_point(repo):
     # SASRec; CREATE; alignment none x 2 graphs; UltraGCN + barlow; BERT4Rec; a graph size;
     # warm-up 0; w_align 0: 9 labels, one tuning trial and one seed each. The base CREATE point
     # (LightGCN, barlow, SASRec, warm-up 1, w_align 0.1 by default) is shared by every study.
-    assert re.search(r"train_evaluate\s+9\b", dry) and re.search(r"tune_trial\s+9\b", dry), dry
+    assert re.search(r"train_evaluate\s+9\b", dry) and re.search(r"tune\s+9\b", dry), dry
     snakemake(repo, "--cores", "2", *STUDY_TARGETS, "--configfile", "config/tiny.yaml")
 
     table4 = (repo / "results/table4.md").read_text()
@@ -304,15 +315,17 @@ def test_ablation_reports_one_job_per_point(repo):
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
-    """SIGTERM in the middle of training, rerun the same command: it finishes, recomputes
-    nothing that had finished, and renders the tables of an uninterrupted run. A second run
-    started while the first is running is refused by Snakemake's lock."""
+    """SIGTERM in the middle of a tuning study's second trial, rerun the same command: it
+    finishes, recomputes nothing that had finished (the study resumes at its first unfinished
+    trial, with the suggestions of an uninterrupted run), and renders the tables of an
+    uninterrupted run. A second run started while the first is running is refused by
+    Snakemake's lock."""
     import signal
     import time
 
     cfg = {**TINY, "models": {"PopRnd": {}, "SVD": TINY["models"]["SVD"], "SASRec": {"params": {
         "dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 25, "patience": None,
-        "progress": False}}}}
+        "dropout": 0.2, "progress": False}, "search": {"dropout": {"low": 0.1, "high": 0.5}}}}}
     args = ["--cores", "1", "results/table2.md", "--configfile", "config/tiny.yaml"]
     runs = {}
     for name in ("straight", "killed"):
@@ -325,16 +338,22 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(repo)}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    log = repo / "logs/tune/tiny/SASRec/trial0.log"
-    while time.time() < deadline and "epoch 3:" not in (log.read_text() if log.exists() else ""):
-        assert proc.poll() is None, "the run ended before SASRec started training"
+    log = repo / "logs/tune/tiny/SASRec.log"
+    while time.time() < deadline and not re.search(
+            r"trial 1:[\s\S]*epoch 3:", log.read_text() if log.exists() else ""):
+        assert proc.poll() is None, "the run ended before SASRec's trial 1 started training"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=120)
     assert not (repo / "results/table2.md").exists()
-    finished = {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*.json")}
+    finished = {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*.json")
+                if "tuning.partial" not in p.parts}
     assert finished, "nothing had finished before the kill"
-    assert not (repo / "results/tiny/SASRec/tuning/trial0.json").exists()
+    # the interrupted study: trial 0 finished, in the folder Snakemake does not remove
+    assert not (repo / "results/tiny/SASRec/tuning").exists()
+    trial0 = repo / "results/tiny/SASRec/tuning.partial/trial0.json"
+    trial0_done = (trial0.read_text(), trial0.stat().st_mtime_ns)
+    assert not (trial0.parent / "trial1.json").exists()
 
     rerun = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=repo,
                              env={**os.environ, "PYTHONPATH": str(repo)},
@@ -348,6 +367,15 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     assert rerun.wait(timeout=600) == 0
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
+    resumed = repo / "results/tiny/SASRec/tuning/trial0.json"
+    assert (resumed.read_text(), resumed.stat().st_mtime_ns) == trial0_done
+    rerun_log = log.read_text()
+    assert "trial 0 finished before the job was interrupted: read back" in rerun_log
+    assert "trial 0:" not in rerun_log and "trial 1:" in rerun_log and "trial 2:" in rerun_log
+    assert not (repo / "results/tiny/SASRec/tuning.partial").exists()
+    for model in ("SVD", "SASRec"):  # the suggestions and outcomes of an uninterrupted study
+        assert (repo / f"results/tiny/{model}/best_params.json").read_text() == (
+            runs["straight"] / f"results/tiny/{model}/best_params.json").read_text()
     assert (repo / "results/table2.csv").read_text() == (
         runs["straight"] / "results/table2.csv").read_text()
 

@@ -14,7 +14,6 @@ wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     model="[A-Za-z0-9][A-Za-z0-9_+.~=-]*",  # ~key=value: an ablation variant
     seed="[0-9]+",
-    trial="[0-9]+",
 
 
 def dataset_spec(wildcards):
@@ -66,13 +65,11 @@ def study_metrics(name):
             for s in studies.study_seeds(config, name)]
 
 
-def previous_trial(wildcards):
-    """Trial k runs after trial k-1 (TPE learns from the finished trials; resume is per trial)."""
-    k = int(wildcards.trial)
-    if k >= cfg.n_trials(config, wildcards.model):
-        raise ValueError(f"{wildcards.model} has {cfg.n_trials(config, wildcards.model)} tuning "
-                         f"trials; there is no trial {k}")
-    return [f"results/{wildcards.dataset}/{wildcards.model}/tuning/trial{k - 1}.json"] if k else []
+def fig2_studies(figure, name):
+    """Figure 2's inputs: ``name`` (the study folder or best_params.json) of its base per dataset."""
+    if figure != "fig2_training_curves":
+        return []
+    return [f"results/{d}/{pts[0][0]}/{name}" for d, pts in study_points(figure).items()]
 
 
 def base_best_params(wildcards):
@@ -81,19 +78,13 @@ def base_best_params(wildcards):
     return [f"results/{wildcards.dataset}/{base}/best_params.json"] if overrides else []
 
 
-def trial_files(wildcards):
-    return expand("results/{dataset}/{model}/tuning/trial{trial}.json", dataset=wildcards.dataset,
-                  model=wildcards.model, trial=range(cfg.n_trials(config, wildcards.model)))
-
-
 def job_benchmarks(dataset):
     """Snakemake's benchmark files of a dataset's tuning and training jobs (wall time, memory)."""
     models = cfg.model_names(config, dataset)
     train = expand("logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv", dataset=dataset,
                    model=models, seed=SEEDS)
-    tune = [f"logs/benchmarks/tune/{dataset}/{m}/trial{k}.tsv" for m in models
-            for k in range(cfg.n_trials(config, m))]
-    return train + tune
+    return train + expand("logs/benchmarks/tune/{dataset}/{model}.tsv", dataset=dataset,
+                          model=models)
 
 
 def prepared_input(wildcards):

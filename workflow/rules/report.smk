@@ -52,10 +52,10 @@ rule figure:
     """Figures 2-5: a PNG and the CSV of the values it plots."""
     input:
         metrics=lambda wc: study_metrics(wc.figure),
-        # Figure 2 plots the best tuning trial's curves: the only run that validates every epoch
-        best=lambda wc: [f"results/{d}/{pts[0][0]}/best_params.json"
-                         for d, pts in study_points(wc.figure).items()]
-        if wc.figure == "fig2_training_curves" else [],
+        # Figure 2 plots the best tuning trial's curves (the only run that validates every
+        # epoch): each base study's folder, which holds the history best_params.json names
+        studies=lambda wc: fig2_studies(wc.figure, "tuning"),
+        best=lambda wc: fig2_studies(wc.figure, "best_params.json"),
     output:
         png=report("results/figures/{figure}.png", caption="../report/figure.rst",
                    category="Figures"),

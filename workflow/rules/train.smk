@@ -1,18 +1,19 @@
-# The paper's protocol (Section 4.2), one job per step:
-#   tune_trial k (k = 0 .. trials-1, each after the previous) -> best_params -> train_evaluate per seed
+# The paper's protocol (Section 4.2): tune (one job per study) -> train_evaluate per seed
 
 
-rule tune_trial:
-    """One Optuna trial: fit before T_valid, score the validation users (trial 0: the defaults)."""
+rule tune:
+    """The Optuna study of a (dataset, model): its trials one after another on the validation
+    split (trial 0: the defaults), every trial's record and history, and the best parameters."""
     input:
         split=split_files("{dataset}"),
-        previous=previous_trial,
         base=base_best_params,
     output:
-        "results/{dataset}/{model}/tuning/trial{trial}.json",
+        study=directory("results/{dataset}/{model}/tuning"),
+        best="results/{dataset}/{model}/best_params.json",
     params:
         spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
         search=lambda wc: cfg.model_search(config, wc.model),
+        trials=lambda wc: cfg.n_trials(config, wc.model),
         overrides=lambda wc: studies.parse_label(wc.model)[1],
         tuning=config["tuning"],
         device=config["device"],
@@ -20,32 +21,14 @@ rule tune_trial:
     conda:
         "../../environment.yml"
     log:
-        "logs/tune/{dataset}/{model}/trial{trial}.log",
+        "logs/tune/{dataset}/{model}.log",
     benchmark:
-        "logs/benchmarks/tune/{dataset}/{model}/trial{trial}.tsv"
+        "logs/benchmarks/tune/{dataset}/{model}.tsv"
     threads: config["threads"]
     resources:
         gpu=gpu_count,
     script:
-        "../scripts/tune_trial.py"
-
-
-rule best_params:
-    """The best trial's parameters and epoch count: results/<dataset>/<model>/best_params.json."""
-    input:
-        trial_files,
-    output:
-        "results/{dataset}/{model}/best_params.json",
-    params:
-        spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/tune/{dataset}/{model}/best_params.log",
-    benchmark:
-        "logs/benchmarks/tune/{dataset}/{model}/best_params.tsv"
-    script:
-        "../scripts/best_params.py"
+        "../scripts/tune.py"
 
 
 rule train_evaluate:
