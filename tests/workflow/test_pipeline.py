@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -252,6 +253,36 @@ def test_a_failed_job_has_its_traceback_in_its_log(repo, tmp_path):
     assert log.count("Traceback") == 1
     shown = proc.stdout + proc.stderr
     assert shown.count("Traceback (most recent call last)") >= 2  # stderr, and the log shown
+
+
+def job_windows(logs: list[Path]) -> list[tuple[datetime, datetime]]:
+    """(first, last) timestamp of each job log (recbench.logs' format)."""
+    windows = []
+    for log in logs:
+        stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log.read_text(), re.M)
+        windows.append(tuple(datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f")
+                             for t in (stamps[0], stamps[-1])))
+    return windows
+
+
+def most_at_once(windows) -> int:
+    return max(sum(a <= t < b for a, b in windows) for t, _ in windows)
+
+
+def test_never_more_training_threads_than_cores(repo):
+    """--cores 8 on a machine with fewer cores runs at most as many tuning jobs at once as it has
+    cores; --resources cpu_threads=N sets another limit."""
+    cores = len(os.sched_getaffinity(0))
+    models = {"Random": {}, "PopRnd": {}, "SVD": {"params": {"rank": 8}},
+              "EASE": {"params": {"l2": 10.0}}, "iALS": {"params": {"factors": 8}}}
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "models": models}))
+    targets = [f"results/tiny/{m}/best_params.json" for m in models]
+    for limit, expected in [([], cores), (["--resources", "cpu_threads=1"], 1)]:
+        shutil.rmtree(repo / "results", ignore_errors=True)
+        shutil.rmtree(repo / "logs", ignore_errors=True)
+        proc = snakemake(repo, "--cores", "8", *targets, *limit, "--configfile", "config/tiny.yaml")
+        assert re.search(rf"Provided resources: .*cpu_threads\D+{expected}\b", proc.stderr)
+        assert most_at_once(job_windows(list((repo / "logs/tune/tiny").glob("*.log")))) <= expected
 
 
 def test_config_check_catches_dataset_errors():

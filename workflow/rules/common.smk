@@ -1,4 +1,6 @@
 # Helpers shared by the rules: dataset and model lists, input functions, resources.
+import os
+
 from recbench import config as cfg
 from recbench import studies
 from recbench.data.sources import source_of
@@ -43,6 +45,25 @@ def split_files(dataset):
 def metrics_files(dataset):
     return expand("results/{dataset}/{model}/seed{seed}/metrics.json", dataset=dataset,
                   model=cfg.model_names(config, dataset), seed=SEEDS)
+
+
+# Tuning and training jobs never run more threads at once than this machine has cores, whatever
+# --cores says (8 single-thread jobs on 2 cores thrash and start the long studies late): each
+# declares its threads as the resource cpu_threads, limited to the cores this process may use.
+# Only for local runs (a cluster runs jobs on other machines); --resources cpu_threads=N overrides.
+MACHINE_CORES = len(os.sched_getaffinity(0))
+if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
+    workflow.register_resource("cpu_threads", MACHINE_CORES)
+
+
+def cpu_threads(wildcards, threads):
+    return min(threads, MACHINE_CORES)
+
+
+def long_first(wildcards):
+    """Job priority: the neural models' studies and fits take minutes where the others take
+    seconds, so they start first and the short jobs fill the cores at the end."""
+    return 1 if cfg.model_uses_gpu(config, wildcards.model) else 0
 
 
 def gpu_count(wildcards):

@@ -27,6 +27,8 @@ rule tune:
     threads: config["threads"]
     resources:
         gpu=gpu_count,
+        cpu_threads=cpu_threads,
+    priority: long_first
     script:
         "../scripts/tune.py"
 
@@ -51,5 +53,7 @@ rule train_evaluate:
     threads: config["threads"]
     resources:
         gpu=gpu_count,
+        cpu_threads=cpu_threads,
+    priority: long_first
     script:
         "../scripts/train_evaluate.py"
