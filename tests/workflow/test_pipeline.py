@@ -285,6 +285,21 @@ def test_never_more_training_threads_than_cores(repo):
         assert most_at_once(job_windows(list((repo / "logs/tune/tiny").glob("*.log")))) <= expected
 
 
+def test_jobs_import_the_checkouts_code_first(repo, tmp_path):
+    """Another copy of the project earlier on PYTHONPATH (an install of another checkout) is
+    shadowed by the checkout the workflow runs from, in the workflow and in its jobs."""
+    shadow = tmp_path / "shadow" / "recbench"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the shadowing copy was imported')\n")
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "models": {"PopRnd": {}}}))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1",
+                           "data/prepared/tiny.parquet", "--configfile", "config/tiny.yaml"],
+                          cwd=repo, env={**os.environ, "PYTHONPATH": str(shadow.parent)},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "data/prepared/tiny.parquet").exists()
+
+
 def test_config_check_catches_dataset_errors():
     from recbench.config import check
 

@@ -1,10 +1,20 @@
 # Helpers shared by the rules: dataset and model lists, input functions, resources.
 import os
+import sys
+
+# This workflow and every job import this checkout's packages (recbench, baselines,
+# create_model) first, in whatever Python runs them: the environment you run Snakemake in, a
+# conda env Snakemake built from environment.yml (--sdm conda), or the container image of a
+# cluster profile. The project needs no install there, and an installed copy of another
+# checkout never shadows the code whose changes Snakemake's code trigger sees.
+sys.path.insert(0, workflow.basedir)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])])
+)
 
 from recbench import config as cfg
 from recbench import studies
 from recbench.data.sources import source_of
-
 
 cfg.check(config)
 
