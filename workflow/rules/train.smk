@@ -41,6 +41,8 @@ rule train_evaluate:
     output:
         metrics="results/{dataset}/{model}/seed{seed}/metrics.json",
         per_user="results/{dataset}/{model}/seed{seed}/per_user.parquet",
+        # the model's own files: a neural model's history.csv and training.json
+        training=directory("results/{dataset}/{model}/seed{seed}/training"),
     params:
         device=config["device"],
         evaluation=config["evaluation"],
