@@ -61,7 +61,8 @@ def metrics_files(dataset):
 # --cores says (8 single-thread jobs on 2 cores thrash and start the long studies late): each
 # declares its threads as the resource cpu_threads, limited to the cores this process may use.
 # Only for local runs (a cluster runs jobs on other machines); --resources cpu_threads=N overrides.
-MACHINE_CORES = len(os.sched_getaffinity(0))
+MACHINE_CORES = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")  # not on macOS
+                 else os.cpu_count())
 if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
     workflow.register_resource("cpu_threads", MACHINE_CORES)
 
