@@ -17,7 +17,7 @@ parameters on the whole training part, test. Here:
   (``optuna.db``, ``trial<k>.json`` and, for neural models, ``trial<k>/history.csv`` per trial)
   and ``best_params.json``.
 - the study runs in ``<study>.partial`` and is renamed to ``<study>`` when every trial has
-  finished. Snakemake removes a failed job's outputs, so the partial folder, which it does not
+  finished and best_params.json is written (``finish_study``). Snakemake removes a failed job's outputs, so the partial folder, which it does not
   know about, is what lets an interrupted study resume: a rerun job reads the finished trials back
   from Optuna's SQLite storage and continues at the first unfinished one; a trial left RUNNING by
   a killed job is marked FAIL. The TPE sampler of trial k is seeded with ``seed * 1000 + k``, so
@@ -141,7 +141,8 @@ def run_study(
     settings: dict | None = None,
     inputs: Sequence[str | Path] = (),
 ) -> list[dict]:
-    """Run trials 0 .. ``n_trials - 1`` of a study in ``<out>.partial``, then rename it ``out``.
+    """Run trials 0 .. ``n_trials - 1`` of a study in ``<out>.partial`` (``finish_study`` renames
+    it ``out``).
 
     ``objective(trial_params, workdir)`` fits and validates a model with the full parameters of
     the trial (``params`` with the suggested values applied), writing its files (history.csv)
@@ -159,12 +160,17 @@ def run_study(
     settings = json.loads(json.dumps({"params": params, "search": search or {}, "seed": seed,
                                       "startup_trials": startup_trials, **(settings or {})}))
     _open_partial(work, settings, inputs)
-    records = [_trial(k, objective, params, space, defaults, work, seed, startup_trials)
-               for k in range(n_trials)]
+    return [_trial(k, objective, params, space, defaults, work, seed, startup_trials)
+            for k in range(n_trials)]
+
+
+def finish_study(out: str | Path) -> None:
+    """Rename the finished ``<out>.partial`` to ``out``: call it after writing every other output
+    of the job, so that a job killed before its end still leaves the study to resume."""
+    out = Path(out)
     if out.exists():
         out.rmdir()  # an empty folder (e.g. made by the workflow engine)
-    os.replace(work, out)
-    return records
+    os.replace(out.with_name(out.name + PARTIAL_SUFFIX), out)
 
 
 def _trial(k: int, objective: Objective, params: dict, space: dict, defaults: dict, work: Path,

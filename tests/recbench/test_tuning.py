@@ -8,7 +8,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from recbench.errors import ConfigError, TrainingError
-from recbench.tuning import defaults_in_space, distributions, retrain_params, run_study, select_best
+from recbench.tuning import (defaults_in_space, distributions, finish_study, retrain_params,
+                             run_study, select_best)
 
 PARAMS = {"x": 0.0, "depth": 2, "other": "kept"}
 SEARCH = {"x": {"low": -5.0, "high": 5.0}, "depth": [1, 2, 3]}
@@ -32,7 +33,9 @@ def planted(calls=None, stop_at=None):
 
 
 def study(path, n, objective, **kw):
-    return run_study(n, objective, PARAMS, SEARCH, out=path, seed=0, startup_trials=3, **kw)
+    records = run_study(n, objective, PARAMS, SEARCH, out=path, seed=0, startup_trials=3, **kw)
+    finish_study(path)
+    return records
 
 
 def test_a_handful_of_trials_beats_the_planted_defaults(tmp_path):
@@ -93,6 +96,14 @@ def test_a_changed_setting_or_newer_input_never_resumes_a_stale_study(tmp_path):
     calls.clear()
     study(out, 3, planted(calls), inputs=[split])
     assert len(calls) == 3
+
+
+def test_a_study_killed_after_its_last_trial_is_read_back_whole(tmp_path):
+    out = tmp_path / "tuning"
+    first = run_study(3, planted(), PARAMS, SEARCH, out=out, seed=0, startup_trials=3)
+    assert not out.exists()  # killed before finish_study
+    calls = []
+    assert study(out, 3, planted(calls)) == first and calls == []
 
 
 def test_a_finished_study_is_never_overwritten(tmp_path):

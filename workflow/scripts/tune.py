@@ -11,7 +11,7 @@ from recbench.data.dataset import load_split
 from recbench.io import write_json
 from recbench.runner import validate_params
 from recbench.studies import apply_overrides
-from recbench.tuning import run_study, select_best
+from recbench.tuning import finish_study, run_study, select_best
 
 logs.setup(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -42,3 +42,4 @@ logging.getLogger("tune").info(
     best["best_trial"], len(records), best["valid_ndcg@10"], best["default_valid_ndcg@10"],
     best["best_epoch"], best["tuned"])
 write_json(best, snakemake.output.best)
+finish_study(snakemake.output.study)  # last: until then a killed job leaves the study to resume
