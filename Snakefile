@@ -27,7 +27,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/table2.md",
         "results/manifest.json",
-    default_target: True

@@ -48,21 +48,35 @@ def raw_input(wildcards):
 
 
 def split_files(dataset):
-    return multiext(f"data/split/{dataset}/", "train.parquet", "test.parquet", "valid.parquet",
-                    "items.parquet", "users.parquet", "meta.json")
+    return multiext(
+        f"data/split/{dataset}/",
+        "train.parquet",
+        "test.parquet",
+        "valid.parquet",
+        "items.parquet",
+        "users.parquet",
+        "meta.json",
+    )
 
 
 def metrics_files(dataset):
-    return expand("results/{dataset}/{model}/seed{seed}/metrics.json", dataset=dataset,
-                  model=cfg.model_names(config, dataset), seed=SEEDS)
+    return expand(
+        "results/{dataset}/{model}/seed{seed}/metrics.json",
+        dataset=dataset,
+        model=cfg.model_names(config, dataset),
+        seed=SEEDS,
+    )
 
 
 # Tuning and training jobs never run more threads at once than this machine has cores, whatever
 # --cores says (8 single-thread jobs on 2 cores thrash and start the long studies late): each
 # declares its threads as the resource cpu_threads, limited to the cores this process may use.
 # Only for local runs (a cluster runs jobs on other machines); --resources cpu_threads=N overrides.
-MACHINE_CORES = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")  # not on macOS
-                 else os.cpu_count())
+MACHINE_CORES = (
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")  # not on macOS
+    else os.cpu_count()
+)
 if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
     workflow.register_resource("cpu_threads", MACHINE_CORES)
 
@@ -86,15 +100,20 @@ PAPER_NAMES = {d: s.get("paper_name") for d, s in config["datasets"].items()}
 
 def study_points(name):
     """dataset -> [(label, swept values)] of an ablation study (recbench/studies.py)."""
-    return {d: [(p.label, p.values) for p in cfg.study_points(config, name, d)]
-            for d in studies.study_datasets(config, name)}
+    return {
+        d: [(p.label, p.values) for p in cfg.study_points(config, name, d)]
+        for d in studies.study_datasets(config, name)
+    }
 
 
 def study_metrics(name):
     """Every (dataset, point, seed) metrics file of a study: one training job each."""
-    return [f"results/{d}/{label}/seed{s}/metrics.json"
-            for d, pts in study_points(name).items() for label, _ in pts
-            for s in studies.study_seeds(config, name)]
+    return [
+        f"results/{d}/{label}/seed{s}/metrics.json"
+        for d, pts in study_points(name).items()
+        for label, _ in pts
+        for s in studies.study_seeds(config, name)
+    ]
 
 
 def fig2_studies(figure, name):
@@ -113,10 +132,15 @@ def base_best_params(wildcards):
 def job_benchmarks(dataset):
     """Snakemake's benchmark files of a dataset's tuning and training jobs (wall time, memory)."""
     models = cfg.model_names(config, dataset)
-    train = expand("logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv", dataset=dataset,
-                   model=models, seed=SEEDS)
-    return train + expand("logs/benchmarks/tune/{dataset}/{model}.tsv", dataset=dataset,
-                          model=models)
+    train = expand(
+        "logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv",
+        dataset=dataset,
+        model=models,
+        seed=SEEDS,
+    )
+    return train + expand(
+        "logs/benchmarks/tune/{dataset}/{model}.tsv", dataset=dataset, model=models
+    )
 
 
 def prepared_input(wildcards):
@@ -132,7 +156,14 @@ def dataset_files(dataset):
 def table3_metrics():
     """Table 3's models on its LOOM-protocol datasets, and SASRec on the bridge datasets."""
     t3 = cfg.table3(config)
-    files = expand("results/{dataset}/{model}/seed{seed}/metrics.json",
-                   dataset=list(t3["datasets"].values()), model=t3["models"], seed=SEEDS)
-    return files + expand("results/{dataset}/SASRec/seed{seed}/metrics.json",
-                          dataset=list(t3.get("bridge", {}).values()), seed=SEEDS)
+    files = expand(
+        "results/{dataset}/{model}/seed{seed}/metrics.json",
+        dataset=list(t3["datasets"].values()),
+        model=t3["models"],
+        seed=SEEDS,
+    )
+    return files + expand(
+        "results/{dataset}/SASRec/seed{seed}/metrics.json",
+        dataset=list(t3.get("bridge", {}).values()),
+        seed=SEEDS,
+    )

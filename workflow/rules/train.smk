@@ -10,6 +10,17 @@ rule tune:
     output:
         study=directory("results/{dataset}/{model}/tuning"),
         best="results/{dataset}/{model}/best_params.json",
+    log:
+        "logs/tune/{dataset}/{model}.log",
+    benchmark:
+        "logs/benchmarks/tune/{dataset}/{model}.tsv"
+    priority: long_first
+    conda:
+        "../../environment.yml"
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count,
+        cpu_threads=cpu_threads,
     params:
         spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
         search=lambda wc: cfg.model_search(config, wc.model),
@@ -18,17 +29,6 @@ rule tune:
         tuning=config["tuning"],
         device=config["device"],
         evaluation=config["evaluation"],
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/tune/{dataset}/{model}.log",
-    benchmark:
-        "logs/benchmarks/tune/{dataset}/{model}.tsv"
-    threads: config["threads"]
-    resources:
-        gpu=gpu_count,
-        cpu_threads=cpu_threads,
-    priority: long_first
     script:
         "../scripts/tune.py"
 
@@ -43,19 +43,19 @@ rule train_evaluate:
         per_user="results/{dataset}/{model}/seed{seed}/per_user.parquet",
         # the model's own files: a neural model's history.csv and training.json
         training=directory("results/{dataset}/{model}/seed{seed}/training"),
-    params:
-        device=config["device"],
-        evaluation=config["evaluation"],
-    conda:
-        "../../environment.yml"
     log:
         "logs/train/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    priority: long_first
+    conda:
+        "../../environment.yml"
     threads: config["threads"]
     resources:
         gpu=gpu_count,
         cpu_threads=cpu_threads,
-    priority: long_first
+    params:
+        device=config["device"],
+        evaluation=config["evaluation"],
     script:
         "../scripts/train_evaluate.py"
