@@ -6,9 +6,10 @@ from snakemake.utils import min_version, validate
 min_version("8.10")
 
 
-# The default config applies only when no --configfile is given: a paper run must not inherit
-# the embedded dataset or the default models.
-if not config:
+# The default config applies unless a --configfile (or a profile's configfile) replaces it: a
+# paper run must not inherit the embedded dataset or the default models. --config key=value and a
+# profile's `config:` layer on top of whichever config is in use.
+if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 
@@ -26,8 +27,8 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/table2.md",
         "results/reproduction.md",
         "results/manifest.json",
-    default_target: True

@@ -24,7 +24,7 @@ the absolute numbers. Sections (each a module of benchmarks/ that also runs on i
    estimate bounds its peak).
 5. pipeline (bench_pipeline.py): ``snakemake -n`` of the paper's whole grid (every dataset,
    model, seed, tuning trial and ablation point) against a bare Snakefile of as many jobs.
-6. default (``--default-run``): ``snakemake --cores 2 results/table2.md`` in a fresh clone, cold
+6. default (``--default-run``): ``snakemake --cores 8 results/table2.md`` in a fresh clone, cold
    (goal: under 10 minutes on 2 CPU cores).
 7. gpu: with CUDA, sections 1-3 again on the GPU, the Yambda-size SASRec and CREATE epochs with
    mixed precision; without, the report says there is no GPU.
@@ -504,7 +504,8 @@ def render(results: dict, out: Path, plots: Path, tiny: bool, default_run: bool)
     sec = S.get("default")
     if sec is None:
         body += [absent("default") + (" `python benchmarks/run_all.py --default-run` runs "
-                 "`snakemake --cores 2 results/table2.md` in a fresh clone and times it."), ""]
+                 "the README's `snakemake --cores 8 results/table2.md` in a fresh clone and "
+                 "times it."), ""]
         add_summary("6. default run", "not measured" if "default" in unfinished else
                     "not run in this invocation", "—", "<= 1 (600 s)", "not run")
     elif _error(sec):
@@ -758,7 +759,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="small shapes: a smoke test, < 1 minute")
     ap.add_argument("--default-run", action="store_true",
-                    help="also run `snakemake --cores 2 results/table2.md` cold in a fresh clone")
+                    help="also run `snakemake --cores 8 results/table2.md` cold in a fresh clone")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks.md",
                     help="the report (plots and JSON go to <out without .md>/)")
     ap.add_argument("--only", default=",".join(SECTIONS),

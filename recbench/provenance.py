@@ -81,17 +81,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def source_fingerprint() -> str:
-    """sha256 over the project's Python sources (recbench/, baselines/, create_model/)."""
-    root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for package in ("recbench", "baselines", "create_model"):
-        for f in sorted((root / package).rglob("*.py")):
-            h.update(str(f.relative_to(root)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
-
-
 def file_record(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():

@@ -51,16 +51,20 @@ def train_and_evaluate(
     *,
     seed: int,
     outdir: str | Path,
+    workdir: str | Path | None = None,
     device: str = "cpu",
     label: str = "",
     batch_size: int = 1024,
     filter_seen: bool = False,
 ) -> dict[str, float]:
-    """Fit ``model_class`` with ``params`` and write metrics.json and per_user.parquet to ``outdir``."""
+    """Fit ``model_class`` with ``params`` and write metrics.json and per_user.parquet to
+    ``outdir``; the model's own files (a neural model's history.csv) go to ``workdir``."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
-    model = build_model(model_class, params, seed=seed, device=device, workdir=outdir,
+    model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
                         label=label or model_class)
     model.eval_filter_seen = filter_seen
     log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,

@@ -271,8 +271,11 @@ def _train(
                 stop = config.patience is not None and bad_evals >= config.patience
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        log.info("%s epoch %d: train_loss %.4f val_ndcg@10 %.4f val_recall@10 %.4f (%.1fs)", name,
-                 epoch, train_loss, row["val_ndcg@10"], row["val_recall@10"], row["seconds"])
+        val = ("no validation" if evaluate_fn is None else "not validated this epoch"
+               if math.isnan(row["val_ndcg@10"]) else
+               f"val_ndcg@10 {row['val_ndcg@10']:.4f} val_recall@10 {row['val_recall@10']:.4f}")
+        log.info("%s epoch %d: train_loss %.4f %s (%.1fs)", name, epoch, train_loss, val,
+                 row["seconds"])
         if history_path is not None:
             write_csv(history_frame(history), history_path)
         if stop:

@@ -1,4 +1,4 @@
-"""Hyperparameter tuning on the validation split with Optuna (TPE), one trial per job.
+"""Hyperparameter tuning on the validation split with Optuna (TPE), one job per study.
 
 The paper's protocol (Section 4.2): tune on the validation split, retrain with the best
 parameters on the whole training part, test. Here:
@@ -11,13 +11,18 @@ parameters on the whole training part, test. Here:
         dim: [32, 64, 128]                             # categorical
         graph.graph_last_n: [20, 50, 100]              # dotted keys reach nested dicts
 
-- trial k is its own job (rule ``tune_trial``) and runs after trial k-1, so a cluster spreads the
-  (dataset, model) chains over nodes and an interrupted tuning resumes at the first unfinished
-  trial. Trial 0 is always the config's defaults, so tuning never ends below them on validation.
-- the study lives in Optuna's SQLite storage next to the trial files; a trial that finished in the
-  storage but whose job died before writing its file is read back, not rerun; a trial left
-  RUNNING by a killed job is marked FAIL. The TPE sampler of trial k is seeded with
-  ``seed * 1000 + k``, so a resumed run suggests exactly what an uninterrupted one would.
+- a (dataset, model) study is one job (rule ``tune``, ``run_study``): trials 0, 1, ... run one
+  after another (TPE learns from the finished ones), trial 0 always the config's defaults, so
+  tuning never ends below them on validation. The job's declared output is the study folder
+  (``optuna.db``, ``trial<k>.json`` and, for neural models, ``trial<k>/history.csv`` per trial)
+  and ``best_params.json``.
+- the study runs in ``<study>.partial`` and is renamed to ``<study>`` when every trial has
+  finished and best_params.json is written (``finish_study``). Snakemake removes a failed job's outputs, so the partial folder, which it does not
+  know about, is what lets an interrupted study resume: a rerun job reads the finished trials back
+  from Optuna's SQLite storage and continues at the first unfinished one; a trial left RUNNING by
+  a killed job is marked FAIL. The TPE sampler of trial k is seeded with ``seed * 1000 + k``, so
+  a resumed study suggests exactly what an uninterrupted one would. A partial study of other
+  settings, or older than the job's inputs, is discarded, never resumed.
 - a trial fits on the training part before T_valid with early stopping on the validation users,
   and records its validation NDCG@10 and, for neural models, the best epoch: the retraining on
   the whole training part runs exactly that many epochs (``retrain_params``).
@@ -25,10 +30,11 @@ parameters on the whole training part, test. Here:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -40,13 +46,12 @@ from optuna.trial import TrialState
 
 from recbench.errors import ConfigError, TrainingError
 from recbench.io import write_json
-from recbench.provenance import canonical_json, sha256_file, source_fingerprint
 from recbench.studies import apply_overrides, get_nested
 
 log = logging.getLogger(__name__)
 
-#: what an objective returns: (validation NDCG@10, extra facts to keep with the trial)
-Objective = Callable[[dict], tuple[float, dict]]
+#: (trial parameters, folder for the trial's files) -> (validation NDCG@10, facts to keep)
+Objective = Callable[[dict, Path], tuple[float, dict]]
 
 
 def distributions(search: dict | None, where: str = "search") -> dict[str, BaseDistribution]:
@@ -92,49 +97,102 @@ def defaults_in_space(params: dict, space: dict[str, BaseDistribution], where: s
     return values
 
 
-def _study(storage: Path, name: str, sampler_seed: int, startup_trials: int) -> optuna.Study:
-    storage.parent.mkdir(parents=True, exist_ok=True)
+PARTIAL_SUFFIX = ".partial"
+
+
+def _study(storage: Path, sampler_seed: int, startup_trials: int) -> optuna.Study:
     sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=startup_trials)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(storage=f"sqlite:///{storage}", study_name=name,
+    return optuna.create_study(storage=f"sqlite:///{storage}", study_name="study",
                                direction="maximize", sampler=sampler, load_if_exists=True)
 
 
-def run_trial(
-    k: int,
+def _open_partial(work: Path, settings: dict, inputs: Sequence[str | Path]) -> None:
+    """Keep ``work`` (an interrupted study) only if it was run with ``settings`` after every
+    input was written; otherwise start it afresh."""
+    storage = work / "optuna.db"
+    if storage.exists():
+        attrs = optuna.load_study(study_name="study", storage=f"sqlite:///{storage}").user_attrs
+        newer = [str(f) for f in inputs if Path(f).stat().st_mtime > attrs.get("created", 0)]
+        if attrs.get("settings") != settings or newer:
+            why = f"inputs {newer} are newer" if newer else "its settings differ from this job's"
+            log.warning("discarding the interrupted study in %s: %s", work, why)
+            shutil.rmtree(work)
+        else:
+            log.info("resuming the interrupted study in %s", work)
+    elif work.exists():
+        shutil.rmtree(work)  # killed before its storage existed
+    if not storage.exists():
+        work.mkdir(parents=True)
+        study = _study(storage, 0, 1)
+        study.set_user_attr("settings", settings)
+        study.set_user_attr("created", time.time())
+
+
+def run_study(
+    n_trials: int,
     objective: Objective,
     params: dict,
     search: dict | None,
     *,
-    storage: str | Path,
-    study_name: str,
     out: str | Path,
     seed: int = 0,
     startup_trials: int = 5,
-    key: str = "",
-) -> dict:
-    """Run (or read back) trial ``k`` of a study and write its record to ``out`` (JSON).
+    settings: dict | None = None,
+    inputs: Sequence[str | Path] = (),
+) -> list[dict]:
+    """Run trials 0 .. ``n_trials - 1`` of a study in ``<out>.partial`` (``finish_study`` renames
+    it ``out``).
 
-    ``objective(trial_params)`` fits and validates a model with the full parameters of the trial
-    (``params`` with the suggested values applied) and returns (value, facts). ``key``
-    (``study_key``) names the study together with ``study_name``: a trial is read back only from a
-    study of the same parameters, search space, data and code, never from a stale one.
+    ``objective(trial_params, workdir)`` fits and validates a model with the full parameters of
+    the trial (``params`` with the suggested values applied), writing its files (history.csv)
+    to ``workdir``, and returns (value, facts). ``settings`` (JSON-able: everything a trial's
+    outcome depends on besides ``inputs``) decides whether an interrupted study may be resumed.
+    Returns the trial records (also written as ``trial<k>.json``).
     """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise TrainingError(f"{out} already holds a study; remove it (Snakemake does so before "
+                            "it reruns the job) to tune again")
     space = distributions(search)
     defaults = defaults_in_space(params, space, "search")
-    name = f"{study_name}@{key}" if key else study_name
-    study = _study(Path(storage), name, seed * 1000 + k, startup_trials)
-    for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+    work = out.with_name(out.name + PARTIAL_SUFFIX)
+    settings = json.loads(json.dumps({"params": params, "search": search or {}, "seed": seed,
+                                      "startup_trials": startup_trials, **(settings or {})}))
+    _open_partial(work, settings, inputs)
+    return [_trial(k, objective, params, space, defaults, work, seed, startup_trials)
+            for k in range(n_trials)]
+
+
+def finish_study(out: str | Path) -> None:
+    """Rename the finished ``<out>.partial`` to ``out``: call it after writing every other output
+    of the job, so that a job killed before its end still leaves the study to resume."""
+    out = Path(out)
+    if out.exists():
+        out.rmdir()  # an empty folder (e.g. made by the workflow engine)
+    os.replace(out.with_name(out.name + PARTIAL_SUFFIX), out)
+
+
+def _trial(k: int, objective: Objective, params: dict, space: dict, defaults: dict, work: Path,
+           seed: int, startup_trials: int) -> dict:
+    """Run (or read back) trial ``k`` of the study in ``work``; write ``trial<k>.json``."""
+    study = _study(work / "optuna.db", seed * 1000 + k, startup_trials)
+    trials = study.get_trials(deepcopy=False)
+    for stale in trials:
         if stale.state == TrialState.RUNNING:
-            log.warning("trial %d was left running by a killed job: marked failed", stale.number)
+            log.warning("trial %d was left running by a killed job: marked failed",
+                        stale.user_attrs.get("job", stale.number))
             study.tell(stale.number, state=TrialState.FAIL)
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.user_attrs.get("job") == k]
+    done = [t for t in trials if t.user_attrs.get("job") == k and (
+        t.state == TrialState.COMPLETE or "error" in t.user_attrs)]
+    workdir = work / f"trial{k}"
     if done:
-        log.info("trial %d finished in the study before its job died: read back", k)
-        record = _record(k, done[0])
+        log.info("trial %d finished before the job was interrupted: read back", k)
+        record = _record(k, done[0], workdir)
     else:
-        if k == 0:
+        if workdir.exists():
+            shutil.rmtree(workdir)  # the files of a killed attempt
+        if k == 0 and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             study.enqueue_trial(defaults, skip_if_exists=False)
         trial = study.ask(space)
         trial.set_user_attr("job", k)
@@ -142,47 +200,42 @@ def run_trial(
         trial_params = apply_overrides(params, suggested)
         trial.set_user_attr("full_params", trial_params)
         log.info("trial %d: %s", k, suggested or "(the defaults; nothing to search)")
+        workdir.mkdir()
         t0 = time.perf_counter()
         try:
-            value, facts = objective(trial_params)
+            value, facts = objective(trial_params, workdir)
         except TrainingError as err:  # a diverging setting is an outcome, not a crash
             log.error("trial %d failed: %s", k, err)
             trial.set_user_attr("error", str(err))
             study.tell(trial, state=TrialState.FAIL)
-            record = {"trial": k, "params": suggested, "full_params": trial_params, "value": None,
-                      "error": str(err)}
         else:
             if not math.isfinite(value):
                 raise TrainingError(f"trial {k}: the objective returned {value}")
             trial.set_user_attr("facts", facts)
             trial.set_user_attr("seconds", time.perf_counter() - t0)
             study.tell(trial, value)
-            record = _record(k, study.trials[trial.number])
-    write_json(record, out)
+        record = _record(k, study.trials[trial.number], workdir)
+    if not done or not (work / f"trial{k}.json").exists():  # a finished trial's file is kept
+        write_json(record, work / f"trial{k}.json")
     return record
 
 
-def study_key(*parts, files: Sequence[str | Path] = ()) -> str:
-    """A fingerprint of everything a trial's outcome depends on: ``parts`` (parameters, search
-    space, tuning and evaluation settings; JSON-able), the content of ``files`` (the split) and
-    the project's source code. A config, data or code change starts a new study in the same
-    storage, so that a rerun job never reads back a trial of the old setting."""
-    h = hashlib.sha256(canonical_json(list(parts)).encode())
-    for f in files:
-        h.update(sha256_file(f).encode())
-    h.update(source_fingerprint().encode())
-    return h.hexdigest()[:16]
+def _record(k: int, trial: optuna.trial.FrozenTrial, workdir: Path) -> dict:
+    history = workdir / "history.csv"
+    record = {"trial": k, "optuna_number": trial.number, "params": dict(trial.params),
+              "full_params": trial.user_attrs["full_params"], "value": trial.value,
+              "seconds": trial.user_attrs.get("seconds"),
+              # relative to the study folder (the job's declared output)
+              "history": f"{workdir.name}/{history.name}" if history.exists() else None,
+              **trial.user_attrs.get("facts", {})}
+    if "error" in trial.user_attrs:
+        record["error"] = trial.user_attrs["error"]
+    return record
 
 
-def _record(k: int, trial: optuna.trial.FrozenTrial) -> dict:
-    return {"trial": k, "optuna_number": trial.number, "params": dict(trial.params),
-            "full_params": trial.user_attrs["full_params"], "value": trial.value,
-            "seconds": trial.user_attrs.get("seconds"), **trial.user_attrs.get("facts", {})}
-
-
-def select_best(trial_files: list[str | Path], model_class: str) -> dict:
-    """The best trial (highest validation NDCG@10; ties: the earlier trial) as best_params.json."""
-    trials = [json.loads(Path(f).read_text()) for f in trial_files]
+def select_best(trials: list[dict], model_class: str) -> dict:
+    """The best of a study's trial records (highest validation NDCG@10; ties: the earlier trial)
+    as best_params.json."""
     ok = [t for t in trials if t.get("value") is not None]
     if not ok:
         raise TrainingError(f"every tuning trial failed ({[t.get('error') for t in trials]}); "
@@ -194,6 +247,7 @@ def select_best(trial_files: list[str | Path], model_class: str) -> dict:
         "tuned": best["params"],
         "best_trial": best["trial"],
         "best_epoch": best.get("best_epoch"),
+        "history": best.get("history"),  # in the study folder: Figure 2 plots it
         "valid_ndcg@10": best["value"],
         "default_valid_ndcg@10": next((t["value"] for t in trials if t["trial"] == 0), None),
         "trials": [{"trial": t["trial"], "value": t.get("value"), "params": t["params"]}

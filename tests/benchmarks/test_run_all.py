@@ -151,3 +151,18 @@ def test_job_stats_are_parsed_from_snakemake_output():
     assert job_stats(text) == {"fetch_raw": 6, "tune_trial": 1517, "total": 2065}
     with pytest.raises(ValueError, match="Job stats"):
         job_stats("nothing planned")
+
+
+def test_the_default_run_times_the_readmes_main_command():
+    """--default-run measures the command the README's quick start gives, not a variant of it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_pipeline import DEFAULT_COMMAND
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Quick start")
+    quick_start = readme[start:readme.index("\n## ", start + 1)]
+    main = re.search(r"```bash\n(.*?)\n```", quick_start, re.S)[1]
+    assert main.split("&&")[-1].split() == list(DEFAULT_COMMAND), main
+

@@ -93,6 +93,17 @@ def test_patience_counts_evaluations_and_eval_every_skips_epochs():
     assert np.isnan(result.history[0]["val_ndcg@10"]) and result.history[1]["val_ndcg@10"] == 0.5
 
 
+def test_the_log_says_which_epochs_were_validated(caplog):
+    caplog.set_level("INFO", logger="recbench.training")
+    train(Regression(), cfg(epochs=2, eval_every=2),
+          evaluate_fn=lambda: {"ndcg@10": 0.5, "recall@10": 0.25})
+    train(Regression(), cfg(epochs=1))  # a retraining: no validation set at all
+    lines = [r.getMessage() for r in caplog.records if ": train_loss " in r.getMessage()]
+    assert "not validated this epoch" in lines[0] and "val_ndcg@10 0.5000" in lines[1]
+    assert "no validation" in lines[2]
+    assert not any("nan" in line for line in lines), lines
+
+
 def test_without_patience_all_epochs_run_and_the_best_weights_return():
     snapshots, values = [], iter([0.1, 0.9, 0.2, 0.3])
     model = Regression()

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -108,6 +109,9 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     assert best["trials"][0]["params"] == {"rank": 16}
     assert best["valid_ndcg@10"] == max(t["value"] for t in best["trials"])
     assert (repo / "results/tiny/SVD/tuning/optuna.db").exists()
+    assert [json.loads((repo / f"results/tiny/SVD/tuning/trial{k}.json").read_text())["value"]
+            for k in range(3)] == [t["value"] for t in best["trials"]]
+    assert not list((repo / "results").rglob("*.partial"))  # finished studies are renamed
     for model in TINY["models"]:
         best = json.loads((repo / f"results/tiny/{model}/best_params.json").read_text())
         for seed in TINY["seeds"]:
@@ -137,13 +141,21 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     # a second run has nothing to do
     again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # --forcerun recomputes a study (never reads an old trial back) and gets the same result
+    before = (repo / "results/tiny/SVD/best_params.json").read_text()
+    forced = snakemake(repo, "--cores", "2", "results/tiny/SVD/best_params.json", "--forcerun",
+                       "tune", "--configfile", "config/tiny.yaml")
+    assert re.search(r"tune\s+1\b", forced.stdout + forced.stderr)
+    log = (repo / "logs/tune/tiny/SVD.log").read_text()
+    assert "read back" not in log and "trial 2:" in log
+    assert (repo / "results/tiny/SVD/best_params.json").read_text() == before
 
     # provenance and the one-page report
     snakemake(repo, "--cores", "1", "results/manifest.json", "--configfile", "config/tiny.yaml")
     manifest = json.loads((repo / "results/manifest.json").read_text())
     assert manifest["seeds"] == TINY["seeds"] and len(manifest["config_sha256"]) == 64
     assert set(manifest["datasets"]) == {"tiny"}
-    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD/trial2" in manifest["jobs"]
+    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD" in manifest["jobs"]
     assert manifest["job_devices"]["tiny/SVD/seed0"]
     snakemake(repo, "results/table2.md", "results/manifest.json", "--report",
               "results/report.html", "--configfile", "config/tiny.yaml")
@@ -164,7 +176,36 @@ def test_paper_config_dry_run_plans_all_datasets(repo):
         assert dataset in paper["datasets"]
         assert f"data/raw/{dataset}/" in out
     assert re.search(r"fetch_raw\s+5", out)
+    # the paper config replaces the default one: the embedded dataset is not planned
+    assert "data/raw/synthetic/" not in out and "results/synthetic/" not in out
     assert not (repo / "data").exists()  # a dry run touches nothing
+
+
+def job_threads(out: str, rule: str) -> set[int]:
+    """The threads of every job of a rule in a dry run's listing (1 when not printed)."""
+    blocks = [b.split("\n[")[0] for b in out.split(f"rule {rule}:")[1:]]  # up to the next job
+    assert blocks, f"no {rule} job planned:\n{out}"
+    return {int(m[1]) if (m := re.search(r"^\s+threads: (\d+)$", b, re.M)) else 1
+            for b in blocks}
+
+
+def test_config_overrides_layer_on_the_default_config(repo):
+    """--config and a profile's `config:` change one key of the config in use, not all of it."""
+    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md", "--config", "threads=2").stdout
+    assert "results/synthetic/SASRec/seed0/metrics.json" in out  # the default run, planned
+    assert job_threads(out, "train_evaluate") == {2}
+    profile = repo / "profiles" / "mine"
+    profile.mkdir(parents=True)
+    (profile / "config.yaml").write_text("config:\n  - threads=3\n")
+    out = snakemake(repo, "-n", "--cores", "4", "--profile", "profiles/mine",
+                    "results/table2.md").stdout
+    assert "results/synthetic/SASRec/seed0/metrics.json" in out
+    assert job_threads(out, "train_evaluate") == {3}
+    # on the paper config too: its datasets, the override's threads
+    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md", "--configfile",
+                    "config/paper.yaml", "--config", "threads=2").stdout
+    assert "results/ml-1m/SASRec/seed0/metrics.json" in out and "results/synthetic/" not in out
+    assert job_threads(out, "train_evaluate") == {2}
 
 
 @pytest.mark.parametrize("patch, message", [
@@ -207,6 +248,69 @@ def test_custom_dataset_from_a_local_csv(repo, tmp_path):
     assert summary["interactions"] == len(log[log.groupby("uid").uid.transform("size") >= 3])
 
 
+def test_a_failed_job_has_its_traceback_in_its_log(repo, tmp_path):
+    """A job that fails on purpose (its csv lacks the configured columns): the error and its
+    traceback are in the job's log file, which --show-failed-logs prints."""
+    (tmp_path / "bad.csv").write_text("a,b,c\n1,2,3\n")
+    cfg = {"seeds": [0], "device": "cpu", "models": {"PopRnd": {}},
+           "datasets": {"bad": {"path": str(tmp_path / "bad.csv"),
+                                "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}}}
+    (repo / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(repo, "--cores", "1", "--show-failed-logs", "data/prepared/bad.parquet",
+                     "--configfile", "config/bad.yaml", check=False)
+    assert proc.returncode != 0
+    log = (repo / "logs/prepare/bad.log").read_text()
+    assert "Traceback (most recent call last)" in log and "uid" in log, log
+    assert log.count("Traceback") == 1
+    shown = proc.stdout + proc.stderr
+    assert shown.count("Traceback (most recent call last)") >= 2  # stderr, and the log shown
+
+
+def job_windows(logs: list[Path]) -> list[tuple[datetime, datetime]]:
+    """(first, last) timestamp of each job log (recbench.logs' format)."""
+    windows = []
+    for log in logs:
+        stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ", log.read_text(), re.M)
+        windows.append(tuple(datetime.strptime(t, "%Y-%m-%d %H:%M:%S,%f")
+                             for t in (stamps[0], stamps[-1])))
+    return windows
+
+
+def most_at_once(windows) -> int:
+    return max(sum(a <= t < b for a, b in windows) for t, _ in windows)
+
+
+def test_never_more_training_threads_than_cores(repo):
+    """--cores 8 on a machine with fewer cores runs at most as many tuning jobs at once as it has
+    cores; --resources cpu_threads=N sets another limit."""
+    cores = len(os.sched_getaffinity(0))
+    models = {"Random": {}, "PopRnd": {}, "SVD": {"params": {"rank": 8}},
+              "EASE": {"params": {"l2": 10.0}}, "iALS": {"params": {"factors": 8}}}
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "models": models}))
+    targets = [f"results/tiny/{m}/best_params.json" for m in models]
+    for limit, expected in [([], cores), (["--resources", "cpu_threads=1"], 1)]:
+        shutil.rmtree(repo / "results", ignore_errors=True)
+        shutil.rmtree(repo / "logs", ignore_errors=True)
+        proc = snakemake(repo, "--cores", "8", *targets, *limit, "--configfile", "config/tiny.yaml")
+        assert re.search(rf"Provided resources: .*cpu_threads\D+{expected}\b", proc.stderr)
+        assert most_at_once(job_windows(list((repo / "logs/tune/tiny").glob("*.log")))) <= expected
+
+
+def test_jobs_import_the_checkouts_code_first(repo, tmp_path):
+    """Another copy of the project earlier on PYTHONPATH (an install of another checkout) is
+    shadowed by the checkout the workflow runs from, in the workflow and in its jobs."""
+    shadow = tmp_path / "shadow" / "recbench"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('the shadowing copy was imported')\n")
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "models": {"PopRnd": {}}}))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1",
+                           "data/prepared/tiny.parquet", "--configfile", "config/tiny.yaml"],
+                          cwd=repo, env={**os.environ, "PYTHONPATH": str(shadow.parent)},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "data/prepared/tiny.parquet").exists()
+
+
 def test_config_check_catches_dataset_errors():
     from recbench.config import check
 
@@ -247,7 +351,7 @@ def test_ablation_reports_one_job_per_point(repo):
     # SASRec; CREATE; alignment none x 2 graphs; UltraGCN + barlow; BERT4Rec; a graph size;
     # warm-up 0; w_align 0: 9 labels, one tuning trial and one seed each. The base CREATE point
     # (LightGCN, barlow, SASRec, warm-up 1, w_align 0.1 by default) is shared by every study.
-    assert re.search(r"train_evaluate\s+9\b", dry) and re.search(r"tune_trial\s+9\b", dry), dry
+    assert re.search(r"train_evaluate\s+9\b", dry) and re.search(r"tune\s+9\b", dry), dry
     snakemake(repo, "--cores", "2", *STUDY_TARGETS, "--configfile", "config/tiny.yaml")
 
     table4 = (repo / "results/table4.md").read_text()
@@ -268,15 +372,17 @@ def test_ablation_reports_one_job_per_point(repo):
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
-    """SIGTERM in the middle of training, rerun the same command: it finishes, recomputes
-    nothing that had finished, and renders the tables of an uninterrupted run. A second run
-    started while the first is running is refused by Snakemake's lock."""
+    """SIGTERM in the middle of a tuning study's second trial, rerun the same command: it
+    finishes, recomputes nothing that had finished (the study resumes at its first unfinished
+    trial, with the suggestions of an uninterrupted run), and renders the tables of an
+    uninterrupted run. A second run started while the first is running is refused by
+    Snakemake's lock."""
     import signal
     import time
 
     cfg = {**TINY, "models": {"PopRnd": {}, "SVD": TINY["models"]["SVD"], "SASRec": {"params": {
         "dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 25, "patience": None,
-        "progress": False}}}}
+        "dropout": 0.2, "progress": False}, "search": {"dropout": {"low": 0.1, "high": 0.5}}}}}
     args = ["--cores", "1", "results/table2.md", "--configfile", "config/tiny.yaml"]
     runs = {}
     for name in ("straight", "killed"):
@@ -289,16 +395,22 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
                             env={**os.environ, "PYTHONPATH": str(repo)}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    log = repo / "logs/tune/tiny/SASRec/trial0.log"
-    while time.time() < deadline and "epoch 3:" not in (log.read_text() if log.exists() else ""):
-        assert proc.poll() is None, "the run ended before SASRec started training"
+    log = repo / "logs/tune/tiny/SASRec.log"
+    while time.time() < deadline and not re.search(
+            r"trial 1:[\s\S]*epoch 3:", log.read_text() if log.exists() else ""):
+        assert proc.poll() is None, "the run ended before SASRec's trial 1 started training"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=120)
     assert not (repo / "results/table2.md").exists()
-    finished = {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*.json")}
+    finished = {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*.json")
+                if "tuning.partial" not in p.parts}
     assert finished, "nothing had finished before the kill"
-    assert not (repo / "results/tiny/SASRec/tuning/trial0.json").exists()
+    # the interrupted study: trial 0 finished, in the folder Snakemake does not remove
+    assert not (repo / "results/tiny/SASRec/tuning").exists()
+    trial0 = repo / "results/tiny/SASRec/tuning.partial/trial0.json"
+    trial0_done = (trial0.read_text(), trial0.stat().st_mtime_ns)
+    assert not (trial0.parent / "trial1.json").exists()
 
     rerun = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=repo,
                              env={**os.environ, "PYTHONPATH": str(repo)},
@@ -312,6 +424,15 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     assert rerun.wait(timeout=600) == 0
     for path, mtime in finished.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was recomputed"
+    resumed = repo / "results/tiny/SASRec/tuning/trial0.json"
+    assert (resumed.read_text(), resumed.stat().st_mtime_ns) == trial0_done
+    rerun_log = log.read_text()
+    assert "trial 0 finished before the job was interrupted: read back" in rerun_log
+    assert "trial 0:" not in rerun_log and "trial 1:" in rerun_log and "trial 2:" in rerun_log
+    assert not (repo / "results/tiny/SASRec/tuning.partial").exists()
+    for model in ("SVD", "SASRec"):  # the suggestions and outcomes of an uninterrupted study
+        assert (repo / f"results/tiny/{model}/best_params.json").read_text() == (
+            runs["straight"] / f"results/tiny/{model}/best_params.json").read_text()
     assert (repo / "results/table2.csv").read_text() == (
         runs["straight"] / "results/table2.csv").read_text()
 

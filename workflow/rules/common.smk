@@ -1,8 +1,20 @@
 # Helpers shared by the rules: dataset and model lists, input functions, resources.
+import os
+import sys
+
+# This workflow and every job import this checkout's packages (recbench, baselines,
+# create_model) first, in whatever Python runs them: the environment you run Snakemake in, a
+# conda env Snakemake built from environment.yml (--sdm conda), or the container image of a
+# cluster profile. The project needs no install there, and an installed copy of another
+# checkout never shadows the code whose changes Snakemake's code trigger sees.
+sys.path.insert(0, workflow.basedir)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])])
+)
+
 from recbench import config as cfg
 from recbench import studies
 from recbench.data.sources import source_of
-
 
 cfg.check(config)
 
@@ -14,7 +26,6 @@ wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
     model="[A-Za-z0-9][A-Za-z0-9_+.~=-]*",  # ~key=value: an ablation variant
     seed="[0-9]+",
-    trial="[0-9]+",
 
 
 def dataset_spec(wildcards):
@@ -37,13 +48,47 @@ def raw_input(wildcards):
 
 
 def split_files(dataset):
-    return multiext(f"data/split/{dataset}/", "train.parquet", "test.parquet", "valid.parquet",
-                    "items.parquet", "users.parquet", "meta.json")
+    return multiext(
+        f"data/split/{dataset}/",
+        "train.parquet",
+        "test.parquet",
+        "valid.parquet",
+        "items.parquet",
+        "users.parquet",
+        "meta.json",
+    )
 
 
 def metrics_files(dataset):
-    return expand("results/{dataset}/{model}/seed{seed}/metrics.json", dataset=dataset,
-                  model=cfg.model_names(config, dataset), seed=SEEDS)
+    return expand(
+        "results/{dataset}/{model}/seed{seed}/metrics.json",
+        dataset=dataset,
+        model=cfg.model_names(config, dataset),
+        seed=SEEDS,
+    )
+
+
+# Tuning and training jobs never run more threads at once than this machine has cores, whatever
+# --cores says (8 single-thread jobs on 2 cores thrash and start the long studies late): each
+# declares its threads as the resource cpu_threads, limited to the cores this process may use.
+# Only for local runs (a cluster runs jobs on other machines); --resources cpu_threads=N overrides.
+MACHINE_CORES = (
+    len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity")  # not on macOS
+    else os.cpu_count()
+)
+if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
+    workflow.register_resource("cpu_threads", MACHINE_CORES)
+
+
+def cpu_threads(wildcards, threads):
+    return min(threads, MACHINE_CORES)
+
+
+def long_first(wildcards):
+    """Job priority: the neural models' studies and fits take minutes where the others take
+    seconds, so they start first and the short jobs fill the cores at the end."""
+    return 1 if cfg.model_uses_gpu(config, wildcards.model) else 0
 
 
 def gpu_count(wildcards):
@@ -55,24 +100,27 @@ PAPER_NAMES = {d: s.get("paper_name") for d, s in config["datasets"].items()}
 
 def study_points(name):
     """dataset -> [(label, swept values)] of an ablation study (recbench/studies.py)."""
-    return {d: [(p.label, p.values) for p in cfg.study_points(config, name, d)]
-            for d in studies.study_datasets(config, name)}
+    return {
+        d: [(p.label, p.values) for p in cfg.study_points(config, name, d)]
+        for d in studies.study_datasets(config, name)
+    }
 
 
 def study_metrics(name):
     """Every (dataset, point, seed) metrics file of a study: one training job each."""
-    return [f"results/{d}/{label}/seed{s}/metrics.json"
-            for d, pts in study_points(name).items() for label, _ in pts
-            for s in studies.study_seeds(config, name)]
+    return [
+        f"results/{d}/{label}/seed{s}/metrics.json"
+        for d, pts in study_points(name).items()
+        for label, _ in pts
+        for s in studies.study_seeds(config, name)
+    ]
 
 
-def previous_trial(wildcards):
-    """Trial k runs after trial k-1 (TPE learns from the finished trials; resume is per trial)."""
-    k = int(wildcards.trial)
-    if k >= cfg.n_trials(config, wildcards.model):
-        raise ValueError(f"{wildcards.model} has {cfg.n_trials(config, wildcards.model)} tuning "
-                         f"trials; there is no trial {k}")
-    return [f"results/{wildcards.dataset}/{wildcards.model}/tuning/trial{k - 1}.json"] if k else []
+def fig2_studies(figure, name):
+    """Figure 2's inputs: ``name`` (the study folder or best_params.json) of its base per dataset."""
+    if figure != "fig2_training_curves":
+        return []
+    return [f"results/{d}/{pts[0][0]}/{name}" for d, pts in study_points(figure).items()]
 
 
 def base_best_params(wildcards):
@@ -81,19 +129,18 @@ def base_best_params(wildcards):
     return [f"results/{wildcards.dataset}/{base}/best_params.json"] if overrides else []
 
 
-def trial_files(wildcards):
-    return expand("results/{dataset}/{model}/tuning/trial{trial}.json", dataset=wildcards.dataset,
-                  model=wildcards.model, trial=range(cfg.n_trials(config, wildcards.model)))
-
-
 def job_benchmarks(dataset):
     """Snakemake's benchmark files of a dataset's tuning and training jobs (wall time, memory)."""
     models = cfg.model_names(config, dataset)
-    train = expand("logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv", dataset=dataset,
-                   model=models, seed=SEEDS)
-    tune = [f"logs/benchmarks/tune/{dataset}/{m}/trial{k}.tsv" for m in models
-            for k in range(cfg.n_trials(config, m))]
-    return train + tune
+    train = expand(
+        "logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv",
+        dataset=dataset,
+        model=models,
+        seed=SEEDS,
+    )
+    return train + expand(
+        "logs/benchmarks/tune/{dataset}/{model}.tsv", dataset=dataset, model=models
+    )
 
 
 def prepared_input(wildcards):
@@ -109,7 +156,14 @@ def dataset_files(dataset):
 def table3_metrics():
     """Table 3's models on its LOOM-protocol datasets, and SASRec on the bridge datasets."""
     t3 = cfg.table3(config)
-    files = expand("results/{dataset}/{model}/seed{seed}/metrics.json",
-                   dataset=list(t3["datasets"].values()), model=t3["models"], seed=SEEDS)
-    return files + expand("results/{dataset}/SASRec/seed{seed}/metrics.json",
-                          dataset=list(t3.get("bridge", {}).values()), seed=SEEDS)
+    files = expand(
+        "results/{dataset}/{model}/seed{seed}/metrics.json",
+        dataset=list(t3["datasets"].values()),
+        model=t3["models"],
+        seed=SEEDS,
+    )
+    return files + expand(
+        "results/{dataset}/SASRec/seed{seed}/metrics.json",
+        dataset=list(t3.get("bridge", {}).values()),
+        seed=SEEDS,
+    )

@@ -5,16 +5,16 @@ rule fetch_raw:
     """Download and verify a dataset's raw file, or generate the embedded synthetic log."""
     output:
         "data/raw/{dataset}/{filename}",
-    params:
-        spec=dataset_spec,
-    conda:
-        "../../environment.yml"
     log:
         "logs/fetch_raw/{dataset}/{filename}.log",
     benchmark:
         "logs/benchmarks/fetch_raw/{dataset}/{filename}.tsv"
+    conda:
+        "../../environment.yml"
     resources:
         network=1,
+    params:
+        spec=dataset_spec,
     script:
         "../scripts/fetch_raw.py"
 
@@ -25,14 +25,14 @@ rule prepare:
         raw_input,
     output:
         "data/prepared/{dataset}.parquet",
-    params:
-        spec=dataset_spec,
-    conda:
-        "../../environment.yml"
     log:
         "logs/prepare/{dataset}.log",
     benchmark:
         "logs/benchmarks/prepare/{dataset}.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        spec=dataset_spec,
     script:
         "../scripts/prepare.py"
 
@@ -45,13 +45,13 @@ rule split:
     output:
         split_files("{dataset}"),
         summary="results/{dataset}/split_summary.json",
-    params:
-        split=lambda wc: cfg.split_config(config, wc.dataset),
-    conda:
-        "../../environment.yml"
     log:
         "logs/split/{dataset}.log",
     benchmark:
         "logs/benchmarks/split/{dataset}.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        split=lambda wc: cfg.split_config(config, wc.dataset),
     script:
         "../scripts/split.py"

@@ -5,24 +5,27 @@ rule table2:
     """Table 2: mean ± 95% CI over seeds for every dataset and model, beside the paper's numbers."""
     input:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
-        per_user=[f.replace("metrics.json", "per_user.parquet") for d in DATASETS
-                  for f in metrics_files(d)],
+        per_user=[
+            f.replace("metrics.json", "per_user.parquet")
+            for d in DATASETS
+            for f in metrics_files(d)
+        ],
         summaries=expand("results/{dataset}/split_summary.json", dataset=DATASETS),
     output:
         md=report("results/table2.md", caption="../report/table2.rst", category="Tables"),
         csv="results/table2.csv",
+    log:
+        "logs/report/table2.log",
+    benchmark:
+        "logs/benchmarks/report/table2.tsv"
+    conda:
+        "../../environment.yml"
     params:
         datasets=DATASETS,
         models=list(config["models"]),
         paper_names=PAPER_NAMES,
         significance=config["significance"],
         evaluation=config["evaluation"],
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/report/table2.log",
-    benchmark:
-        "logs/benchmarks/report/table2.tsv"
     script:
         "../scripts/table2.py"
 
@@ -32,17 +35,18 @@ rule reproduction:
     input:
         csv="results/table2.csv",
     output:
-        md=report("results/reproduction.md", caption="../report/reproduction.rst",
-                  category="Tables"),
-    params:
-        datasets=DATASETS,
-        models=list(config["models"]),
-    conda:
-        "../../environment.yml"
+        md=report(
+            "results/reproduction.md", caption="../report/reproduction.rst", category="Tables"
+        ),
     log:
         "logs/report/reproduction.log",
     benchmark:
         "logs/benchmarks/report/reproduction.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        datasets=DATASETS,
+        models=list(config["models"]),
     script:
         "../scripts/reproduction.py"
 
@@ -54,17 +58,17 @@ rule study_table:
     output:
         md=report("results/{table}.md", caption="../report/study_table.rst", category="Tables"),
         csv="results/{table}.csv",
-    wildcard_constraints:
-        table="table4|table5",
-    params:
-        points=lambda wc: study_points(wc.table),
-        paper_names=PAPER_NAMES,
-    conda:
-        "../../environment.yml"
     log:
         "logs/report/{table}.log",
     benchmark:
         "logs/benchmarks/report/{table}.tsv"
+    wildcard_constraints:
+        table="table4|table5",
+    conda:
+        "../../environment.yml"
+    params:
+        points=lambda wc: study_points(wc.table),
+        paper_names=PAPER_NAMES,
     script:
         "../scripts/study_table.py"
 
@@ -73,29 +77,32 @@ rule figure:
     """Figures 2-5: a PNG and the CSV of the values it plots."""
     input:
         metrics=lambda wc: study_metrics(wc.figure),
-        # Figure 2 plots the best tuning trial's curves: the only run that validates every epoch
-        best=lambda wc: [f"results/{d}/{pts[0][0]}/best_params.json"
-                         for d, pts in study_points(wc.figure).items()]
-        if wc.figure == "fig2_training_curves" else [],
+        # Figure 2 plots the best tuning trial's curves (the only run that validates every
+        # epoch): each base study's folder, which holds the history best_params.json names
+        studies=lambda wc: fig2_studies(wc.figure, "tuning"),
+        best=lambda wc: fig2_studies(wc.figure, "best_params.json"),
     output:
-        png=report("results/figures/{figure}.png", caption="../report/figure.rst",
-                   category="Figures"),
+        png=report(
+            "results/figures/{figure}.png", caption="../report/figure.rst", category="Figures"
+        ),
         csv="results/figures/{figure}.csv",
-    wildcard_constraints:
-        figure="fig2_training_curves|fig3_graph_size|fig4_warmup|fig5_barlow_weight",
-    params:
-        points=lambda wc: study_points(wc.figure),
-        warmup=lambda wc: {
-            d: cfg.model_spec(config, d, studies.study(config, wc.figure)["base"])[1].get("warmup_epochs", 0)
-            for d in studies.study_datasets(config, wc.figure)
-        },
-        paper_names=PAPER_NAMES,
-    conda:
-        "../../environment.yml"
     log:
         "logs/report/{figure}.log",
     benchmark:
         "logs/benchmarks/report/{figure}.tsv"
+    wildcard_constraints:
+        figure="fig2_training_curves|fig3_graph_size|fig4_warmup|fig5_barlow_weight",
+    conda:
+        "../../environment.yml"
+    params:
+        points=lambda wc: study_points(wc.figure),
+        warmup=lambda wc: {
+            d: cfg.model_spec(config, d, studies.study(config, wc.figure)["base"])[1].get(
+                "warmup_epochs", 0
+            )
+            for d in studies.study_datasets(config, wc.figure)
+        },
+        paper_names=PAPER_NAMES,
     script:
         "../scripts/figure.py"
 
@@ -108,12 +115,12 @@ rule manifest:
         benchmarks=[f for d in DATASETS for f in job_benchmarks(d)],
     output:
         report("results/manifest.json", caption="../report/manifest.rst", category="Provenance"),
-    params:
-        datasets={d: dataset_files(d) for d in DATASETS},
-    conda:
-        "../../environment.yml"
     log:
         "logs/report/manifest.log",
+    conda:
+        "../../environment.yml"
+    params:
+        datasets={d: dataset_files(d) for d in DATASETS},
     script:
         "../scripts/manifest.py"
 
@@ -125,13 +132,13 @@ rule table3:
     output:
         md=report("results/table3.md", caption="../report/table3.rst", category="Tables"),
         csv="results/table3.csv",
-    params:
-        table3=lambda wc: cfg.table3(config),
-    conda:
-        "../../environment.yml"
     log:
         "logs/report/table3.log",
     benchmark:
         "logs/benchmarks/report/table3.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        table3=lambda wc: cfg.table3(config),
     script:
         "../scripts/table3.py"

@@ -1,51 +1,36 @@
-# The paper's protocol (Section 4.2), one job per step:
-#   tune_trial k (k = 0 .. trials-1, each after the previous) -> best_params -> train_evaluate per seed
+# The paper's protocol (Section 4.2): tune (one job per study) -> train_evaluate per seed
 
 
-rule tune_trial:
-    """One Optuna trial: fit before T_valid, score the validation users (trial 0: the defaults)."""
+rule tune:
+    """The Optuna study of a (dataset, model): its trials one after another on the validation
+    split (trial 0: the defaults), every trial's record and history, and the best parameters."""
     input:
         split=split_files("{dataset}"),
-        previous=previous_trial,
         base=base_best_params,
     output:
-        "results/{dataset}/{model}/tuning/trial{trial}.json",
+        study=directory("results/{dataset}/{model}/tuning"),
+        best="results/{dataset}/{model}/best_params.json",
+    log:
+        "logs/tune/{dataset}/{model}.log",
+    benchmark:
+        "logs/benchmarks/tune/{dataset}/{model}.tsv"
+    priority: long_first
+    conda:
+        "../../environment.yml"
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count,
+        cpu_threads=cpu_threads,
     params:
         spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
         search=lambda wc: cfg.model_search(config, wc.model),
+        trials=lambda wc: cfg.n_trials(config, wc.model),
         overrides=lambda wc: studies.parse_label(wc.model)[1],
         tuning=config["tuning"],
         device=config["device"],
         evaluation=config["evaluation"],
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/tune/{dataset}/{model}/trial{trial}.log",
-    benchmark:
-        "logs/benchmarks/tune/{dataset}/{model}/trial{trial}.tsv"
-    threads: config["threads"]
-    resources:
-        gpu=gpu_count,
     script:
-        "../scripts/tune_trial.py"
-
-
-rule best_params:
-    """The best trial's parameters and epoch count: results/<dataset>/<model>/best_params.json."""
-    input:
-        trial_files,
-    output:
-        "results/{dataset}/{model}/best_params.json",
-    params:
-        spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
-    conda:
-        "../../environment.yml"
-    log:
-        "logs/tune/{dataset}/{model}/best_params.log",
-    benchmark:
-        "logs/benchmarks/tune/{dataset}/{model}/best_params.tsv"
-    script:
-        "../scripts/best_params.py"
+        "../scripts/tune.py"
 
 
 rule train_evaluate:
@@ -56,17 +41,21 @@ rule train_evaluate:
     output:
         metrics="results/{dataset}/{model}/seed{seed}/metrics.json",
         per_user="results/{dataset}/{model}/seed{seed}/per_user.parquet",
-    params:
-        device=config["device"],
-        evaluation=config["evaluation"],
-    conda:
-        "../../environment.yml"
+        # the model's own files: a neural model's history.csv and training.json
+        training=directory("results/{dataset}/{model}/seed{seed}/training"),
     log:
         "logs/train/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "logs/benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    priority: long_first
+    conda:
+        "../../environment.yml"
     threads: config["threads"]
     resources:
         gpu=gpu_count,
+        cpu_threads=cpu_threads,
+    params:
+        device=config["device"],
+        evaluation=config["evaluation"],
     script:
         "../scripts/train_evaluate.py"

@@ -13,13 +13,12 @@ name = snakemake.wildcards.figure
 out = snakemake.output
 if name == "fig2_training_curves":
     histories = {}
-    for f in map(Path, snakemake.input.best):
+    for study, f in zip(map(Path, snakemake.input.studies), map(Path, snakemake.input.best)):
         best = json.loads(f.read_text())
-        history = f.parent / "tuning" / f"trial{best['best_trial']}" / "history.csv"
-        if not history.exists():
-            raise DataError(f"{history} is missing: Figure 2 needs the per-epoch history that "
-                            "neural models write; is the study's base a neural model?")
-        histories[f.parent.parent.name] = [pd.read_csv(history)]
+        if not best.get("history"):
+            raise DataError(f"{f}: the best trial has no per-epoch history; Figure 2 needs the "
+                            "history that neural models write: is the study's base a neural model?")
+        histories[f.parent.parent.name] = [pd.read_csv(study / best["history"])]
     figures.training_curves(histories, snakemake.params.warmup, snakemake.params.paper_names,
                             out.png, out.csv)
 else:

@@ -19,6 +19,7 @@ train_and_evaluate(
     retrain_params(best),
     seed=int(snakemake.wildcards.seed),
     outdir=Path(snakemake.output.metrics).parent,
+    workdir=snakemake.output.training,
     device=resolve_device(snakemake.params.device),
     label=snakemake.wildcards.model,
     batch_size=snakemake.params.evaluation["batch_size"],

@@ -1,0 +1,45 @@
+"""Snakemake entry point: the tuning study of a (dataset, model) on the validation split."""
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from recbench import logs
+from recbench.config import resolve_device
+from recbench.data.dataset import load_split
+from recbench.io import write_json
+from recbench.runner import validate_params
+from recbench.studies import apply_overrides
+from recbench.tuning import finish_study, run_study, select_best
+
+logs.setup(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+wc, tuning, evaluation = snakemake.wildcards, snakemake.params.tuning, snakemake.params.evaluation
+model_class, params = snakemake.params.spec
+if snakemake.input.base:  # an ablation variant: the base's tuned parameters, then the overrides
+    base = json.loads(Path(snakemake.input.base[0]).read_text())
+    params = apply_overrides(base["params"], snakemake.params.overrides, wc.model)
+data = load_split(Path(snakemake.input.split[0]).parent)
+device = resolve_device(snakemake.params.device)
+
+
+def objective(trial_params, workdir):
+    return validate_params(data, model_class, trial_params, seed=tuning["seed"], workdir=workdir,
+                           device=device, label=wc.model, batch_size=evaluation["batch_size"],
+                           filter_seen=evaluation["filter_seen"])
+
+
+records = run_study(
+    snakemake.params.trials, objective, params, snakemake.params.search,
+    out=snakemake.output.study, seed=tuning["seed"], startup_trials=tuning["startup_trials"],
+    settings={"model_class": model_class, "evaluation": evaluation},
+    inputs=[*snakemake.input.split, *snakemake.input.base],
+)
+best = select_best(records, model_class)
+logging.getLogger("tune").info(
+    "best trial %d of %d: valid NDCG@10 %.4f (defaults: %s), best epoch %s, tuned %s",
+    best["best_trial"], len(records), best["valid_ndcg@10"], best["default_valid_ndcg@10"],
+    best["best_epoch"], best["tuned"])
+write_json(best, snakemake.output.best)
+finish_study(snakemake.output.study)  # last: until then a killed job leaves the study to resume
