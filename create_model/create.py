@@ -176,7 +176,7 @@ class CREATE(NeuralRecommender):
         edges = torch.randperm(len(self.graph.edge_users), generator=generator)
         return [("joint", w, e) for w, e in zip(windows, edges.tensor_split(len(windows)))]
 
-    def user_states(self, idx, h_last, generator):
+    def user_states(self, idx, h_last):
         """h_u [B, d] of windows ``idx``: SASRec's last position (``h_last``, from its loss pass);
         BERT4Rec's output at a [MASK] appended after the window's last max_len - 1 items."""
         if self.params.sequential_backbone == "SASRec":
@@ -185,6 +185,14 @@ class CREATE(NeuralRecommender):
         items = self.seq.windows[idx, 1:]  # [B, max_len - 1] the window's last items, left-padded
         mask = torch.full((len(items), 1), enc.mask_id, dtype=items.dtype)
         return enc(torch.cat([items, mask], dim=1).to(enc.item_emb.weight.device))[:, -1]
+
+    def alignment_loss(self, idx, h_last, final) -> torch.Tensor:
+        """L_align between h_u and e_u of windows ``idx`` (``final``: this step's graph output)."""
+        h_u = self.user_states(idx, h_last)  # [B, d]
+        e_u = final[0][self.window_users[idx].to(h_u.device)]  # [B, d]
+        if self.params.alignment == "barlow":
+            return barlow_twins(h_u, e_u, self.params.barlow_lambda, self.params.barlow_scale)
+        return info_nce(h_u, e_u, self.params.temperature)
 
     def training_loss(self, batch, generator):
         if batch[0] == "graph":  # warm-up: the standalone graph model's step
@@ -197,12 +205,7 @@ class CREATE(NeuralRecommender):
         loss = l_local + self.params.w_global * l_global
         terms = {"L_local": l_local.detach(), "L_global": l_global.detach()}
         if self.params.alignment != "none":
-            h_u = self.user_states(idx, h_last, generator)  # [B, d]
-            e_u = final[0][self.window_users[idx].to(h_u.device)]  # [B, d]
-            if self.params.alignment == "barlow":
-                l_align = barlow_twins(h_u, e_u, self.params.barlow_lambda, self.params.barlow_scale)
-            else:
-                l_align = info_nce(h_u, e_u, self.params.temperature)
+            l_align = self.alignment_loss(idx, h_last, final)
             loss = loss + self.params.w_align * l_align
             terms["L_align"] = l_align.detach()
         return {"loss": loss, **terms}

@@ -16,8 +16,6 @@ import argparse
 
 import torch
 
-from create_model.alignment import barlow_twins, info_nce
-
 
 def gradient_norms(model, batch, generator: torch.Generator) -> dict[str, dict[str, float]]:
     """{term: {"item_table": norm, "transformer": norm}} of a joint ``batch`` (``("joint", ...)``)."""
@@ -29,11 +27,7 @@ def gradient_norms(model, batch, generator: torch.Generator) -> dict[str, dict[s
              "w_global L_global": p.w_global * model.graph.training_loss(edges, generator,
                                                                          final=final)}
     if p.alignment != "none":
-        h_u = model.user_states(idx, h_last, generator)
-        e_u = final[0][model.window_users[idx].to(h_u.device)]
-        align = (barlow_twins(h_u, e_u, p.barlow_lambda, p.barlow_scale) if p.alignment == "barlow"
-                 else info_nce(h_u, e_u, p.temperature))
-        terms["w_align L_align"] = p.w_align * align
+        terms["w_align L_align"] = p.w_align * model.alignment_loss(idx, h_last, final)
     table = model.seq.encoder.item_emb.weight
     transformer = [q for n, q in model.seq.encoder.named_parameters() if "item_emb" not in n]
     out = {}

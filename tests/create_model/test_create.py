@@ -175,7 +175,7 @@ def test_bert4rec_aligns_the_state_of_an_appended_mask(small_split):
     model.eval()
     idx = torch.arange(8)
     with torch.no_grad():
-        h_u = model.user_states(idx, None, None)  # [8, d]
+        h_u = model.user_states(idx, None)  # [8, d]
         history = SimpleNamespace(items=model.seq.windows[idx, 1:])  # what score reads
         scores = model.seq.score(history)
     assert torch.allclose(h_u @ model.seq.encoder.item_weights.T, scores, atol=1e-5)
