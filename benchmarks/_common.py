@@ -28,8 +28,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 if str(ROOT) not in sys.path:  # measure this checkout's code, whatever is installed
     sys.path.insert(0, str(ROOT))
-#: users, items, interactions of Yambda-50M likes (the paper's Table 1)
+#: users, items, interactions of Yambda-50M likes and of MovieLens-1M (the paper's Table 1)
 YAMBDA_50M_LIKES = (8_283, 181_304, 881_456)
+ML_1M = (6_040, 3_706, 1_000_209)
 MiB, GiB = 2**20, 2**30
 
 
