@@ -155,10 +155,7 @@ def readings_table(points: dict[str, list[dict]], root: str | Path, seeds: list[
             r["validation_prefers"] = (r["role"] == "variant" and not r["same_as"]
                                        and r["valid_ndcg@10_pct"] > default_valid)
         rows += table
-    out = pd.DataFrame(rows)
-    out.insert(len(out.columns), "test", test)
-    out.insert(len(out.columns), "correction", correction)
-    return out
+    return pd.DataFrame(rows).assign(test=test, correction=correction)
 
 
 def paper_verdict(dataset: str, paper_name: str | None, mean_pct: float,
