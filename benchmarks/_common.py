@@ -28,8 +28,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 if str(ROOT) not in sys.path:  # measure this checkout's code, whatever is installed
     sys.path.insert(0, str(ROOT))
-#: users, items, interactions of Yambda-50M likes (the paper's Table 1)
+#: users, items, interactions of Yambda-50M likes and of MovieLens-1M (the paper's Table 1)
 YAMBDA_50M_LIKES = (8_283, 181_304, 881_456)
+ML_1M = (6_040, 3_706, 1_000_209)
 MiB, GiB = 2**20, 2**30
 
 
@@ -135,16 +136,25 @@ def _child(call: str, kwargs: dict) -> None:
     print(json.dumps({**out, "peak_rss_bytes": peak_rss_bytes(), "base_rss_bytes": base}))
 
 
-def synthetic_log(users: int, items: int, rows: int, seed: int = 0, zipf: float = 1.2):
+def synthetic_log(users: int, items: int, rows: int, seed: int = 0, zipf: float = 1.2,
+                  distinct: bool = False):
     """An ``Interactions`` log: users drawn uniformly (sorted, one sequence each), items with
-    power-law popularity over the whole catalog, timestamps in row order."""
+    power-law popularity over the whole catalog, timestamps in row order. ``distinct``: no
+    (user, item) pair twice, as in a ratings log such as MovieLens (a graph of ``rows`` edges):
+    each user's items are consecutive item ids from a power-law start."""
     import numpy as np
 
     from recbench.data.dataset import Interactions
 
     rng = np.random.default_rng(seed)
     u = np.sort(rng.integers(0, users, rows))
-    i = (rng.zipf(zipf, rows) - 1) % items
+    if distinct:
+        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+        position = np.arange(rows) - np.repeat(starts, np.diff(np.r_[starts, rows]))
+        first = (rng.zipf(zipf, users) - 1) % items
+        i = (first[u] + position) % items
+    else:
+        i = (rng.zipf(zipf, rows) - 1) % items
     return Interactions(u, i.astype(np.int64), np.arange(rows), users, items)
 
 

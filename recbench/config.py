@@ -62,11 +62,29 @@ def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
     base, overrides = studies.parse_label(model)
     if overrides:
         cls_name, params = model_spec(config, dataset, base)
-        return cls_name, studies.apply_overrides(params, overrides, model)
+        return cls_name, studies.apply_overrides(params, variant_overrides(config, dataset, model),
+                                                 model)
     entry = _entry(config, model)
     params = dict(entry.get("params") or {})
     dataset_params = (dataset_spec(config, dataset).get("model_params") or {}).get(model) or {}
     return entry.get("class", model), deep_merge(params, dataset_params)
+
+
+def variant_overrides(config: dict, dataset: str, model: str) -> dict:
+    """The overrides a variant label stands for: those it spells out, or, for a label that
+    names them by a digest (``studies.MAX_LABEL_BYTES``), those of the config's study point on
+    ``dataset`` with that label."""
+    base, overrides = studies.parse_label(model)
+    if studies.DIGEST not in overrides:
+        return overrides
+    for name in config.get("studies") or {}:
+        if dataset in studies.study_datasets(config, name):
+            for point in study_points(config, name, dataset):
+                if point.label == model:
+                    return point.overrides
+    raise ConfigError(f"model {model!r} names its overrides by a digest, but no study of the "
+                      f"config has that point on {dataset!r}: the study's variants changed "
+                      "since that label was made; use a label of the current config.")
 
 
 def _entry(config: dict, model: str) -> dict:
@@ -149,6 +167,11 @@ def check(config: dict) -> None:
             if label not in config["models"]:
                 raise ConfigError(f"studies.{name} names model {label!r}, which is not in "
                                   "`models:`; add it there or fix the name.")
+        reference = (config.get("significance") or {}).get("reference")  # schema default
+        if name in studies.VARIANT_STUDIES and reference and reference not in (
+                spec.get("include") or []):
+            raise ConfigError(f"studies.{name}.include must hold {reference!r} "
+                              "(significance.reference): the report compares every point with it.")
         for dataset in spec.get("datasets") or []:
             if dataset not in config["datasets"]:
                 raise ConfigError(f"studies.{name}.datasets: {dataset!r} is not in `datasets:`.")

@@ -1,7 +1,8 @@
-"""Figures 2-5 of the paper from per-seed results, each with the numbers it plots beside it.
+"""Figures 2-5 of the paper from per-seed results, each with the numbers it plots beside it,
+and the readings report's figure.
 
 Every figure is a PNG plus a CSV of exactly the plotted values (so a reader can check a point
-without reading pixels). The paper has these figures only as images; its captions give rough
+without reading pixels; the readings figure's CSV is results/readings.csv). The paper has these figures only as images; its captions give rough
 values, printed under each panel as "paper: ..." (PAPER_NOTES).
 """
 
@@ -161,3 +162,35 @@ def sweep(figure: str, long: pd.DataFrame, points: dict[str, list], paper_names:
     _save(fig, png)
     write_csv(data, csv)
     return data
+
+
+def readings(table: pd.DataFrame, png) -> None:
+    """results/figures/readings.png: one panel per dataset, one point per reading (test NDCG@10,
+    mean ± 95% CI over seeds), the reference and the default as horizontal lines.
+
+    ``table``: recbench.readings_report.readings_table's frame; the plotted values are its
+    ``ndcg@10_mean_pct`` and ``ndcg@10_ci95_pct`` columns (results/readings.csv).
+    """
+    datasets = list(dict.fromkeys(table.dataset))
+    fig, axes = _panels(len(datasets))
+    for ax, dataset in zip(axes, datasets):
+        d = table[table.dataset == dataset]
+        ref = d[d.role == "reference"].iloc[0]
+        default = d[d.role == "default"].iloc[0]
+        shown = d[d.role != "reference"].reset_index(drop=True)
+        err = shown["ndcg@10_ci95_pct"].where(shown["ndcg@10_ci95_pct"].map(math.isfinite))
+        colors = ["tab:orange" if r == "default" else "tab:blue" for r in shown.role]
+        ax.errorbar(shown.index, shown["ndcg@10_mean_pct"], yerr=err, fmt="none",
+                    ecolor="grey", capsize=3)
+        ax.scatter(shown.index, shown["ndcg@10_mean_pct"], c=colors, zorder=3)
+        ax.axhline(ref["ndcg@10_mean_pct"], color="tab:red", linewidth=1,
+                   label=f"{ref['name']} (reference)")
+        ax.axhline(default["ndcg@10_mean_pct"], color="tab:orange", linestyle="--",
+                   linewidth=1, label="default")
+        ax.set_xticks(shown.index, shown.name, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(f"test NDCG@10, % (mean ± 95% CI, {d.n_seeds.max()} seeds)")
+        ax.set_title(dataset, fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Readings: test NDCG@10 of each reading", y=1.02)
+    _save(fig, png)

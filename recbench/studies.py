@@ -1,14 +1,25 @@
 """Ablation studies: every point of a sweep is a model *variant* with its own label and job.
 
 A study in the config names a base model label, the datasets, optionally its own seeds, fixed
-overrides (``set``) and a ``grid`` of parameters to sweep; ``include`` adds plain model labels
-(Table 4's "sequential only" row is the SASRec label itself)::
+overrides (``set``) and either a ``grid`` of parameters to sweep or named ``variants``;
+``include`` adds plain model labels (Table 4's "sequential only" row is the SASRec label
+itself), which come first::
 
     studies:
       fig4_warmup:
         base: CREATE
         datasets: [beauty, sports]
         grid: {warmup_epochs: [0, 10, 20, 50, 100]}
+      readings:                       # results/readings.md
+        base: CREATE
+        datasets: [ml-1m]
+        include: [SASRec]
+        variants:                     # name -> overrides, each one point
+          contrastive: {alignment: contrastive}
+          decorrelated: {barlow_lambda: 0.0156, barlow_scale: sum}
+
+A study of variants has one point more, named ``default``: the base itself (with ``set``), whose
+label is the base label when there is no ``set``, so it shares its jobs with Table 2.
 
 Each grid point becomes the label ``CREATE~warmup_epochs=10``: the base's parameters with the
 overrides applied, keys sorted, values in YAML (``null``, ``0.1``, ``UltraGCN``); a dotted key
@@ -17,10 +28,15 @@ value are dropped (unless the base tunes that key), so the point that *is* the b
 is the base label itself and shares its jobs with Table 2. A variant label is an ordinary ``{model}`` wildcard: the one
 ``train_evaluate`` rule trains it like any model, one job per (dataset, variant, seed), so a
 cluster runs a sweep in parallel.
+
+A label longer than ``MAX_LABEL_BYTES`` (many overrides: a path component holds at most 255
+bytes) names its overrides by a digest instead, ``CREATE~overrides=<12 hex digits>``;
+``recbench.config.variant_overrides`` finds them again in the config's studies.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 
@@ -37,7 +53,15 @@ STUDIES = {
     "fig3_graph_size": "results/figures/fig3_graph_size.png",
     "fig4_warmup": "results/figures/fig4_warmup.png",
     "fig5_barlow_weight": "results/figures/fig5_barlow_weight.png",
+    "readings": "results/readings.md (named variants of the base, beside the reference)",
 }
+#: studies whose report needs named ``variants`` (a ``default`` point to compare with)
+VARIANT_STUDIES = ("readings",)
+#: the name of a variants study's point that is the base itself
+DEFAULT = "default"
+#: a longer label (UTF-8 bytes) is ``BASE~overrides=<digest>``; ".log" or ".tsv" still fit in 255
+MAX_LABEL_BYTES = 200
+DIGEST = "overrides"
 
 
 #: parameters every point reports with its swept values (the rows of Tables 4 and 5)
@@ -50,6 +74,8 @@ class Point:
 
     label: str  # the {model} wildcard: a config model label, or BASE~key=value~...
     values: dict = field(default_factory=dict)  # swept values, plus the DESCRIBE parameters
+    name: str = ""  # a variant's name, "default" for the base, the label of an include
+    overrides: dict = field(default_factory=dict)  # what the label stands for (kept overrides)
 
 
 def format_value(value) -> str:
@@ -65,7 +91,7 @@ def parse_label(label: str) -> tuple[str, dict]:
         key, sep, value = part.partition("=")
         if not sep or not key:
             raise ConfigError(f"model variant {label!r}: {part!r} is not key=value")
-        overrides[key] = yaml.safe_load(value)
+        overrides[key] = value if key == DIGEST else yaml.safe_load(value)
     return base, overrides
 
 
@@ -102,12 +128,20 @@ def _deepcopy(d):
 _MISSING = object()
 
 
-def variant_label(base: str, overrides: dict, base_params: dict, searched=()) -> str:
-    """The canonical label: overrides sorted, those equal to the base's value dropped, unless
-    the base tunes that key (``searched``): its tuned value may differ from the config's."""
-    kept = {k: v for k, v in overrides.items()
+def kept_overrides(overrides: dict, base_params: dict, searched=()) -> dict:
+    """The overrides that change the base: those equal to the base's value dropped, unless the
+    base tunes that key (``searched``): its tuned value may differ from the config's."""
+    return {k: v for k, v in overrides.items()
             if k in searched or get_nested(base_params, k, _MISSING) != v}
-    return SEP.join([base] + [f"{k}={format_value(v)}" for k, v in sorted(kept.items())])
+
+
+def variant_label(base: str, overrides: dict, base_params: dict, searched=()) -> str:
+    """The canonical label of ``kept_overrides``, sorted; beyond MAX_LABEL_BYTES, a digest."""
+    kept = kept_overrides(overrides, base_params, searched)
+    label = SEP.join([base] + [f"{k}={format_value(v)}" for k, v in sorted(kept.items())])
+    if len(label.encode()) <= MAX_LABEL_BYTES:
+        return label
+    return f"{base}{SEP}{DIGEST}={hashlib.sha1(label.encode()).hexdigest()[:12]}"
 
 
 def study(config: dict, name: str) -> dict:
@@ -129,21 +163,39 @@ def study_datasets(config: dict, name: str) -> list[str]:
 
 
 def points(config: dict, name: str, dataset: str, base_params: dict, searched=()) -> list[Point]:
-    """The study's points on a dataset, ``include`` labels first, then the grid in order.
+    """The study's points on a dataset, ``include`` labels first, then the grid in order, or the
+    ``default`` point and the variants in config order.
 
     ``base_params`` are the base label's parameters on that dataset (``config.model_spec``),
-    ``searched`` the keys its tuning searches.
+    ``searched`` the keys its tuning searches. A variant's ``values`` are its own overrides as
+    the config gives them (``set`` is every point's, the default's too).
     """
     spec = study(config, name)
-    out = [Point(label) for label in spec.get("include") or []]
+    out = [Point(label, name=label) for label in spec.get("include") or []]
     base = spec["base"]
     fixed = dict(spec.get("set") or {})
+    if name in VARIANT_STUDIES and "variants" not in spec:
+        raise ConfigError(f"studies.{name} needs `variants:` (name -> overrides), which "
+                          f"{STUDIES[name]} compares with the base's own point, `{DEFAULT}`.")
+    if "variants" in spec:
+        if "grid" in spec:
+            raise ConfigError(f"studies.{name}: give either `grid:` or `variants:`, not both.")
+        if DEFAULT in spec["variants"]:
+            raise ConfigError(f"studies.{name}.variants: {DEFAULT!r} is the name of the base's "
+                              "own point; give the variant another name.")
+        for vname, own in {DEFAULT: {}, **spec["variants"]}.items():
+            over = {**fixed, **(own or {})}
+            out.append(Point(variant_label(base, over, base_params, searched), dict(own or {}),
+                             vname, kept_overrides(over, base_params, searched)))
+        return out
     grid = spec.get("grid") or {}
     keys = list(grid)
     for combo in itertools.product(*(grid[k] for k in keys)):
         values = dict(zip(keys, combo))
         params = apply_overrides(base_params, {**fixed, **values})
         described = {k: params[k] for k in DESCRIBE if k in params}
-        out.append(Point(variant_label(base, {**fixed, **values}, base_params, searched),
-                         {**described, **values}))
+        over = {**fixed, **values}
+        label = variant_label(base, over, base_params, searched)
+        out.append(Point(label, {**described, **values}, label,
+                         kept_overrides(over, base_params, searched)))
     return out

@@ -109,3 +109,92 @@ def test_a_tuned_key_is_never_dropped_from_a_label(default_config):
     assert "warmup_epochs" in default_config["models"]["CREATE"]["search"]
     labels = [p.label for p in cfg.study_points(default_config, "fig4_warmup", "synthetic")]
     assert labels == ["CREATE~warmup_epochs=0", "CREATE~warmup_epochs=10"]
+
+
+def readings_config(default_config, variants, **spec):
+    return {**default_config, "studies": {"readings": {
+        "base": "CREATE", "datasets": ["synthetic"], "include": ["SASRec"],
+        "variants": variants, **spec}}}
+
+
+def test_named_variants_are_points_beside_the_default(default_config):
+    config = readings_config(default_config, {
+        "contrastive": {"alignment": "contrastive"},
+        "two": {"barlow_scale": "sum", "graph.graph_last_n": None},
+        "as_configured": {"alignment": "barlow"},  # the base's own value: the base's jobs
+    })
+    cfg.check(config)
+    pts = cfg.study_points(config, "readings", "synthetic")
+    assert [(p.name, p.label) for p in pts] == [
+        ("SASRec", "SASRec"), ("default", "CREATE"),
+        ("contrastive", "CREATE~alignment=contrastive"),
+        ("two", "CREATE~barlow_scale=sum~graph.graph_last_n=null"),
+        ("as_configured", "CREATE")]
+    assert pts[3].values == {"barlow_scale": "sum", "graph.graph_last_n": None}
+    assert pts[4].overrides == {}  # nothing left to override
+    params = cfg.model_spec(config, "synthetic", pts[3].label)[1]
+    assert params["barlow_scale"] == "sum" and params["graph"]["graph_last_n"] is None
+
+
+def test_a_searched_key_stays_in_a_variant_label(default_config):
+    """warmup_epochs is tuned, so the variant with the config's value is its own point."""
+    config = readings_config(default_config, {"warm3": {"warmup_epochs": 3}})
+    assert cfg.study_points(config, "readings", "synthetic")[2].label == "CREATE~warmup_epochs=3"
+
+
+def test_many_overrides_get_a_digest_label_that_resolves(default_config):
+    many = {f"sequential.{k}": v for k, v in {"dim": 32, "n_layers": 1, "n_heads": 1,
+                                               "dropout": 0.3, "max_len": 20}.items()}
+    many.update({"barlow_scale": "sum", "barlow_lambda": 0.02, "w_global": 0.2,
+                 "graph.LightGCN.n_layers": 1, "graph.LightGCN.reg": 0.001,
+                 "graph.graph_last_n": 10, "alignment": "contrastive", "temperature": 0.5})
+    config = readings_config(default_config, {"bundle": many})
+    cfg.check(config)
+    point = cfg.study_points(config, "readings", "synthetic")[2]
+    assert point.label.startswith("CREATE~overrides=") and len(point.label) < 40
+    params = cfg.model_spec(config, "synthetic", point.label)[1]
+    assert params["sequential"]["dim"] == 32 and params["graph"]["LightGCN"]["n_layers"] == 1
+    assert params["temperature"] == 0.5
+    assert cfg.variant_overrides(config, "synthetic", point.label) == many
+    with pytest.raises(ConfigError, match="digest"):
+        cfg.model_spec(default_config, "synthetic", point.label)
+
+
+@pytest.mark.parametrize("variants, spec, message", [
+    ({"default": {"alignment": "none"}}, {}, "base's own point"),
+    ({"x": {"alignment": "none"}}, {"grid": {"w_align": [0.0]}}, "not both"),
+    ({"x": {"alignment": "none"}}, {"include": []}, "significance.reference"),
+    ({"x": {"alignment": "cosine"}}, {}, "alignment"),
+])
+def test_bad_variant_studies_are_named(default_config, variants, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.check(readings_config(default_config, variants, **spec))
+
+
+def test_the_readings_report_needs_variants(default_config):
+    config = {**default_config, "studies": {"readings": {
+        "base": "CREATE", "datasets": ["synthetic"], "include": ["SASRec"],
+        "grid": {"w_align": [0.0]}}}}
+    with pytest.raises(ConfigError, match="needs `variants:`"):
+        cfg.check(config)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_create_and_sasrec_have_equal_budgets(name):
+    """The readings report compares CREATE's readings with SASRec at equal epochs and patience."""
+    models = yaml.safe_load((ROOT / "config" / name).read_text())["models"]
+    for key in ("epochs", "patience"):
+        assert models["CREATE"]["params"][key] == models["SASRec"]["params"][key]
+
+
+def test_paper_config_searches_what_the_paper_varies():
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    search = paper["models"]["CREATE"]["search"]
+    assert search["warmup_epochs"] == [0, 10, 20, 50, 100]
+    assert search["graph.graph_last_fraction"] == {"low": 0.1, "high": 1.0}
+    assert search["w_align"] == {"low": 0.0, "high": 1.0}
+    assert {"w_global", "barlow_lambda"} <= set(search)
+    for dataset in paper["datasets"]:  # the searched fraction is the graph size everywhere
+        assert cfg.model_spec(paper, dataset, "CREATE")[1]["graph"]["graph_last_n"] is None
+    assert [p.name for p in cfg.study_points(paper, "readings", "ml-1m")][:2] == ["SASRec",
+                                                                                  "default"]

@@ -242,7 +242,7 @@ def test_custom_dataset_from_a_local_csv(repo, tmp_path):
     cfg = {"seeds": [0], "device": "cpu", "models": {"PopRnd": {}},
            "datasets": {"mine": {"path": str(tmp_path / "mine.csv"),
                                  "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}}}
-    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(cfg))
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     snakemake(repo, "--cores", "1", "results/mine/split_summary.json", "--configfile", "config/mine.yaml")
     summary = json.loads((repo / "results/mine/split_summary.json").read_text())
     assert summary["interactions"] == len(log[log.groupby("uid").uid.transform("size") >= 3])
@@ -459,3 +459,77 @@ def test_table3_in_the_loom_protocol(repo):
     assert "1.43 (quoted)" in table and "PopRnd (ours, LOOM setup)" in table
     metrics = json.loads((repo / "results/tiny-loom/SASRec/seed0/metrics.json").read_text())
     assert f"{100 * metrics['recall@10']:.2f} ± " in table or f"{100 * metrics['recall@10']:.2f} [" in table
+
+
+@pytest.mark.slow
+def test_readings_report_on_a_custom_log(repo, tmp_path):
+    """results/readings.md from a custom-dataset config in leave-one-out: SASRec, the default
+    and two readings, each its own jobs; every number of readings.csv is that of its job files.
+    The bundle has too many overrides for a readable label: its jobs run under a digest."""
+    from recbench.data.synthetic import SyntheticConfig, generate
+    from recbench.studies import apply_overrides
+
+    log = generate(SyntheticConfig(n_users=250, n_items=150, n_communities=4, seed=3))
+    log.rename({"user": "uid", "item": "iid", "timestamp": "ts"}).write_csv(tmp_path / "log.csv")
+    seq = {"dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10}
+    bundle = {"alignment": "none", "barlow_lambda": 0.01, "barlow_scale": "sum", "w_align": 0.2,
+              "w_global": 0.2, "temperature": 0.3, "sequential.dropout": 0.3,
+              "sequential.n_heads": 2, "graph.LightGCN.reg": 0.001, "graph.LightGCN.n_layers": 2,
+              "graph.graph_last_n": 8, "lr": 0.003}
+    cfg = {"seeds": [0, 1], "device": "cpu", "tuning": {"trials": 1},
+           "datasets": {"mydata": {"path": str(tmp_path / "log.csv"),
+                                   "columns": {"user": "uid", "item": "iid", "timestamp": "ts"},
+                                   "split": {"protocol": "loom", "k_core": 2}}},
+           "models": {"SASRec": {"params": {**seq, "epochs": 3, "patience": 1,
+                                            "progress": False}},
+                      "CREATE": {"params": {"sequential": seq, "epochs": 3, "patience": 1,
+                                            "warmup_epochs": 1, "progress": False,
+                                            "graph": {"graph_last_n": 10,
+                                                      "LightGCN": {"n_layers": 1}}}}},
+           "studies": {"readings": {"base": "CREATE", "datasets": ["mydata"],
+                                    "include": ["SASRec"],
+                                    "variants": {"bundle": bundle, "longer": {"epochs": 4}}}}}
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    args = ["results/readings.md", "--configfile", "config/mine.yaml"]
+    dry = snakemake(repo, "-n", *args).stdout
+    assert re.search(r"tune\s+4\b", dry) and re.search(r"train_evaluate\s+8\b", dry), dry
+    snakemake(repo, "--cores", "2", *args)
+
+    table = pd.read_csv(repo / "results/readings.csv")
+    assert list(table.name) == ["SASRec", "default", "bundle", "longer"]
+    assert list(table.label[[0, 1, 3]]) == ["SASRec", "CREATE", "CREATE~epochs=4"]
+    assert table.label[2].startswith("CREATE~overrides=")
+    for _, row in table.iterrows():
+        folder = repo / "results/mydata" / row.label
+        ndcg = [json.loads((folder / f"seed{s}/metrics.json").read_text())["ndcg@10"]
+                for s in (0, 1)]
+        assert row["ndcg@10_mean_pct"] == pytest.approx(50 * sum(ndcg))
+        best = json.loads((folder / "best_params.json").read_text())
+        assert row["valid_ndcg@10_pct"] == pytest.approx(100 * best["valid_ndcg@10"])
+        histories = [pd.read_csv(folder / f"seed{s}/training/history.csv") for s in (0, 1)]
+        assert row.epochs_trained == len(histories[0]) == best["best_epoch"]
+        assert row.seconds_per_epoch == pytest.approx(pd.concat(histories).seconds.mean())
+    # a reading is the default's tuned parameters plus its overrides
+    default = json.loads((repo / "results/mydata/CREATE/best_params.json").read_text())["params"]
+    reading = json.loads((repo / f"results/mydata/{table.label[2]}/seed0/metrics.json")
+                         .read_text())["params"]
+    expected = apply_overrides(default, bundle)
+    assert reading.pop("epochs") <= expected.pop("epochs") and reading == expected
+    assert list(table.budget_differs) == [False, False, False, True]  # epochs 4, not 3
+    text = (repo / "results/readings.md").read_text()
+    assert "## mydata" in text and "(budget ≠ SASRec's)" in text and "never on test" in text
+    assert (repo / "results/figures/readings.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_default_config_plans_the_readings_report(repo):
+    """`snakemake results/readings.md` on the default config: one tuning job per point, one
+    training job per point and seed, SASRec's and the default's shared with Table 2."""
+    from recbench import config as cfgmod
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    labels = {p.label for p in cfgmod.study_points(config, "readings", "synthetic")}
+    assert {"SASRec", "CREATE"} <= labels
+    dry = snakemake(repo, "-n", "results/readings.md").stdout
+    assert re.search(rf"tune\s+{len(labels)}\b", dry), dry
+    assert re.search(rf"train_evaluate\s+{len(labels) * len(config['seeds'])}\b", dry), dry
+    assert re.search(r"readings\s+1\b", dry), dry

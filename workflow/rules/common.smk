@@ -106,14 +106,37 @@ def study_points(name):
     }
 
 
-def study_metrics(name):
-    """Every (dataset, point, seed) metrics file of a study: one training job each."""
-    return [
-        f"results/{d}/{label}/seed{s}/metrics.json"
+def study_files(name, leaf="metrics.json"):
+    """Every (dataset, point, seed) file ``leaf`` of a study (metrics.json: one training job each)."""
+    files = [
+        f"results/{d}/{label}/seed{s}/{leaf}"
         for d, pts in study_points(name).items()
         for label, _ in pts
         for s in studies.study_seeds(config, name)
     ]
+    return list(dict.fromkeys(files))  # two points of one label are one job
+
+
+def named_points(name):
+    """dataset -> [{name, label, overrides}] of a study of named variants (recbench/studies.py)."""
+    return {
+        d: [
+            {"name": p.name, "label": p.label, "overrides": p.values}
+            for p in cfg.study_points(config, name, d)
+        ]
+        for d in studies.study_datasets(config, name)
+    }
+
+
+def study_best_params(name):
+    """The best_params.json of every (dataset, point) of a study: its tuning job."""
+    return list(
+        dict.fromkeys(
+            f"results/{d}/{label}/best_params.json"
+            for d, pts in study_points(name).items()
+            for label, _ in pts
+        )
+    )
 
 
 def fig2_studies(figure, name):

@@ -54,7 +54,7 @@ rule reproduction:
 rule study_table:
     """Tables 4 and 5: the ablation points of a study, each trained by its own jobs."""
     input:
-        metrics=lambda wc: study_metrics(wc.table),
+        metrics=lambda wc: study_files(wc.table),
     output:
         md=report("results/{table}.md", caption="../report/study_table.rst", category="Tables"),
         csv="results/{table}.csv",
@@ -76,7 +76,7 @@ rule study_table:
 rule figure:
     """Figures 2-5: a PNG and the CSV of the values it plots."""
     input:
-        metrics=lambda wc: study_metrics(wc.figure),
+        metrics=lambda wc: study_files(wc.figure),
         # Figure 2 plots the best tuning trial's curves (the only run that validates every
         # epoch): each base study's folder, which holds the history best_params.json names
         studies=lambda wc: fig2_studies(wc.figure, "tuning"),
@@ -142,3 +142,35 @@ rule table3:
         table3=lambda wc: cfg.table3(config),
     script:
         "../scripts/table3.py"
+
+
+rule readings:
+    """The readings report: the base (`default`) and each named variant of the readings study,
+    each trained by its own jobs, beside the reference (recbench/readings_report.py)."""
+    input:
+        metrics=lambda wc: study_files("readings"),
+        per_user=lambda wc: study_files("readings", "per_user.parquet"),
+        # the final fits' history.csv (seconds per epoch, epochs trained)
+        training=lambda wc: study_files("readings", "training"),
+        best=lambda wc: study_best_params("readings"),
+    output:
+        md=report("results/readings.md", caption="../report/readings.rst", category="Tables"),
+        csv="results/readings.csv",
+        png=report(
+            "results/figures/readings.png", caption="../report/readings.rst", category="Figures"
+        ),
+    log:
+        "logs/report/readings.log",
+    benchmark:
+        "logs/benchmarks/report/readings.tsv"
+    conda:
+        "../../environment.yml"
+    params:
+        points=lambda wc: named_points("readings"),
+        seeds=lambda wc: studies.study_seeds(config, "readings"),
+        base=lambda wc: studies.study(config, "readings")["base"],
+        significance=config["significance"],
+        evaluation=config["evaluation"],
+        paper_names=PAPER_NAMES,
+    script:
+        "../scripts/readings.py"

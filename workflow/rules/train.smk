@@ -25,7 +25,7 @@ rule tune:
         spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
         search=lambda wc: cfg.model_search(config, wc.model),
         trials=lambda wc: cfg.n_trials(config, wc.model),
-        overrides=lambda wc: studies.parse_label(wc.model)[1],
+        overrides=lambda wc: cfg.variant_overrides(config, wc.dataset, wc.model),
         tuning=config["tuning"],
         device=config["device"],
         evaluation=config["evaluation"],
