@@ -2,13 +2,18 @@
 
     python benchmarks/bench_scale.py [--model SASRec CREATE ...] [--scale 1] [--device cpu|cuda]
                                      [--amp] [--steps N]
+    python benchmarks/bench_scale.py --model CREATE CREATE-catalog CREATE-LightGCN-catalog \
+        CREATE-sequential --steps 3
 
 The log has 8,283 users, 181,304 items and 881,456 interactions (Yambda-50M likes, the paper's
 Table 1) with power-law item popularity; ``--scale k`` divides all three by k. Each model runs in
 its own fresh process (``_common.in_subprocess``), so each peak is that model's own: the whole
 process, data, model, optimizer and all. The models take the paper's settings for this dataset
 (config/paper.yaml: SCE, max_len 200, CREATE = SASRec + UltraGCN on each user's last 200 items),
-CREATE without warm-up so that the epoch trains the whole model.
+CREATE without warm-up so that the epoch trains the whole model. ``VARIANTS`` are CREATE with
+other readings of the paper (create_model/readings.py): catalogue-wide negatives for both graph
+backbones (every item a user has not interacted with, ~181k per positive, in blocks), and the
+sequential graph schedule (L_global on each batch's (user, next item) pairs, no edge pass).
 
 Without ``--steps`` an epoch is a real one, through ``recbench.training.train`` (the memory check
 included); with it, the first N steps are timed and extrapolated to the epoch's step count.
@@ -33,6 +38,17 @@ PAPER_PARAMS = {
     "LightGCN": {"dim": 64, "batch_size": 2048},
     "UltraGCN": {"dim": 128, "batch_size": 1024, "negative_num": 200},
 }
+#: CREATE with other readings: (base model, overrides of its PAPER_PARAMS)
+VARIANTS = {
+    "CREATE-catalog": ("CREATE", {"graph_negatives": "catalog"}),
+    "CREATE-LightGCN": ("CREATE", {"graph_backbone": "LightGCN"}),
+    "CREATE-LightGCN-catalog": ("CREATE", {"graph_backbone": "LightGCN",
+                                           "graph_negatives": "catalog"}),
+    "CREATE-sequential": ("CREATE", {"graph_schedule": "sequential"}),
+    "CREATE-sequential-catalog": ("CREATE", {"graph_schedule": "sequential",
+                                             "graph_negatives": "catalog"}),
+}
+MODELS = (*PAPER_PARAMS, *VARIANTS)
 LIMIT = 24 * GiB  # the goal: a CREATE epoch within one 24 GiB machine
 
 
@@ -48,10 +64,11 @@ def epoch(model: str, scale: int = 1, device: str = "cpu", amp: bool = False,
 
     users, items, rows = sizes(scale)
     log = synthetic_log(users, items, rows)
-    params = {**PAPER_PARAMS[model], **(params or {}), "progress": False, "epochs": 1,
+    base, variant = VARIANTS.get(model, (model, {}))
+    params = {**PAPER_PARAMS[base], **variant, **(params or {}), "progress": False, "epochs": 1,
               "amp": amp}
     torch.manual_seed(0)
-    m = build_model(model, params, seed=0, device=device)
+    m = build_model(base, params, seed=0, device=device)
     t0 = time.perf_counter()
     m.build(log)
     build_s = time.perf_counter() - t0
@@ -73,15 +90,16 @@ def epoch(model: str, scale: int = 1, device: str = "cpu", amp: bool = False,
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cuda", dtype=torch.float16, enabled=cuda and amp):
                 out = m.training_loss(b, gen)
-            out.backward()
+            (out["loss"] if isinstance(out, dict) else out).backward()  # CREATE: with its terms
             opt.step()
         if cuda:
             torch.cuda.synchronize()
         done = len(batches)
         epoch_s = (time.perf_counter() - t0) / done * n_steps
-        loss = float(out)
+        loss = float(out["loss"] if isinstance(out, dict) else out)
     out = {"model": model, "device": device, "amp": bool(amp and cuda), "users": users,
-           "items": items, "interactions": rows, "params": PAPER_PARAMS[model] | (params or {}),
+           "items": items, "interactions": rows,
+           "params": PAPER_PARAMS[base] | variant | (params or {}),
            "build_s": build_s, "epoch_s": epoch_s, "steps": n_steps, "timed_steps": done,
            "extrapolated": steps is not None, "train_loss": loss}
     if cuda:
@@ -134,7 +152,7 @@ def run(models=("SASRec", "CREATE"), scale: int = 1, device: str = "cpu", amp: b
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", nargs="+", default=["SASRec", "CREATE"], choices=list(PAPER_PARAMS))
+    ap.add_argument("--model", nargs="+", default=["SASRec", "CREATE"], choices=list(MODELS))
     ap.add_argument("--scale", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")

@@ -13,8 +13,8 @@ splits it by the paper's global temporal split or, with ``--protocol loom``, lea
 
 Budgets: by default every model is fitted as the pipeline's tuning trial 0 does (early stopping on
 validation NDCG@10) and retrained on the whole training part for its best epoch count; with
-``--fixed-epochs N`` every model trains exactly N epochs (CREATE's warm-up included) with no
-selection, which a validation set of a few dozen users (MovieLens-100K's temporal split) cannot
+``--fixed-epochs N`` every model trains exactly N epochs (CREATE: N joint epochs after its
+warm-up, the sequential budget of SASRec's N) with no selection, which a validation set of a few dozen users (MovieLens-100K's temporal split) cannot
 do reliably. One seed; the intervals are over test users (Student t), the p-values a paired t-test
 against SASRec on the same users. Prints a markdown table (NDCG@10 unfiltered and with the
 history filtered, the graph branch's validation NDCG@10 after warm-up, the last epoch's loss terms)
@@ -96,7 +96,8 @@ def main(argv=None) -> int:
     ap.add_argument("--csv", help="a custom dataset (csv, tsv or parquet); default: embedded data")
     ap.add_argument("--columns", default="user,item,timestamp", help="user,item,timestamp names")
     ap.add_argument("--protocol", choices=["global", "loom"], default="global")
-    ap.add_argument("--fixed-epochs", type=int, help="train every model exactly this many epochs")
+    ap.add_argument("--fixed-epochs", type=int, help="train every model exactly this many epochs "
+                    "(CREATE: joint epochs, after its warm-up)")
     ap.add_argument("--only", nargs="+", help="labels to run (default: SASRec and every variant)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML",
                     help="override CREATE parameters, e.g. warmup_epochs=10")
