@@ -138,19 +138,20 @@ class CatalogSum(torch.autograd.Function):
     """sums [R, K]: sum over items j of weights[j, k] * softplus(q_r . e_j - shift_r), skipping
     the excluded (r, j) pairs.
 
-    q [R, d], items [I, d], shift [R], weights [I, K] (no gradient), excluded pairs as rows [N],
-    cols [N] sorted by column. The [R, I] scores are never held whole: forward and backward each
-    walk the items in blocks of ``block`` columns, the backward recomputing a block's scores."""
+    q [R, d], items [I, d], shift [R], weights [I, K] (no gradient) or None (ones, K = 1),
+    excluded pairs as rows [N], cols [N] sorted by column. The [R, I] scores are never held
+    whole: forward and backward each walk the items in blocks of ``block`` columns, the backward
+    recomputing a block's scores."""
 
     @staticmethod
     def forward(ctx, q, items, shift, weights, ex_rows, ex_cols, block):
         ctx.save_for_backward(q, items, shift, weights, ex_rows, ex_cols)
         ctx.block = block
-        out = q.new_zeros(len(q), weights.shape[1])
+        out = q.new_zeros(len(q), 1 if weights is None else weights.shape[1])
         for lo, hi, rows, cols in _blocks(len(items), block, ex_rows, ex_cols):
-            f = F.softplus(q @ items[lo:hi].T - shift[:, None])  # [R, hi - lo]
+            f = F.softplus(torch.addmm(-shift[:, None], q, items[lo:hi].T))  # [R, hi - lo]
             f[rows, cols] = 0.0
-            out += f @ weights[lo:hi]
+            out += f.sum(1, keepdim=True) if weights is None else f @ weights[lo:hi]
         return out
 
     @staticmethod
@@ -160,10 +161,11 @@ class CatalogSum(torch.autograd.Function):
         grad_shift = torch.zeros_like(shift)
         for lo, hi, rows, cols in _blocks(len(items), ctx.block, ex_rows, ex_cols):
             e = items[lo:hi]
-            g = torch.sigmoid(q @ e.T - shift[:, None]) * (grad @ weights[lo:hi].T)  # [R, hi-lo]
+            g = torch.sigmoid_(torch.addmm(-shift[:, None], q, e.T))  # [R, hi - lo]
+            g *= grad if weights is None else grad @ weights[lo:hi].T
             g[rows, cols] = 0.0
-            grad_q += g @ e
-            grad_items[lo:hi] = g.T @ q
+            grad_q.addmm_(g, e)
+            torch.mm(g.T, q, out=grad_items[lo:hi])
             grad_shift -= g.sum(1)
         return grad_q, grad_items, grad_shift, None, None, None, None
 
@@ -188,8 +190,6 @@ def catalog_mean(q: torch.Tensor, items: torch.Tensor, users: torch.Tensor, indp
     q [R, d], items [I, d], users [R] (H_u is row u of R, given by its CSR ``indptr`` [U + 1] and
     ``indices`` [nnz]), weights [I, K] (default: ones, K = 1), shift [R] (default 0)."""
     R, n_items = len(q), len(items)
-    if weights is None:
-        weights = q.new_ones(n_items, 1)
     if shift is None:
         shift = q.new_zeros(R)
     counts = indptr[users + 1] - indptr[users]  # [R] |H_u|
@@ -198,7 +198,8 @@ def catalog_mean(q: torch.Tensor, items: torch.Tensor, users: torch.Tensor, indp
     cols = indices[first + torch.arange(len(rows), device=q.device)]  # [N] the items of H_u
     order = torch.argsort(cols)
     block = max(1, CATALOG_BLOCK // max(R, 1))
-    sums = CatalogSum.apply(q, items, shift, weights.detach(), rows[order], cols[order], block)
+    weights = None if weights is None else weights.detach()
+    sums = CatalogSum.apply(q, items, shift, weights, rows[order], cols[order], block)
     n = (n_items - counts).clamp_min(1).to(sums.dtype)  # [R] items not in H_u
     return sums / n[:, None]
 
