@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.sasrec import SequentialParams, catalog_loss, catalog_loss_memory, largest_batch
+from baselines.sasrec import (LocalLoss, SequentialParams, catalog_loss, catalog_loss_memory,
+                              largest_batch)
 from recbench.errors import ConfigError
 from recbench.memory import Need
 from recbench.models import register
@@ -47,9 +48,8 @@ class BERT4Rec(NeuralRecommender):
 
     def build(self, train):
         p = self.params
-        self.encoder = SequenceEncoder(train.n_items, dim=p.dim, n_layers=p.n_layers,
-                                       n_heads=p.n_heads, dropout=p.dropout, max_len=p.max_len,
-                                       causal=False, mask_token=True, ffn_dim=p.ffn_mult * p.dim)
+        self.encoder = SequenceEncoder(train.n_items, **p.encoder_kwargs(), causal=False,
+                                       mask_token=True, ffn_dim=p.ffn_mult * p.dim)
         offsets, items = train.sequences()
         self.windows, self.lengths = tail_windows(offsets, items, p.max_len, pad=train.n_items)
         self.window_users = window_users(offsets)  # [U] training user of each window
@@ -81,23 +81,32 @@ class BERT4Rec(NeuralRecommender):
         return catalog_loss_memory(n, self.encoder.n_items, p.dim, p.loss, label, key)
 
     def training_loss(self, idx, generator):
-        return self.local_loss(idx, generator)[0]
+        return self.local_loss(idx, generator).loss
 
-    def local_loss(self, idx, generator):
-        """(masked-item loss of windows ``idx``, their states [B, d] at the last position)."""
+    def local_loss(self, idx, generator, item_weights=None) -> LocalLoss:
+        """Masked-item loss of windows ``idx``: ``states`` are the masked positions' (the ones
+        scored); ``item_weights`` [n_items, d]: the output table (default: the encoder's)."""
         L = int(self.lengths[idx].max())  # drop the batch's all-padding columns
         inputs, targets = self.mask_items(self.windows[idx, -L:], generator)  # [B, L] on the CPU
         where = (targets != IGNORE).view(-1).nonzero().squeeze(1)  # [N] masked positions
         device = self.encoder.item_emb.weight.device
         h = self.encoder(inputs.to(device))  # [B, L, d]
         states = h.reshape(-1, h.shape[-1])[where.to(device)]  # [N, d]
-        loss = catalog_loss(self, states, targets.reshape(-1)[where].to(device), generator)
-        return loss, h[:, -1]
+        loss = catalog_loss(self, states, targets.reshape(-1)[where].to(device), generator,
+                            item_weights)
+        return LocalLoss(loss, h[:, -1], states, (where // L).to(device))
 
-    def score(self, batch):  # [B, n_items]
+    def window_targets(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows [N], items [N]): every real item of windows ``idx`` (each is a masked target in
+        some step), with the batch row of each, on the CPU."""
+        x = self.windows[idx]  # [B, max_len]
+        rows, cols = (x != self.encoder.pad_id).nonzero(as_tuple=True)
+        return rows, x[rows, cols]
+
+    def score(self, batch, item_weights=None):  # [B, n_items]
         self.eval()  # no dropout at inference
         device = self.encoder.item_emb.weight.device
         items = batch.items.to(device)  # [B, L], L <= max_len - 1
         mask = torch.full((len(items), 1), self.encoder.mask_id, dtype=items.dtype, device=device)
         h = self.encoder(torch.cat([items, mask], dim=1))[:, -1]  # [B, d] state of the [MASK]
-        return h @ self.encoder.item_weights.T
+        return h @ (self.encoder.item_weights if item_weights is None else item_weights).T

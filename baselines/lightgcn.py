@@ -3,8 +3,12 @@
 The graph is each user's last ``graph_last_n`` training interactions (or last
 ``graph_last_fraction`` of them; all by default), binary. An epoch is one pass over the graph's
 edges in a random order; each positive (u, i) gets one uniform negative, redrawn while it is one
-of u's graph items (``exclude_positives``). Every step propagates the whole graph (sparse), as
-LightGCN's gradient flows through every layer.
+of u's graph items (``exclude_positives``), or with ``negatives: catalog`` every item not among
+u's graph items (the paper's Section 3.4 BPR, as a per-positive mean; see
+``recbench.nn.graph_encoders``). Every step propagates the whole graph (sparse), as LightGCN's
+gradient flows through every layer. ``hop_norm`` and ``edge_dropout`` (off by default) are the
+form CREATE's predecessor MRGSRec uses: L2-normalised hop outputs, edges dropped at every training
+propagation (``recbench.nn.graph_encoders.LightGCNEncoder``).
 
 Scoring: the evaluated user's final embedding against every item's final embedding. A history
 without a learned user (users < 0, or a user with no edge in the graph) is folded in: its state
@@ -24,7 +28,7 @@ import torch
 from recbench.errors import ConfigError
 from recbench.graph import training_graph
 from recbench.models import register
-from recbench.nn.graph_encoders import LightGCNEncoder, NegativeSampler, user_states
+from recbench.nn.graph_encoders import NEGATIVES, LightGCNEncoder, NegativeSampler, user_states
 from recbench.training import NeuralRecommender, TrainConfig
 
 
@@ -42,6 +46,9 @@ class LightGCN(NeuralRecommender):
         reg: float = 1e-4  # L2 on the batch's layer-0 embeddings (LightGCN's "decay")
         init_std: float = 0.1  # normal init of both tables, as in the authors' code
         exclude_positives: bool = True  # redraw a negative that is one of the user's items
+        negatives: str = "sampled"  # "sampled": one uniform negative; "catalog": every j not in H_u
+        hop_norm: bool = False  # L2-normalise each hop's output before the layer mean
+        edge_dropout: float = 0.0  # drop each edge with this probability per training propagation
         graph_last_n: int | None = None  # graph: each user's last N interactions (None: all)
         graph_last_fraction: float | None = None  # or each user's last fraction of them
 
@@ -56,6 +63,12 @@ class LightGCN(NeuralRecommender):
             if self.graph_last_n is not None and self.graph_last_fraction is not None:
                 raise ConfigError("models.LightGCN: set graph_last_n or graph_last_fraction, "
                                   "not both (null for the other).")
+            if self.negatives not in NEGATIVES:
+                raise ConfigError(f"models.LightGCN.negatives must be one of {NEGATIVES}, got "
+                                  f"{self.negatives!r}")
+            if not 0.0 <= self.edge_dropout < 1.0:
+                raise ConfigError(f"models.LightGCN.edge_dropout must lie in [0, 1), got "
+                                  f"{self.edge_dropout}")
 
     def build(self, train, item_embedding=None):
         """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
@@ -63,7 +76,8 @@ class LightGCN(NeuralRecommender):
         R = training_graph(train, p.graph_last_n, p.graph_last_fraction, "LightGCN")  # [U, I] CSR
         self.R = R
         self.encoder = LightGCNEncoder(R, dim=p.dim, n_layers=p.n_layers, reg=p.reg,
-                                       init_std=p.init_std, item_embedding=item_embedding)
+                                       init_std=p.init_std, item_embedding=item_embedding,
+                                       hop_norm=p.hop_norm, edge_dropout=p.edge_dropout)
         coo = R.tocoo()
         self.edge_users = torch.from_numpy(coo.row.astype(np.int64))  # [E] CPU
         self.edge_items = torch.from_numpy(coo.col.astype(np.int64))  # [E] CPU
@@ -81,12 +95,23 @@ class LightGCN(NeuralRecommender):
         return list(perm.split(self.params.batch_size))  # edge indices per step
 
     def training_loss(self, batch, generator, final=None):
-        """BPR of edges ``batch`` [B]; ``final``: this step's ``encoder()`` output when the caller
-        has propagated already (CREATE reuses one propagation for the loss and its user states)."""
-        users, pos = self.edge_users[batch], self.edge_items[batch]  # [B], [B]
-        neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
+        """BPR of edges ``batch`` [B] (``pair_loss`` of their users and items)."""
+        return self.pair_loss(self.edge_users[batch], self.edge_items[batch], generator, final)
+
+    def propagate(self, generator: torch.Generator | None = None):
+        """(users [U, d], items [I, d]) of one training step (edges dropped by ``generator``)."""
+        return self.encoder(generator)
+
+    def pair_loss(self, users, items, generator, final=None):
+        """BPR of the positive pairs (users [B], items [B], CPU); ``final``: this step's
+        ``propagate`` output when the caller has it (CREATE reuses one propagation)."""
         dev = self.device
-        return self.encoder.bpr_loss(users.to(dev), pos.to(dev), neg.to(dev), final=final)
+        if final is None:
+            final = self.propagate(generator)
+        if self.params.negatives == "catalog":
+            return self.encoder.catalog_bpr_loss(users.to(dev), items.to(dev), final=final)
+        neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
+        return self.encoder.bpr_loss(users.to(dev), items.to(dev), neg.to(dev), final=final)
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(users [U, d], items [I, d]); cached in eval mode until train()/eval() is called."""

@@ -161,9 +161,8 @@ class MRGSRec(NeuralRecommender):
 
     def build(self, train):
         p = self.params
-        self.encoder = SequenceEncoder(train.n_items, dim=p.dim, n_layers=p.n_layers,
-                                       n_heads=p.n_heads, dropout=p.dropout, max_len=p.max_len,
-                                       causal=True, ffn_dim=p.ffn_dim)
+        self.encoder = SequenceEncoder(train.n_items, **p.encoder_kwargs(), causal=True,
+                                       ffn_dim=p.ffn_dim)
         self.graph = LightGCN(self._graph_params, seed=self.seed, device=str(self.device))
         self.graph.build(train, item_embedding=self.encoder.item_emb)  # one item table
         self.fusion = nn.Sequential(nn.Linear(2 * p.dim, p.fusion_dim), nn.GELU(),

@@ -11,13 +11,14 @@ state for scoring is the output at the last position.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from recbench.errors import ConfigError
 from recbench.memory import Need
 from recbench.models import register
-from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
+from recbench.nn.encoders import INITS, SequenceEncoder, init_std, tail_windows, window_users
 from recbench.nn.losses import full_ce, full_ce_bytes, scalable_ce
 from recbench.training import NeuralRecommender, TrainConfig
 
@@ -35,6 +36,10 @@ class SequentialParams(TrainConfig):
     sce_n_buckets: int = 256
     sce_bucket_size_x: int = 256  # states per bucket
     sce_bucket_size_y: int = 256  # items (negatives) per bucket
+    # the encoder's input and form (recbench/nn/encoders.py); defaults: today's SASRec
+    input_norm: bool = False  # LayerNorm on item + position embeddings before dropout
+    norm_first: bool = True  # pre-norm layers + final LayerNorm; False: post-norm
+    init: str = "scaled"  # "scaled": normal std d^-1/2; "trunc_normal": std 0.02 (MRGSRec's)
 
     def validate(self) -> None:
         super().validate()
@@ -49,13 +54,36 @@ class SequentialParams(TrainConfig):
             raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}.")
         if min(self.sce_n_buckets, self.sce_bucket_size_x, self.sce_bucket_size_y) < 1:
             raise ConfigError("sce_n_buckets, sce_bucket_size_x and sce_bucket_size_y must be >= 1.")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {INITS}, got {self.init!r}.")
+
+    def encoder_kwargs(self) -> dict:
+        """The ``SequenceEncoder`` arguments these parameters set."""
+        return {"dim": self.dim, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                "dropout": self.dropout, "max_len": self.max_len, "input_norm": self.input_norm,
+                "norm_first": self.norm_first, "init": self.init}
+
+    def item_init_std(self) -> float:
+        """The std the item table starts at (``recbench.nn.encoders.init_std``)."""
+        return init_std(self.dim, self.init)
+
+
+class LocalLoss(NamedTuple):
+    """What a sequential backbone's ``local_loss`` returns for a batch of B windows."""
+
+    loss: torch.Tensor  # scalar: CE (or SCE) over the scored positions
+    last: torch.Tensor  # [B, d] the state at each window's last position
+    states: torch.Tensor  # [N, d] the states the loss scores (SASRec: every real position)
+    rows: torch.Tensor  # [N] the batch row (window) of each
 
 
 def catalog_loss(model, states: torch.Tensor, targets: torch.Tensor,
-                 generator: torch.Generator) -> torch.Tensor:
-    """CE or SCE (by ``model.params.loss``) of states [N, d] against targets [N]."""
+                 generator: torch.Generator, item_weights: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """CE or SCE (by ``model.params.loss``) of states [N, d] against targets [N], scored against
+    ``item_weights`` [n_items, d] (default: the encoder's own item table)."""
     p = model.params
-    weights = model.encoder.item_weights  # [n_items, d]
+    weights = model.encoder.item_weights if item_weights is None else item_weights
     if p.loss == "sce":
         return scalable_ce(states, weights, targets, n_buckets=p.sce_n_buckets,
                            bucket_size_x=p.sce_bucket_size_x,
@@ -96,9 +124,7 @@ class SASRec(NeuralRecommender):
 
     def build(self, train):
         p = self.params
-        self.encoder = SequenceEncoder(train.n_items, dim=p.dim, n_layers=p.n_layers,
-                                       n_heads=p.n_heads, dropout=p.dropout, max_len=p.max_len,
-                                       causal=True)
+        self.encoder = SequenceEncoder(train.n_items, **p.encoder_kwargs(), causal=True)
         offsets, items = train.sequences()
         # windows of max_len + 1 items: inputs are the first max_len, targets the last max_len
         windows, lengths = tail_windows(offsets, items, p.max_len + 1, pad=train.n_items)
@@ -119,20 +145,29 @@ class SASRec(NeuralRecommender):
                                    label, key)
 
     def training_loss(self, idx, generator):
-        return self.local_loss(idx, generator)[0]
+        return self.local_loss(idx, generator).loss
 
-    def local_loss(self, idx, generator):
-        """(next-item loss of windows ``idx``, their user states [B, d] at the last position)."""
+    def local_loss(self, idx, generator, item_weights=None) -> LocalLoss:
+        """Next-item loss of windows ``idx`` at every real position; ``item_weights`` [n_items, d]:
+        the output table to score against (default: the encoder's item table)."""
         L = int(self.input_lengths[idx].max())  # drop the batch's all-padding columns
         x, y = self.inputs[idx, -L:], self.targets[idx, -L:]  # [B, L] on the CPU
         where = (x != self.encoder.pad_id).view(-1).nonzero().squeeze(1)  # [N] real positions
         device = self.encoder.item_emb.weight.device
         h = self.encoder(x.to(device))  # [B, L, d]
         states = h.reshape(-1, h.shape[-1])[where.to(device)]  # [N, d]
-        return catalog_loss(self, states, y.reshape(-1)[where].to(device), generator), h[:, -1]
+        loss = catalog_loss(self, states, y.reshape(-1)[where].to(device), generator, item_weights)
+        return LocalLoss(loss, h[:, -1], states, (where // L).to(device))
 
-    def score(self, batch):  # [B, n_items]
+    def window_targets(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows [N], items [N]): the target item of every real position of windows ``idx``, with
+        the batch row of each (the positives ``local_loss`` predicts), on the CPU."""
+        x, y = self.inputs[idx], self.targets[idx]  # [B, max_len]
+        rows, cols = (x != self.encoder.pad_id).nonzero(as_tuple=True)
+        return rows, y[rows, cols]
+
+    def score(self, batch, item_weights=None):  # [B, n_items]
         self.eval()  # no dropout at inference
         device = self.encoder.item_emb.weight.device
         h = self.encoder(batch.items.to(device))[:, -1]  # [B, d] state at the last position
-        return h @ self.encoder.item_weights.T
+        return h @ (self.encoder.item_weights if item_weights is None else item_weights).T

@@ -14,6 +14,8 @@ leaves the plateau after ~15. For the paper's datasets set ``lr: 1.0e-3`` and mo
 
 The graph is each user's last ``graph_last_n`` training interactions (or last
 ``graph_last_fraction`` of them; all by default), binary; an epoch is one pass over its edges.
+``negatives: catalog`` replaces the ``negative_num`` sampled negatives of L_O and L_C by the mean
+over every item not among the user's graph items (``recbench.nn.graph_encoders``).
 
 Scoring: the evaluated user's embedding against every item embedding. A history without a
 learned user (users < 0, or a user with no edge in the graph) is folded in: its state is the mean
@@ -30,7 +32,7 @@ import torch
 from recbench.errors import ConfigError
 from recbench.graph import training_graph
 from recbench.models import register
-from recbench.nn.graph_encoders import NegativeSampler, UltraGCNEncoder, user_states
+from recbench.nn.graph_encoders import NEGATIVES, NegativeSampler, UltraGCNEncoder, user_states
 from recbench.training import NeuralRecommender, TrainConfig
 
 
@@ -55,6 +57,7 @@ class UltraGCN(NeuralRecommender):
         lambda_ii: float = 1e-3  # item-item constraint loss L_I
         init_std: float = 1e-3  # normal init of both tables
         exclude_positives: bool = False  # redraw negatives that are the user's items (official: no)
+        negatives: str = "sampled"  # "sampled": negative_num uniform; "catalog": every j not in H_u
         # "sum": the official loss (batch sums, L2 of the whole tables); "mean": per-positive means,
         # L2 of the rows the step touched (CREATE's default, see recbench/nn/graph_encoders.py)
         reduction: str = "sum"
@@ -78,6 +81,9 @@ class UltraGCN(NeuralRecommender):
             if self.graph_last_n is not None and self.graph_last_fraction is not None:
                 raise ConfigError("models.UltraGCN: set graph_last_n or graph_last_fraction, "
                                   "not both (null for the other).")
+            if self.negatives not in NEGATIVES:
+                raise ConfigError(f"models.UltraGCN.negatives must be one of {NEGATIVES}, got "
+                                  f"{self.negatives!r}")
 
     def build(self, train, item_embedding=None):
         """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
@@ -100,15 +106,28 @@ class UltraGCN(NeuralRecommender):
         return list(perm.split(self.params.batch_size))  # edge indices per step
 
     def training_loss(self, batch, generator, final=None):
-        """The loss of edges ``batch`` [B] (``final`` is unused: UltraGCN does not propagate; the
-        argument lets CREATE treat both graph backbones alike)."""
-        users, pos = self.edge_users[batch], self.edge_items[batch]  # [B], [B]
-        neg = self.sampler.sample(users, self.params.negative_num, generator)  # [B, M]
+        """The loss of edges ``batch`` [B] (``pair_loss`` of their users and items)."""
+        return self.pair_loss(self.edge_users[batch], self.edge_items[batch], generator, final)
+
+    def propagate(self, generator: torch.Generator | None = None):
+        """(users [U, d], items [I, d]): the tables themselves (UltraGCN does not propagate; the
+        method lets CREATE treat both graph backbones alike)."""
+        return self.encoder()
+
+    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [U, d], items [I, d]) for scoring: the tables."""
+        return self.encoder()
+
+    def pair_loss(self, users, items, generator, final=None):
+        """The loss of the positive pairs (users [B], items [B], CPU); ``final`` is unused."""
         dev = self.device
-        return self.encoder.loss(users.to(dev), pos.to(dev), neg.to(dev))
+        neg = None
+        if self.params.negatives == "sampled":
+            neg = self.sampler.sample(users, self.params.negative_num, generator).to(dev)  # [B, M]
+        return self.encoder.loss(users.to(dev), items.to(dev), neg)
 
     def score(self, batch):  # [B, n_items]
-        user_final, item_final = self.encoder()
+        user_final, item_final = self.final_embeddings()
         states = user_states(batch.users, batch.items, batch.pad, user_final, item_final,
                              self.has_embedding)  # [B, d]
         return states @ item_final.T

@@ -2,6 +2,8 @@
 
     python benchmarks/bench_scale.py [--model SASRec CREATE ...] [--scale 1] [--device cpu|cuda]
                                      [--amp] [--steps N] [--log ml-1m] [--warmup]
+    python benchmarks/bench_scale.py --model CREATE CREATE-catalog CREATE-LightGCN-catalog \
+        CREATE-sequential --steps 3
 
 The log has 8,283 users, 181,304 items and 881,456 interactions (Yambda-50M likes, the paper's
 Table 1) with power-law item popularity; ``--scale k`` divides all three by k. Each model runs in
@@ -12,7 +14,10 @@ interactions), CREATE without warm-up so that the epoch trains the whole model; 
 times one of its warm-up epochs instead (the graph model's own pass over the edges).
 ``--log ml-1m``: MovieLens-1M's size (6,040 users, 3,706 items, 1,000,209 interactions, the
 whole log: an upper bound of its training part) with its settings (full CE), the size the cost
-of config/paper.yaml's CREATE search is estimated from.
+of config/paper.yaml's CREATE search is estimated from. ``VARIANTS`` are CREATE with other
+readings of the paper (create_model/readings.py): catalogue-wide negatives for both graph
+backbones (every item a user has not interacted with, ~181k per positive, in blocks), and the
+sequential graph schedule (L_global on each batch's (user, next item) pairs, no edge pass).
 
 Without ``--steps`` an epoch is a real one, through ``recbench.training.train`` (the memory check
 included); with it, the first N steps are timed and extrapolated to the epoch's step count.
@@ -37,6 +42,17 @@ PAPER_PARAMS = {
     "LightGCN": {"dim": 64, "batch_size": 2048},
     "UltraGCN": {"dim": 128, "batch_size": 1024, "negative_num": 200},
 }
+#: CREATE with other readings: (base model, overrides of its PAPER_PARAMS)
+VARIANTS = {
+    "CREATE-catalog": ("CREATE", {"graph_negatives": "catalog"}),
+    "CREATE-LightGCN": ("CREATE", {"graph_backbone": "LightGCN"}),
+    "CREATE-LightGCN-catalog": ("CREATE", {"graph_backbone": "LightGCN",
+                                           "graph_negatives": "catalog"}),
+    "CREATE-sequential": ("CREATE", {"graph_schedule": "sequential"}),
+    "CREATE-sequential-catalog": ("CREATE", {"graph_schedule": "sequential",
+                                             "graph_negatives": "catalog"}),
+}
+MODELS = (*PAPER_PARAMS, *VARIANTS)
 LIMIT = 24 * GiB  # the goal: a CREATE epoch within one 24 GiB machine
 #: the logs measured on: their size, what config/paper.yaml sets there beside PAPER_PARAMS, and
 #: whether a (user, item) pair occurs once only (MovieLens: one rating per movie)
@@ -60,10 +76,11 @@ def epoch(model: str, scale: int = 1, device: str = "cpu", amp: bool = False,
 
     users, items, rows = sizes(scale, log)
     data = synthetic_log(users, items, rows, distinct=LOGS[log][2])
-    params = {**PAPER_PARAMS[model], **LOGS[log][1].get(model, {}), **(params or {}),
+    base, variant = VARIANTS.get(model, (model, {}))
+    params = {**PAPER_PARAMS[base], **LOGS[log][1].get(base, {}), **variant, **(params or {}),
               "progress": False, "epochs": 1, "amp": amp}
     torch.manual_seed(0)
-    m = build_model(model, params, seed=0, device=device)
+    m = build_model(base, params, seed=0, device=device)
     t0 = time.perf_counter()
     m.build(data)
     build_s = time.perf_counter() - t0
@@ -152,7 +169,7 @@ def run(models=("SASRec", "CREATE"), scale: int = 1, device: str = "cpu", amp: b
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", nargs="+", default=["SASRec", "CREATE"], choices=list(PAPER_PARAMS))
+    ap.add_argument("--model", nargs="+", default=["SASRec", "CREATE"], choices=list(MODELS))
     ap.add_argument("--scale", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--amp", action="store_true", help="float16 autocast (CUDA only)")

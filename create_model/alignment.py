@@ -12,7 +12,10 @@ Both take a batch of paired views [B, d] and return a scalar.
   lambda / d times its sum), so the loss lies in [0, 1] for unrelated views whatever d is and w_BT
   weighs it against the per-position cross-entropy directly.
 - InfoNCE: cosine similarities over the batch at temperature tau, the matching pair as the
-  positive and every other user of the batch as a negative, averaged over both directions.
+  positive and every other user of the batch as a negative, averaged over both directions. With
+  ``rows`` (several states per user: CREATE's ``align_positions: all``), states h [N, d] are
+  scored against the batch's users e [B, d], each state's own user (``rows[n]``) the positive and
+  the batch's other users the negatives, in that direction only (a user has several positives).
 
 Standardisation divides by sqrt(var + eps * mean var), the eps taken relative to the view's own
 mean per-dimension variance (detached): a view of tiny scale (UltraGCN initialises its users at
@@ -52,8 +55,12 @@ def barlow_twins(h: torch.Tensor, e: torch.Tensor, lambd: float = 5e-3,
     return loss / d if scale == "mean" else loss
 
 
-def info_nce(h: torch.Tensor, e: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    logits = F.normalize(h, dim=1) @ F.normalize(e, dim=1).T / temperature  # [B, B]
+def info_nce(h: torch.Tensor, e: torch.Tensor, temperature: float = 0.2,
+             rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Paired views h [B, d], e [B, d]; or, with ``rows`` [N], states h [N, d] of users e [B, d]."""
+    logits = F.normalize(h, dim=1) @ F.normalize(e, dim=1).T / temperature  # [B or N, B]
+    if rows is not None:
+        return F.cross_entropy(logits, rows)
     labels = torch.arange(len(h), device=h.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 

@@ -8,41 +8,41 @@ Built by composition from the project's own models, never from copies of them:
   built on each user's last N (or last n%) training interactions and handed that same item table,
   so both encoders train one set of item embeddings; its user table exists only for training;
 - an alignment between the user's sequential state h_u and the user's graph embedding e_u: none,
-  contrastive (InfoNCE over the batch) or Barlow Twins (create_model/alignment.py). h_u is the
-  state that scores the next item: SASRec's output at the last position of the user's training
-  window; BERT4Rec's output at a [MASK] appended after the window's last items (Section 3.3).
+  contrastive (InfoNCE) or Barlow Twins (create_model/alignment.py).
 
-Loss (Eq. 5): L = L_local + w_global * L_global + w_align * L_align.
+Loss (Eq. 5): L = L_local + w_global * L_global + w_align * L_align, in two phases:
 
-Schedule (an epoch is a full pass over the graph's edges in both phases):
+- warm-up, epochs 1 .. ``warmup_epochs``: the graph branch alone (L_global at weight 1), the
+  transformer gets no gradient, validation is skipped; at its end the graph branch's own
+  validation NDCG@10 is logged as ``graph_val_ndcg@10``;
+- joint, the ``epochs`` epochs after it (``epochs`` counts joint epochs only, as SASRec's count
+  its epochs, so that the two get the same sequential budget; the loop runs warmup_epochs +
+  epochs, ``history.csv`` numbers every epoch and says its ``phase``; ``best_epoch`` and
+  ``epochs_trained`` count joint epochs, the unit a retraining's ``epochs`` takes): one pass
+  over the sequential backbone's training windows (its own batches), each step Eq. 5 on one
+  batch. Validation and early stopping as in every neural model.
 
-- warm-up, epochs 1 .. ``warmup_epochs``: exactly an epoch of the standalone graph model. The
-  graph backbone's own batches (its ``batch_size`` edges, its negatives, its loss, weight 1) over
-  every edge of the graph in a random order; the transformer gets no gradient and validation is
-  skipped, since the sequential part is not trained yet. At the end of warm-up the graph branch's
-  own validation NDCG@10 (its user and item embeddings) is logged as ``graph_val_ndcg@10``.
-- joint, the epochs after: one pass over the sequential backbone's training windows (its own
-  batches) with the graph's edges interleaved, so that both passes finish together. Step s takes
-  sequential batch s and the s-th of as many equal chunks of a fresh edge permutation; its loss is
-  Eq. 5 with L_local the backbone's CE over the batch's positions, L_global the graph loss of that
-  edge chunk, and L_align between h_u and e_u of the sequential batch's users. LightGCN
-  propagates once per step; that propagation serves both L_global and e_u. Validation and early
-  stopping as in every neural model. ``epochs`` counts both phases.
+Where the paper leaves a choice open, each reading is a parameter, and
+``create_model/readings.py`` lists them all (the paper's words, the alternatives, the defaults,
+the predecessor MRGSRec's readings): ``graph_schedule`` (what a graph step trains on: every edge
+of the graph, or the sequential batch's own (user, next item) pairs), ``graph_negatives``,
+``score_table``, ``align_positions``, ``barlow_scale``, ``barlow_lambda``, the backbones'
+``sequential.{input_norm, norm_first, init}`` and ``graph.LightGCN.{hop_norm, edge_dropout}``, and
+the optimiser's ``weight_decay`` and ``max_grad_norm``.
 
 Scales, so that the three terms work together:
 
 - every graph loss is a per-example mean: LightGCN's BPR is; UltraGCN runs with
   ``reduction: mean`` (per-positive means, L2 on the rows the step touched, not the whole shared
-  item table each step);
-- the graph's user table starts at the shared item table's scale (std d^-1/2, the transformer's
-  initialisation) unless ``graph.init_std`` is set;
-- Barlow Twins takes ``barlow_scale``: ``sum`` (Eq. 3 as printed, ~d for unrelated views) or
-  ``mean`` (Eq. 3 / d), and standardises each view relative to its own scale.
+  item table each step); catalogue-wide negatives are a mean over the non-interacted items;
+- the graph's user table starts at the shared item table's scale (the std the sequential
+  encoder's ``init`` gives it) unless ``graph.init_std`` is set.
 
 Each step returns its terms (L_local, L_global, L_align) beside the total, so ``history.csv`` has
 one column per term.
 
-Inference uses the sequential backbone alone with the enriched item table: no user embedding, no
+Inference uses the sequential backbone alone with the enriched item table (``score_table``: the
+shared table itself, or the graph branch's propagated item embeddings): no user embedding, no
 folding-in, so a user unseen in training is scored like any other.
 """
 
@@ -57,6 +57,7 @@ from create_model.alignment import ALIGNMENTS, BARLOW_SCALES, barlow_twins, info
 from recbench.errors import ConfigError
 from recbench.memory import Need
 from recbench.models import get_model_class, make_params, register
+from recbench.nn.graph_encoders import NEGATIVES
 from recbench.training import NeuralRecommender, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,26 @@ def _for_backbone(params: dict, backbone: str, backbones: tuple[str, ...]) -> di
     return {**shared, **(params.get(backbone) or {})}
 
 
+#: the readings of CREATE's own open points (create_model/readings.py) and their values
+CHOICES = {
+    "graph_schedule": ("edges", "sequential"),
+    "graph_negatives": NEGATIVES,
+    "score_table": ("raw", "propagated"),
+    "align_positions": ("last", "all"),
+}
+#: keys of ``graph:`` that CREATE sets itself, and where to set them instead
+GRAPH_SET_BY_CREATE = {
+    "dim": "the graph backbone shares the item table, so its dim is sequential.dim",
+    "negatives": "set models.CREATE.graph_negatives instead",
+}
+
+
 @register("CREATE")
 class CREATE(NeuralRecommender):
     @dataclass
     class Params(TrainConfig):
-        epochs: int = 100  # warm-up epochs included
-        batch_size: int = 128  # sequential windows per joint step
+        epochs: int = 100  # joint epochs: the loop runs warmup_epochs + epochs in all
+        batch_size: int = 128  # sequential windows per step
         lr: float = 1e-3
         patience: int | None = 5
         sequential_backbone: str = "SASRec"
@@ -85,7 +100,7 @@ class CREATE(NeuralRecommender):
         # is always the sequential one (one shared item table). A sub-dict named after a
         # backbone applies to that backbone only, so one config serves the backbone grid:
         #   graph: {graph_last_n: 50, LightGCN: {n_layers: 3}, UltraGCN: {negative_num: 50}}
-        # The graph's batch_size is its warm-up batch (edges per step).
+        # The graph's batch_size is its warm-up batch (edges per step, graph_schedule: edges).
         sequential: dict = field(default_factory=dict)
         graph: dict = field(default_factory=lambda: {"graph_last_n": 50})
         alignment: str = "barlow"  # none | contrastive | barlow
@@ -94,7 +109,13 @@ class CREATE(NeuralRecommender):
         barlow_lambda: float = 5e-3
         barlow_scale: str = "mean"  # Eq. 3 as a sum ("sum") or divided by d ("mean")
         temperature: float = 0.2  # InfoNCE
-        warmup_epochs: int = 5
+        warmup_epochs: int = 5  # graph-only epochs before the `epochs` joint ones
+        # the readings of the paper's open points (create_model/readings.py):
+        graph_schedule: str = "edges"  # edges: passes over the graph's edges; sequential: the
+        #                                sequential batch's (user, next item) pairs
+        graph_negatives: str = "sampled"  # sampled (the backbone's) | catalog (every j not in H_u)
+        score_table: str = "raw"  # raw: the shared item table; propagated: the graph's items
+        align_positions: str = "last"  # last: the state that scores; all: every scored position
 
         def validate(self):
             super().validate()
@@ -110,16 +131,26 @@ class CREATE(NeuralRecommender):
             if self.barlow_scale not in BARLOW_SCALES:
                 raise ConfigError(f"models.CREATE.barlow_scale must be one of {BARLOW_SCALES}, "
                                   f"got {self.barlow_scale!r}")
+            for key, values in CHOICES.items():
+                if getattr(self, key) not in values:
+                    raise ConfigError(f"models.CREATE.{key} must be one of {values}, got "
+                                      f"{getattr(self, key)!r}")
             if min(self.w_global, self.w_align, self.barlow_lambda, self.warmup_epochs) < 0:
                 raise ConfigError("models.CREATE: w_global, w_align, barlow_lambda and "
                                   "warmup_epochs must be >= 0")
             if self.temperature <= 0:
                 raise ConfigError(f"models.CREATE.temperature must be > 0, got {self.temperature}")
-            if "dim" in self.graph or any("dim" in (self.graph.get(g) or {}) for g in GRAPH):
-                raise ConfigError("models.CREATE.graph.dim: the graph backbone shares the item "
-                                  "table, so its dim is sequential.dim; remove graph.dim")
+            for key, why in GRAPH_SET_BY_CREATE.items():
+                if key in self.graph or any(key in (self.graph.get(g) or {}) for g in GRAPH):
+                    raise ConfigError(f"models.CREATE.graph.{key}: {why}; remove graph.{key}")
             # the backbones' own checks, with CREATE's key names in the messages
             self.backbone_params()
+
+        def train_config(self) -> TrainConfig:
+            """The loop's settings: it runs the warm-up epochs and then ``epochs`` joint ones."""
+            config = super().train_config()
+            config.epochs = self.warmup_epochs + self.epochs
+            return config
 
         def backbone_params(self):
             seq_cls = get_model_class(self.sequential_backbone)
@@ -127,11 +158,12 @@ class CREATE(NeuralRecommender):
             seq = make_params(seq_cls, _for_backbone(self.sequential, self.sequential_backbone,
                                                      SEQUENTIAL), "CREATE.sequential")
             graph = _for_backbone(self.graph, self.graph_backbone, GRAPH)
-            # the graph's users start at the shared item table's scale (SequenceEncoder: d^-1/2)
-            defaults = {"init_std": seq.dim ** -0.5, "progress": False}
+            # the graph's users start at the shared item table's scale
+            defaults = {"init_std": seq.item_init_std(), "progress": False}
             if self.graph_backbone == "UltraGCN":
                 defaults["reduction"] = "mean"  # per-example, like the cross-entropy beside it
-            graph = make_params(graph_cls, {**defaults, **graph, "dim": seq.dim}, "CREATE.graph")
+            graph = make_params(graph_cls, {**defaults, **graph, "dim": seq.dim,
+                                            "negatives": self.graph_negatives}, "CREATE.graph")
             return seq_cls, seq, graph_cls, graph
 
     uses_gpu = True
@@ -143,6 +175,19 @@ class CREATE(NeuralRecommender):
         self.max_history = self.seq.max_history
         self.no_validation_before = params.warmup_epochs + 1  # the loop skips validation before
         self._valid = None
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The best epoch counted in joint epochs, the unit of ``epochs`` (a retraining with
+        ``epochs: best_epoch`` trains the warm-up and then exactly these joint epochs)."""
+        best = super().best_epoch
+        return None if best is None else best - self.params.warmup_epochs
+
+    @property
+    def epochs_trained(self) -> int | None:
+        """The joint epochs trained (the loop ran ``warmup_epochs`` more)."""
+        done = super().epochs_trained
+        return None if done is None else done - self.params.warmup_epochs
 
     def fit(self, train, valid=None):
         self._valid = valid  # for the graph branch's own validation NDCG at the end of warm-up
@@ -168,13 +213,33 @@ class CREATE(NeuralRecommender):
                 "datasets.<name>.model_params.CREATE")
 
     def train_batches(self, epoch, generator):
-        """Warm-up: the graph's own edge batches, ("graph", edges [b]). Joint: pairs
-        ("joint", windows [B], edges [E / n_steps]), both passes finishing together."""
+        """(phase, windows [B] or None, edges or None) per step.
+
+        ``graph_schedule: edges``: warm-up steps are the graph's own edge batches (its
+        ``batch_size`` edges each); a joint step takes window batch s and the s-th of as many
+        equal chunks of a fresh edge permutation, so both passes finish together.
+        ``graph_schedule: sequential``: every step, warm-up or joint, is one batch of the
+        sequential backbone's windows; L_global is on their (user, next item) pairs."""
         if epoch <= self.params.warmup_epochs:
-            return [("graph", edges) for edges in self.graph.train_batches(epoch, generator)]
+            if self.params.graph_schedule == "edges":
+                return [("warmup", None, edges) for edges in self.graph.train_batches(epoch,
+                                                                                     generator)]
+            return [("warmup", w, None) for w in self.seq.train_batches(epoch, generator)]
         windows = self.seq.train_batches(epoch, generator)
+        if self.params.graph_schedule == "sequential":
+            return [("joint", w, None) for w in windows]
         edges = torch.randperm(len(self.graph.edge_users), generator=generator)
         return [("joint", w, e) for w, e in zip(windows, edges.tensor_split(len(windows)))]
+
+    def graph_pairs(self, windows, edges) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users [P], items [P]) on the CPU, the positives of a step's L_global: the edge chunk's
+        edges, or (``edges=None``) every real position's (user, target item) of the windows,
+        one pair per position, so a repeated target counts as often as the CE counts it
+        (``window_targets`` of the backbone: SASRec's next items, BERT4Rec's window items)."""
+        if edges is not None:
+            return self.graph.edge_users[edges], self.graph.edge_items[edges]
+        rows, items = self.seq.window_targets(windows)
+        return self.window_users[windows][rows], items
 
     def user_states(self, idx, h_last):
         """h_u [B, d] of windows ``idx``: SASRec's last position (``h_last``, from its loss pass);
@@ -186,35 +251,61 @@ class CREATE(NeuralRecommender):
         mask = torch.full((len(items), 1), enc.mask_id, dtype=items.dtype)
         return enc(torch.cat([items, mask], dim=1).to(enc.item_emb.weight.device))[:, -1]
 
-    def alignment_loss(self, idx, h_last, final) -> torch.Tensor:
-        """L_align between h_u and e_u of windows ``idx`` (``final``: this step's graph output)."""
-        h_u = self.user_states(idx, h_last)  # [B, d]
-        e_u = final[0][self.window_users[idx].to(h_u.device)]  # [B, d]
+    def alignment_loss(self, idx, local, final) -> torch.Tensor:
+        """L_align of windows ``idx`` between their sequential states and their users' e_u
+        (``local``: the step's ``LocalLoss``, ``final``: its graph output).
+
+        ``align_positions: last``: h_u, the state that scores the next item (``user_states``),
+        one pair per user. ``all``: every state the local loss scores (SASRec: every real
+        position; BERT4Rec: every masked position, the states that predict an item), each paired
+        with its user's e_u; Barlow Twins standardises over those N pairs, InfoNCE scores each
+        state against the batch's users (``info_nce`` with ``rows``)."""
+        e_u = final[0][self.window_users[idx].to(local.last.device)]  # [B, d]
+        if self.params.align_positions == "all":
+            h, rows = local.states, local.rows  # [N, d], [N]
+        else:
+            h, rows = self.user_states(idx, local.last), None  # [B, d]
         if self.params.alignment == "barlow":
-            return barlow_twins(h_u, e_u, self.params.barlow_lambda, self.params.barlow_scale)
-        return info_nce(h_u, e_u, self.params.temperature)
+            return barlow_twins(h, e_u if rows is None else e_u[rows], self.params.barlow_lambda,
+                                self.params.barlow_scale)
+        return info_nce(h, e_u, self.params.temperature, rows=rows)
+
+    def loss_terms(self, batch, generator) -> dict[str, torch.Tensor]:
+        """The unweighted terms of one step: L_global, and after the warm-up L_local and (with an
+        alignment) L_align. LightGCN propagates once per step; that propagation serves L_global,
+        e_u and (``score_table: propagated``) the output table of L_local."""
+        phase, windows, edges = batch
+        final = self.graph.propagate(generator)  # ([U, d], [I, d])
+        l_global = self.graph.pair_loss(*self.graph_pairs(windows, edges), generator, final=final)
+        if phase == "warmup":
+            return {"L_global": l_global}
+        table = final[1] if self.params.score_table == "propagated" else None
+        local = self.seq.local_loss(windows, generator, item_weights=table)
+        terms = {"L_local": local.loss, "L_global": l_global}
+        if self.params.alignment != "none":
+            terms["L_align"] = self.alignment_loss(windows, local, final)
+        return terms
+
+    def term_weights(self, phase: str) -> dict[str, float]:
+        """Eq. 5's weights; in the warm-up L_global alone, at weight 1 (the standalone model)."""
+        p = self.params
+        return {"L_local": 1.0, "L_global": 1.0 if phase == "warmup" else p.w_global,
+                "L_align": p.w_align}
 
     def training_loss(self, batch, generator):
-        if batch[0] == "graph":  # warm-up: the standalone graph model's step
-            l_global = self.graph.training_loss(batch[1], generator)
-            return {"loss": l_global, "L_global": l_global.detach()}
-        _, idx, edges = batch
-        final = self.graph.encoder()  # ([U, d], [I, d]); LightGCN: this step's one propagation
-        l_global = self.graph.training_loss(edges, generator, final=final)
-        l_local, h_last = self.seq.local_loss(idx, generator)  # scalar, [B, d]
-        loss = l_local + self.params.w_global * l_global
-        terms = {"L_local": l_local.detach(), "L_global": l_global.detach()}
-        if self.params.alignment != "none":
-            l_align = self.alignment_loss(idx, h_last, final)
-            loss = loss + self.params.w_align * l_align
-            terms["L_align"] = l_align.detach()
-        return {"loss": loss, **terms}
+        terms = self.loss_terms(batch, generator)
+        weights = self.term_weights(batch[0])
+        loss = sum(weights[name] * terms[name] for name in ("L_local", "L_global", "L_align")
+                   if name in terms)
+        return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
 
     def epoch_metrics(self, epoch) -> dict:
-        """The graph branch's own validation NDCG@10 at the end of warm-up (with a validation set),
-        in the protocol early stopping uses (``eval_filter_seen``)."""
+        """The epoch's ``phase`` (warmup | joint), and the graph branch's own validation NDCG@10
+        at the end of warm-up (with a validation set), in the protocol early stopping uses
+        (``eval_filter_seen``)."""
+        out = {"phase": "warmup" if epoch <= self.params.warmup_epochs else "joint"}
         if epoch != self.params.warmup_epochs or self._valid is None:
-            return {}
+            return out
         from recbench.evaluation import evaluate  # evaluation imports models, not the reverse
 
         self.graph.eval()
@@ -223,7 +314,14 @@ class CREATE(NeuralRecommender):
         self.graph.train()
         log.info("CREATE: graph branch (%s) after %d warm-up epochs: val ndcg@10 %.4f",
                  self.params.graph_backbone, epoch, metrics["ndcg@10"])
-        return {"graph_val_ndcg@10": metrics["ndcg@10"]}
+        return {**out, "graph_val_ndcg@10": metrics["ndcg@10"]}
 
     def score(self, batch):  # [B, n_items]: the sequential backbone alone
-        return self.seq.score(batch)
+        """The sequential state of each history against the item table of ``score_table``; the
+        propagated table is computed once per evaluation (cached in eval mode), and no user
+        embedding enters (``batch.users`` is never read)."""
+        if self.training:
+            self.eval()  # no dropout; LightGCN's output cached until train()/eval() again
+        table = self.graph.final_embeddings()[1] if self.params.score_table == "propagated" \
+            else None
+        return self.seq.score(batch, item_weights=table)

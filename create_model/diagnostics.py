@@ -18,25 +18,21 @@ import torch
 
 
 def gradient_norms(model, batch, generator: torch.Generator) -> dict[str, dict[str, float]]:
-    """{term: {"item_table": norm, "transformer": norm}} of a joint ``batch`` (``("joint", ...)``)."""
-    _, idx, edges = batch
-    p = model.params
-    final = model.graph.encoder()
-    l_local, h_last = model.seq.local_loss(idx, generator)
-    terms = {"L_local": l_local,
-             "w_global L_global": p.w_global * model.graph.training_loss(edges, generator,
-                                                                         final=final)}
-    if p.alignment != "none":
-        terms["w_align L_align"] = p.w_align * model.alignment_loss(idx, h_last, final)
+    """{term: {"item_table": norm, "transformer": norm}} of a joint ``batch`` ("joint", ...)."""
+    terms = model.loss_terms(batch, generator)
+    weights = model.term_weights(batch[0])
+    names = {"L_local": "L_local", "L_global": "w_global L_global", "L_align": "w_align L_align"}
     table = model.seq.encoder.item_emb.weight
     transformer = [q for n, q in model.seq.encoder.named_parameters() if "item_emb" not in n]
     out = {}
-    for name, term in terms.items():
-        grads = torch.autograd.grad(term, [table, *transformer], retain_graph=True,
-                                    allow_unused=True)
+    for key in ("L_local", "L_global", "L_align"):
+        if key not in terms:
+            continue
+        grads = torch.autograd.grad(weights[key] * terms[key], [table, *transformer],
+                                    retain_graph=True, allow_unused=True)
         norm = [0.0 if g is None else float(g.norm()) for g in grads]
-        out[name] = {"item_table": norm[0],
-                     "transformer": float(torch.tensor(norm[1:]).norm()) if norm[1:] else 0.0}
+        out[names[key]] = {"item_table": norm[0],
+                           "transformer": float(torch.tensor(norm[1:]).norm()) if norm[1:] else 0.0}
     return out
 
 
@@ -54,6 +50,7 @@ def main(argv=None) -> None:
     from recbench.data.split import GlobalTemporalSplit, index_split
     from recbench.data.synthetic import SyntheticConfig, generate
     from recbench.models import build_model
+    from recbench.training import train
     import tempfile
 
     ap = argparse.ArgumentParser(description=__doc__,
@@ -72,7 +69,7 @@ def main(argv=None) -> None:
         split = load_split(folder)
     params = {"graph_backbone": args.graph, "alignment": args.alignment,
               "barlow_scale": args.barlow_scale, "warmup_epochs": args.warmup_epochs,
-              "epochs": max(args.warmup_epochs, 1), "progress": False,
+              "epochs": 1, "progress": False,
               "sequential": {"dim": 64, "max_len": 50}, "graph": {"graph_last_n": 50}}
     torch.manual_seed(0)
     model = build_model("CREATE", params, seed=0)
@@ -82,7 +79,11 @@ def main(argv=None) -> None:
     _print("at initialisation:", gradient_norms(model, batch, g))
     if args.warmup_epochs:
         model = build_model("CREATE", params, seed=0)
-        model.fit(split.train)  # the warm-up epochs only
+        torch.manual_seed(0)
+        model.build(split.train)
+        config = model.params.train_config()
+        config.epochs = args.warmup_epochs  # the warm-up epochs only
+        train(model, config, seed=0)
         _print(f"after {args.warmup_epochs} warm-up epochs:", gradient_norms(model, batch, g))
 
 

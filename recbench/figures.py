@@ -43,7 +43,9 @@ PAPER_NOTES = {
 SWEEPS = {
     "fig3_graph_size": ("graph.graph_last_fraction", "graph size n, % of each user's last "
                         "interactions", "mean", 100.0),
-    "fig4_warmup": ("warmup_epochs", "graph warm-up epochs", "max", 1.0),
+    # warm-up epochs come before CREATE's `epochs` joint ones: every point has the same joint budget
+    "fig4_warmup": ("warmup_epochs", "graph warm-up epochs (before the same joint epochs)", "max",
+                    1.0),
     "fig5_barlow_weight": ("w_align", "Barlow Twins weight", "mean", 1.0),
 }
 
@@ -68,13 +70,15 @@ def _panels(n: int):
 TERMS = {"L_local": ":", "L_global": "--", "L_align": "-."}
 
 
-def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, int],
+def training_curves(histories: dict[str, list[pd.DataFrame]],
                     paper_names: dict[str, str | None], png, csv) -> pd.DataFrame:
     """Figure 2: training loss (left axis) and validation NDCG@10 (right axis) per epoch.
 
     ``histories``: dataset -> history.csv frames (the pipeline passes the best tuning trial's, the
     run that validates every epoch); curves are their mean per epoch, validation points where
-    validation ran. The warm-up boundary is a dashed line. CREATE's loss terms (``L_local``,
+    validation ran. The x axis counts every epoch, warm-up first; the warm-up boundary (the last
+    epoch whose ``phase`` is ``warmup``, the run's own, tuned or not) is a dashed line, and
+    ``epochs`` of CREATE counts the joint epochs after it. CREATE's loss terms (``L_local``,
     ``L_global``, ``L_align``, weighted as in Eq. 5 they sum to the training loss) are thin lines
     on the loss axis, and its graph branch's validation NDCG@10 at the end of warm-up a marker.
     """
@@ -82,6 +86,8 @@ def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, 
     fig, axes = _panels(len(histories))
     for ax, (dataset, frames) in zip(axes, histories.items()):
         frame = pd.concat(frames)
+        warm = frame.epoch[frame.phase == "warmup"] if "phase" in frame else frame.epoch[:0]
+        warmup = int(warm.max()) if len(warm) else 0
         cols = ["train_loss", *[c for c in TERMS if c in frame], "val_ndcg@10",
                 *[c for c in ("graph_val_ndcg@10",) if c in frame]]
         h = frame.groupby("epoch", as_index=False)[cols].mean()
@@ -107,10 +113,10 @@ def training_curves(histories: dict[str, list[pd.DataFrame]], warmup: dict[str, 
             lines = ax.get_legend_handles_labels()
             more = right.get_legend_handles_labels()
             ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="center right")
-        if warmup.get(dataset):
-            ax.axvline(warmup[dataset] + 0.5, color="grey", linestyle="--", linewidth=1)
-            ax.text(warmup[dataset] + 0.5, ax.get_ylim()[1], " warm-up ends", color="grey",
-                    va="top", fontsize=8)
+        if warmup:
+            ax.axvline(warmup + 0.5, color="grey", linestyle="--", linewidth=1)
+            ax.text(warmup + 0.5, ax.get_ylim()[1], " warm-up ends", color="grey", va="top",
+                    fontsize=8)
         runs = f"{len(frames)} runs" if len(frames) > 1 else "best tuning trial"
         ax.set_title(f"{dataset} ({runs})\n{_note('fig2_training_curves', paper_names.get(dataset))}",
                      fontsize=9)

@@ -257,7 +257,10 @@ def select_best(trials: list[dict], model_class: str) -> dict:
 
 def retrain_params(best: dict) -> dict:
     """Parameters of the final fit on the whole training part: a neural model trains exactly
-    the best epoch count found on validation (no validation, so no early stopping)."""
+    the best epoch count found on validation (no validation, so no early stopping). The trial's
+    ``best_epoch`` is the model's own (``model.best_epoch``), in the units of its ``epochs``
+    parameter: CREATE's counts joint epochs, so the retraining runs its warm-up and then exactly
+    that many joint epochs."""
     params = dict(best["params"])
     if best.get("best_epoch") is not None:
         params["epochs"] = int(best["best_epoch"])

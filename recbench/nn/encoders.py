@@ -9,7 +9,15 @@ Input: item ids [B, L], left-padded with ``pad_id = n_items`` (as ``HistoryBatch
 - learnable positional embeddings, aligned to the right end: the last column of any input gets
   position ``max_len - 1``. A history's real items get the same positions however much left
   padding precedes them, so padding never changes a user state;
-- pre-norm ``nn.TransformerEncoder`` layers with dropout and a final LayerNorm;
+- ``input_norm``: a LayerNorm on item + position embeddings before the embedding dropout (off by
+  default; the predecessor MRGSRec of CREATE's authors has it);
+- ``norm_first=True`` (default): pre-norm ``nn.TransformerEncoder`` layers with dropout and a final
+  LayerNorm; ``norm_first=False``: post-norm layers (each ends in its own LayerNorm), no final
+  LayerNorm, as the predecessor;
+- ``init``: ``"scaled"`` (default): item and position embeddings normal with std d^-1/2, the
+  transformer's layers at torch's defaults; ``"trunc_normal"``: every weight matrix and embedding
+  truncated normal with std 0.02 at +-2 std, biases 0, LayerNorms 1 (the predecessor's
+  ``initializer_range: 0.02``). ``init_std(dim, init)`` is the std the item table starts at;
 - attention: no query sees a padded key (the key padding mask) and, with ``causal=True``, none
   sees a later position. A padded query would then see no key at all, and a softmax over nothing
   gives NaN, which the next layer spreads (0 * NaN = NaN) even into real rows. So every query may
@@ -20,35 +28,78 @@ Input: item ids [B, L], left-padded with ``pad_id = n_items`` (as ``HistoryBatch
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
 
 from recbench.errors import ConfigError
 
+#: the initialisations of ``SequenceEncoder`` (module docstring)
+INITS = ("scaled", "trunc_normal")
+#: std of ``init="trunc_normal"`` before truncation at +-2 std (the predecessor's 0.02)
+TRUNC_STD = 0.02
+
+
+def init_std(dim: int, init: str = "scaled") -> float:
+    """The std of the item table as ``SequenceEncoder`` initialises it (so that another table, e.g.
+    CREATE's graph users, can start at its scale): d^-1/2, or that of a normal with std 0.02
+    truncated at +-2 std (0.02 * 0.880)."""
+    if init not in INITS:
+        raise ConfigError(f"init must be one of {INITS}, got {init!r}")
+    if init == "scaled":
+        return dim ** -0.5
+    phi = math.exp(-2.0) / math.sqrt(2 * math.pi)  # standard normal density at 2
+    inside = math.erf(2 / math.sqrt(2))  # P(|z| < 2)
+    return TRUNC_STD * math.sqrt(1 - 4 * phi / inside)
+
 
 class SequenceEncoder(nn.Module):
     def __init__(self, n_items: int, *, dim: int = 64, n_layers: int = 2, n_heads: int = 2,
                  dropout: float = 0.2, max_len: int = 50, causal: bool = True,
-                 mask_token: bool = False, ffn_dim: int | None = None):
+                 mask_token: bool = False, ffn_dim: int | None = None, input_norm: bool = False,
+                 norm_first: bool = True, init: str = "scaled"):
         super().__init__()
         if dim % n_heads:
             raise ConfigError(f"dim={dim} is not divisible by n_heads={n_heads}; change one of them.")
+        if init not in INITS:
+            raise ConfigError(f"init must be one of {INITS}, got {init!r}")
         self.n_items, self.max_len, self.n_heads, self.causal = n_items, max_len, n_heads, causal
         self.pad_id = n_items
         self.mask_id = n_items + 1 if mask_token else None
         self.item_emb = nn.Embedding(n_items + 1 + int(mask_token), dim, padding_idx=self.pad_id)
         self.pos_emb = nn.Embedding(max_len, dim)
+        self.input_norm = nn.LayerNorm(dim) if input_norm else nn.Identity()
         self.emb_dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, n_heads, dim_feedforward=ffn_dim or dim,
                                            dropout=dropout, activation="gelu", batch_first=True,
-                                           norm_first=True)
-        self.layers = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(dim),
+                                           norm_first=norm_first)
+        # post-norm layers end in a LayerNorm each: a final one would normalise twice
+        self.layers = nn.TransformerEncoder(layer, n_layers,
+                                            norm=nn.LayerNorm(dim) if norm_first else None,
                                             enable_nested_tensor=False)
-        nn.init.normal_(self.item_emb.weight, std=dim ** -0.5)
-        nn.init.normal_(self.pos_emb.weight, std=dim ** -0.5)
+        if init == "scaled":
+            nn.init.normal_(self.item_emb.weight, std=dim ** -0.5)
+            nn.init.normal_(self.pos_emb.weight, std=dim ** -0.5)
+        else:
+            self._trunc_normal_init()
         with torch.no_grad():
             self.item_emb.weight[self.pad_id].zero_()
+
+    @torch.no_grad()
+    def _trunc_normal_init(self) -> None:
+        """Every weight matrix and embedding truncated normal (std 0.02, cut at +-2 std), biases
+        0, LayerNorms at weight 1 and bias 0 (what they are built with)."""
+        norms = {id(p) for m in self.modules() if isinstance(m, nn.LayerNorm)
+                 for p in m.parameters()}
+        for name, p in self.named_parameters():
+            if id(p) in norms:
+                continue
+            if name.endswith("bias"):
+                p.zero_()
+            else:
+                nn.init.trunc_normal_(p, std=TRUNC_STD, a=-2 * TRUNC_STD, b=2 * TRUNC_STD)
 
     @property
     def item_weights(self) -> torch.Tensor:
@@ -74,7 +125,7 @@ class SequenceEncoder(nn.Module):
                              "their last max_len items (the model's max_history does this).")
         pad = ids == self.pad_id  # [B, L]
         positions = torch.arange(self.max_len - L, self.max_len, device=ids.device)  # [L]
-        x = self.item_emb(ids) + self.pos_emb(positions)  # [B, L, d]
+        x = self.input_norm(self.item_emb(ids) + self.pos_emb(positions))  # [B, L, d]
         x = self.emb_dropout(x)
         h = self.layers(x, mask=self.attention_mask(pad))  # [B, L, d]
         return h.masked_fill(pad[..., None], 0.0)

@@ -72,3 +72,15 @@ def test_info_nce_equals_formula(tau):
     h, e = torch.randn(12, 5, generator=g), torch.randn(12, 5, generator=g)
     assert info_nce(h.double(), e.double(), tau).item() == pytest.approx(
         reference_info_nce(h, e, tau), rel=1e-9)
+
+
+def test_info_nce_with_rows_scores_each_state_against_the_batchs_users():
+    """align_positions: all: N states of B users, each state's own user the positive."""
+    g = torch.Generator().manual_seed(4)
+    h, e = torch.randn(7, 5, generator=g).double(), torch.randn(3, 5, generator=g).double()
+    rows = torch.tensor([0, 0, 1, 2, 2, 2, 1])
+    hn = (h / h.norm(dim=1, keepdim=True)).numpy()
+    en = (e / e.norm(dim=1, keepdim=True)).numpy()
+    S = hn @ en.T / 0.5
+    want = -np.mean([S[n, r] - math.log(np.exp(S[n]).sum()) for n, r in enumerate(rows.tolist())])
+    assert info_nce(h, e, 0.5, rows=rows).item() == pytest.approx(want, rel=1e-9)

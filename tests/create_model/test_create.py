@@ -9,7 +9,7 @@ from recbench.errors import ConfigError
 from recbench.evaluation import evaluate
 from recbench.models import build_model
 
-FAST = {"epochs": 2, "batch_size": 256, "warmup_epochs": 1, "progress": False,
+FAST = {"epochs": 1, "batch_size": 256, "warmup_epochs": 1, "progress": False,
         "sequential": {"dim": 32, "n_layers": 1, "n_heads": 1, "max_len": 20},
         "graph": {"graph_last_n": 20, "n_layers": 2}}
 
@@ -24,29 +24,34 @@ def transformer_state(model):
     return {k: v.clone() for k, v in model.seq.encoder.state_dict().items() if "item_emb" not in k}
 
 
-def test_warmup_trains_only_the_graph(small_split, monkeypatch):
-    model = build_model("CREATE", {**FAST, "epochs": 2, "warmup_epochs": 2}, seed=0)
-    snapshot = {}
-    original_build = model.build
+def warm_up(model, train):
+    """Build ``model`` and train its warm-up epochs only (the training loop, stopped there)."""
+    from recbench.training import train as train_loop
 
-    def build_and_remember(train):
-        original_build(train)
-        snapshot["transformer"] = transformer_state(model)
-        snapshot["items"] = model.seq.encoder.item_emb.weight.detach().clone()
+    torch.manual_seed(model.seed)
+    model.build(train)
+    config = model.params.train_config()
+    config.epochs = model.params.warmup_epochs
+    train_loop(model, config, seed=model.seed)
+    return model
 
-    monkeypatch.setattr(model, "build", build_and_remember)
-    model.fit(small_split.train)
+
+def test_warmup_trains_only_the_graph(small_split):
+    model = build_model("CREATE", {**FAST, "warmup_epochs": 2}, seed=0)
+    torch.manual_seed(0)
+    model.build(small_split.train)
+    before = transformer_state(model), model.seq.encoder.item_emb.weight.detach().clone()
+    warm_up(model, small_split.train)
     after = transformer_state(model)
-    assert all(torch.equal(snapshot["transformer"][k], after[k]) for k in after)
-    assert not torch.equal(snapshot["items"], model.seq.encoder.item_emb.weight)  # graph trained it
+    assert all(torch.equal(before[0][k], after[k]) for k in after)
+    assert not torch.equal(before[1], model.seq.encoder.item_emb.weight)  # the graph trained it
 
 
 def test_after_warmup_the_transformer_trains(small_split):
-    model = build_model("CREATE", {**FAST, "epochs": 2, "warmup_epochs": 1}, seed=0)
-    torch.manual_seed(0)
+    model = build_model("CREATE", {**FAST, "epochs": 1, "warmup_epochs": 1}, seed=0)
     model.fit(small_split.train)
-    fresh = build_model("CREATE", {**FAST, "epochs": 1, "warmup_epochs": 1}, seed=0)
-    fresh.fit(small_split.train)  # warm-up only: the transformer as initialised
+    fresh = warm_up(build_model("CREATE", {**FAST, "warmup_epochs": 1}, seed=0),
+                    small_split.train)  # the transformer as initialised
     a, b = transformer_state(model), transformer_state(fresh)
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
@@ -94,7 +99,7 @@ def test_create_learns(small_split, alignment):
     pop = build_model("PopRnd", {}, seed=0)
     pop.fit(small_split.train)
     base = evaluate(pop, small_split.test)[0]["ndcg@10"]
-    model = build_model("CREATE", {**FAST, "epochs": 30, "warmup_epochs": 2,
+    model = build_model("CREATE", {**FAST, "epochs": 28, "warmup_epochs": 2,
                                    "sequential": {"max_len": 20}, "alignment": alignment}, seed=0)
     model.fit(small_split.train, small_split.valid)
     assert evaluate(model, small_split.test)[0]["ndcg@10"] > 5 * base
@@ -118,9 +123,9 @@ def test_an_epoch_passes_over_every_edge(small_split, graph):
     g = torch.Generator().manual_seed(0)
     n_edges = len(model.graph.edge_users)
     warm = model.train_batches(1, g)  # the graph's own batches: its batch_size edges per step
-    assert {b[0] for b in warm} == {"graph"}
-    assert max(len(b[1]) for b in warm) == GRAPH_SETTINGS[graph]["batch_size"]
-    assert torch.equal(torch.cat([b[1] for b in warm]).sort().values, torch.arange(n_edges))
+    assert {(b[0], b[1]) for b in warm} == {("warmup", None)}
+    assert max(len(b[2]) for b in warm) == GRAPH_SETTINGS[graph]["batch_size"]
+    assert torch.equal(torch.cat([b[2] for b in warm]).sort().values, torch.arange(n_edges))
     joint = model.train_batches(2, g)  # every window once, every edge once, finishing together
     assert {b[0] for b in joint} == {"joint"}
     assert torch.equal(torch.cat([b[1] for b in joint]).sort().values,
@@ -133,9 +138,9 @@ def test_warmup_trains_the_graph_like_the_standalone_model(small_split, graph):
     """After N warm-up epochs the graph branch alone scores >= 80 % of the validation NDCG@10 of
     the standalone graph model trained N epochs with the same settings, and its loss falls."""
     n = 8
-    model = build_model("CREATE", create_params(graph, epochs=n, warmup_epochs=n, lr=0.01), seed=0)
+    model = build_model("CREATE", create_params(graph, epochs=1, warmup_epochs=n, lr=0.01), seed=0)
     model.fit(small_split.valid_train, small_split.valid)
-    history = model.train_result.history
+    history = model.train_result.history[:n]  # the warm-up epochs
     assert history[-1]["L_global"] < history[0]["L_global"]
     branch = history[-1]["graph_val_ndcg@10"]
     standalone = build_model(graph, {**model._graph_params.__dict__, "epochs": n, "lr": 0.01},
@@ -149,7 +154,7 @@ def test_warmup_trains_the_graph_like_the_standalone_model(small_split, graph):
 
 
 def test_history_has_every_loss_term(small_split):
-    model = build_model("CREATE", {**FAST, "epochs": 2, "warmup_epochs": 1}, seed=0)
+    model = build_model("CREATE", {**FAST, "epochs": 1, "warmup_epochs": 1}, seed=0)
     model.fit(small_split.train)
     warm, joint = model.train_result.history
     assert {"L_global"} <= warm.keys() and "L_local" not in warm

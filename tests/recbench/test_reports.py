@@ -76,16 +76,22 @@ def test_sweep_figures_plot_the_aggregate_over_seeds(tmp_path, figure, key, colu
     assert list(data[column]) == pytest.approx(expected)
 
 
-def test_training_curves_average_seeds_and_write_csv(tmp_path):
+def test_training_curves_average_seeds_and_write_csv(tmp_path, monkeypatch):
     h = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [3.0, 2.0, 1.0],
-                      "val_ndcg@10": [None, 0.1, 0.2]})
+                      "val_ndcg@10": [None, 0.1, 0.2], "phase": ["warmup", "joint", "joint"]})
     h2 = h.assign(train_loss=h.train_loss + 1, **{"val_ndcg@10": [None, 0.3, 0.4]})
     png, csv = tmp_path / "f.png", tmp_path / "f.csv"
-    figures.training_curves({"b": [h, h2]}, {"b": 1}, {"b": "Beauty"}, png, csv)
+    boundaries = []
+    monkeypatch.setattr(figures.plt.Axes, "axvline",
+                        lambda self, x, *a, **kw: boundaries.append(x))
+    figures.training_curves({"b": [h, h2]}, {"b": "Beauty"}, png, csv)
     assert _is_png(png)
+    assert boundaries == [1.5]  # after the history's last warm-up epoch
     data = pd.read_csv(csv)
     assert list(data.train_loss) == [3.5, 2.5, 1.5]
     assert list(data["val_ndcg@10"].iloc[1:]) == pytest.approx([0.2, 0.3])
+    figures.training_curves({"b": [h.drop(columns="phase")]}, {"b": None}, png, csv)
+    assert boundaries == [1.5]  # a model without phases: no boundary
 
 
 def test_significance_marks_and_p_values_match_scipy(tmp_path):

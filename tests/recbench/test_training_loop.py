@@ -202,3 +202,56 @@ def test_neural_models_early_stop_on_their_eval_filter_seen(monkeypatch):
         model.eval_filter_seen = flag
         model.fit(None, history_first_valid())
     assert seen == [False, True]
+
+
+class WithUntouched(Regression):
+    """Regression plus a parameter the loss reaches with a zero gradient, and one it never
+    reaches (its .grad stays None)."""
+
+    def __init__(self):
+        super().__init__()
+        self.zero_gradient = nn.Parameter(torch.full((3,), 2.0))
+        self.no_gradient = nn.Parameter(torch.full((3,), 2.0))
+
+    def training_loss(self, idx, generator):
+        return super().training_loss(idx, generator) + 0.0 * self.zero_gradient.sum()
+
+
+def test_weight_decay_is_decoupled_and_shrinks_an_untouched_parameter_by_lr_wd_per_step():
+    """AdamW: w <- w (1 - lr wd) each step whatever the gradient (Adam's own step is 0 for a zero
+    gradient); a parameter without a gradient is skipped (so CREATE's warm-up leaves the
+    transformer bit-identical even with decay)."""
+    lr, wd, epochs = 0.05, 0.1, 2
+    model = WithUntouched()
+    train(model, cfg(epochs=epochs, lr=lr, weight_decay=wd), seed=0)
+    steps = epochs * len(model.train_batches(1, torch.Generator()))
+    torch.testing.assert_close(model.zero_gradient.detach(),
+                               torch.full((3,), 2.0) * (1 - lr * wd) ** steps, rtol=1e-6, atol=0)
+    assert torch.equal(model.no_gradient.detach(), torch.full((3,), 2.0))
+    plain = WithUntouched()
+    train(plain, cfg(epochs=epochs, lr=lr), seed=0)
+    assert torch.equal(plain.zero_gradient.detach(), torch.full((3,), 2.0))  # no decay by default
+
+
+def test_max_grad_norm_caps_the_global_gradient_norm_at_every_step():
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    def run(max_grad_norm):
+        norms = []
+
+        def hook(optimizer, args, kwargs):
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+                     if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+        handle = register_optimizer_step_pre_hook(hook)
+        try:
+            train(Regression(), cfg(epochs=1, max_grad_norm=max_grad_norm), seed=1)
+        finally:
+            handle.remove()
+        return norms
+
+    free, capped = run(None), run(0.5)
+    assert max(free) > 2.0  # the gradients this run would take unclipped
+    assert max(capped) <= 0.5 * (1 + 1e-5)
+    assert capped[0] == pytest.approx(0.5, rel=1e-5)  # clipped to the cap, not below it

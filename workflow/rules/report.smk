@@ -96,12 +96,6 @@ rule figure:
         "../../environment.yml"
     params:
         points=lambda wc: study_points(wc.figure),
-        warmup=lambda wc: {
-            d: cfg.model_spec(config, d, studies.study(config, wc.figure)["base"])[1].get(
-                "warmup_epochs", 0
-            )
-            for d in studies.study_datasets(config, wc.figure)
-        },
         paper_names=PAPER_NAMES,
     script:
         "../scripts/figure.py"

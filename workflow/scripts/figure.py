@@ -19,8 +19,7 @@ if name == "fig2_training_curves":
             raise DataError(f"{f}: the best trial has no per-epoch history; Figure 2 needs the "
                             "history that neural models write: is the study's base a neural model?")
         histories[f.parent.parent.name] = [pd.read_csv(study / best["history"])]
-    figures.training_curves(histories, snakemake.params.warmup, snakemake.params.paper_names,
-                            out.png, out.csv)
+    figures.training_curves(histories, snakemake.params.paper_names, out.png, out.csv)
 else:
     figures.sweep(name, collect(snakemake.input.metrics), snakemake.params.points,
                   snakemake.params.paper_names, out.png, out.csv)

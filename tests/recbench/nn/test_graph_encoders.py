@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from recbench.errors import ConfigError
@@ -178,3 +179,155 @@ def test_shared_item_table_of_the_wrong_size_is_refused():
         LightGCNEncoder(R, dim=8, item_embedding=nn.Embedding(4, 8))
     with pytest.raises(ConfigError, match="dim 8"):
         UltraGCNEncoder(R, dim=8, n_neighbours=2, item_embedding=nn.Embedding(5, 16))
+
+
+# --- catalogue-wide negatives: equal to a brute-force mean over the non-interacted items -------
+
+def non_interacted(u):
+    return [j for j in range(R.shape[1]) if R[u, j] == 0]
+
+
+@pytest.fixture(params=[2**24, 3], ids=["one-block", "blocks-of-1"])
+def block(request, monkeypatch):
+    """The scores in one [B, n_items] block, or one item per block (3 // B rows = 1)."""
+    monkeypatch.setattr(graph_encoders, "CATALOG_BLOCK", request.param)
+
+
+def grads(loss, params):
+    return [g.clone() for g in torch.autograd.grad(loss, params, retain_graph=True)]
+
+
+def test_lightgcn_catalog_bpr_equals_a_brute_force_mean(block):
+    torch.manual_seed(0)
+    enc = LightGCNEncoder(R, dim=4, n_layers=2, reg=0.3, init_std=0.7).double()
+    params = [enc.user_emb.weight, enc.item_emb.weight]
+    loss = enc.catalog_bpr_loss(USERS, POS)
+
+    uf, itf = enc()
+    E_u, E_i = enc.user_weight, enc.item_weight
+    bpr, sq = 0.0, 0.0
+    for u, i in zip(USERS.tolist(), POS.tolist()):
+        js = non_interacted(u)  # user 0: items 2 and 4; user 1: 0, 3, 4; user 2: 1, 4
+        bpr = bpr + sum(F.softplus(uf[u] @ itf[j] - uf[u] @ itf[i]) for j in js) / len(js)
+        sq = sq + E_u[u] @ E_u[u] + E_i[i] @ E_i[i] + sum(E_i[j] @ E_i[j] for j in js) / len(js)
+    B = len(USERS)
+    brute = bpr / B + 0.3 * sq / (2 * B)
+    assert loss.item() == pytest.approx(brute.item(), rel=1e-10)
+    for got, want in zip(grads(loss, params), grads(brute, params)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_ultragcn_catalog_negatives_equal_a_brute_force_mean(block, reduction):
+    """L_O's and L_C's negative terms averaged over every j not in H_u; with reduction "mean" the
+    negatives' L2 term too; the positives' terms and L_I as with sampled negatives."""
+    torch.manual_seed(0)
+    enc = UltraGCNEncoder(R, dim=4, n_neighbours=2, w1=0.3, w2=1.5, w3=0.7, w4=2.0,
+                          negative_weight=5.0, gamma=0.01, lambda_ii=0.2, init_std=0.5,
+                          reduction=reduction).double()
+    params = [enc.user_emb.weight, enc.item_emb.weight]
+    got = enc.loss_terms(USERS, POS, None)
+    U, Itm = enc.user_weight, enc.item_weight
+    bu, bi = enc.beta_u.double(), enc.beta_i.double()
+    pos_o = pos_c = neg_o = neg_c = neg_sq = 0.0
+    for u, i in zip(USERS.tolist(), POS.tolist()):
+        bce_pos = F.softplus(-(U[u] @ Itm[i]))
+        pos_o = pos_o + enc.w1 * bce_pos
+        pos_c = pos_c + enc.w2 * bu[u] * bi[i] * bce_pos
+        js = non_interacted(u)
+        bce = [F.softplus(U[u] @ Itm[j]) for j in js]
+        neg_o = neg_o + enc.w3 * sum(bce) / len(js)
+        neg_c = neg_c + enc.w4 * bu[u] * sum(bi[j] * x for j, x in zip(js, bce)) / len(js)
+        neg_sq = neg_sq + sum(Itm[j] @ Itm[j] for j in js) / len(js)
+    sampled = enc.loss_terms(USERS, POS, NEG)  # L_I and the norm's other parts do not change
+    B = len(USERS)
+    scale = 1.0 if reduction == "sum" else 1.0 / B
+    brute = {"L_O": (pos_o + 5.0 * neg_o) * scale, "L_C": (pos_c + 5.0 * neg_c) * scale,
+             "L_I": sampled["L_I"], "norm": sampled["norm"]}
+    if reduction == "mean":
+        sampled_sq = Itm.pow(2).sum(-1)[NEG].mean(-1).sum()
+        brute["norm"] = sampled["norm"] + (neg_sq - sampled_sq) / (2 * B)
+    for key, value in brute.items():
+        assert got[key].item() == pytest.approx(value.item(), rel=1e-10), key
+        for g, w in zip(grads(got[key], params), grads(value, params)):
+            torch.testing.assert_close(g, w, rtol=1e-9, atol=1e-12)
+
+
+def test_catalog_mean_skips_exactly_each_users_items():
+    """One [B, n_items] product, the users' own items masked: a user with every item but one
+    averages over that one; weights and shift enter as written."""
+    R1 = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 0, 0, 0]], dtype=np.float32))
+    q = torch.tensor([[1.0, 0.0], [0.5, 2.0]], dtype=torch.float64)
+    items = torch.tensor([[1.0, 1.0], [2.0, 0.0], [-1.0, 3.0], [0.0, -1.0]], dtype=torch.float64)
+    w = torch.tensor([[1.0], [2.0], [3.0], [4.0]], dtype=torch.float64)
+    shift = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    out = graph_encoders.catalog_mean(q, items, torch.tensor([0, 1]),
+                                      torch.from_numpy(R1.indptr.astype(np.int64)),
+                                      torch.from_numpy(R1.indices.astype(np.int64)), w, shift)
+    s = q @ items.T - shift[:, None]
+    assert out[0, 0].item() == pytest.approx(3.0 * F.softplus(s[0, 2]).item())
+    assert out[1, 0].item() == pytest.approx((w[:, 0] * F.softplus(s[1])).mean().item())
+
+
+# --- LightGCN's form: normalised hops, edge dropout ---------------------------------------------
+
+def dense_adjacency():
+    A = np.block([[np.zeros((3, 3)), R.toarray()], [R.toarray().T, np.zeros((5, 5))]])
+    d = A.sum(1)
+    return A / np.sqrt(np.outer(np.maximum(d, 1), np.maximum(d, 1)))
+
+
+def dense_lightgcn(E, A, n_layers, hop_norm):
+    total, x = E.copy(), E
+    for _ in range(n_layers):
+        x = A @ x
+        total = total + (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+                         if hop_norm else x)
+    return total / (n_layers + 1)
+
+
+def test_lightgcn_hop_norm_normalises_each_hop_before_the_mean():
+    torch.manual_seed(0)
+    enc = LightGCNEncoder(R, dim=4, n_layers=3, hop_norm=True)
+    E = enc.ego().detach().double().numpy()
+    ref = dense_lightgcn(E, dense_adjacency(), 3, hop_norm=True)
+    np.testing.assert_allclose(torch.cat(enc()).detach().numpy(), ref, rtol=1e-5, atol=1e-6)
+    plain = LightGCNEncoder(R, dim=4, n_layers=3)
+    plain.load_state_dict(enc.state_dict())
+    assert not torch.allclose(torch.cat(plain()), torch.cat(enc()))
+
+
+def test_edge_dropout_drops_whole_edges_from_the_generator_and_never_at_inference():
+    torch.manual_seed(0)
+    p = 0.5
+    enc = LightGCNEncoder(R, dim=4, n_layers=2, edge_dropout=p)
+    A = dense_adjacency()
+    dropped = enc.dropped_adjacency(torch.Generator().manual_seed(3)).to_dense().double().numpy()
+    np.testing.assert_allclose(dropped, dropped.T)  # an edge goes in both directions or neither
+    kept = dropped != 0
+    np.testing.assert_allclose(dropped[kept], A[kept] / (1 - p), rtol=1e-6)  # kept: / (1 - p)
+    assert 0 < kept[:3].sum() < (A[:3] != 0).sum()  # this seed drops some edges, not all
+
+    enc.train()
+    out = torch.cat(enc(torch.Generator().manual_seed(3))).detach().double().numpy()
+    E = enc.ego().detach().double().numpy()
+    np.testing.assert_allclose(out, dense_lightgcn(E, dropped, 2, False), rtol=1e-5, atol=1e-6)
+    again = torch.cat(enc(torch.Generator().manual_seed(3))).detach().numpy()
+    np.testing.assert_array_equal(out.astype(np.float32), again)  # a seed repeats the draw
+    with pytest.raises(ValueError, match="generator"):
+        enc()
+    enc.eval()
+    np.testing.assert_allclose(torch.cat(enc()).detach().numpy(), dense_lightgcn(E, A, 2, False),
+                               rtol=1e-5, atol=1e-6)  # inference: every edge
+
+
+def test_edge_dropout_keeps_the_adjacency_in_expectation():
+    rng = np.random.default_rng(0)
+    Rbig = sp.random(40, 60, density=0.2, format="csr", random_state=rng, dtype=np.float32)
+    Rbig.data[:] = 1.0
+    enc = LightGCNEncoder(Rbig, dim=2, n_layers=1, edge_dropout=0.3)
+    g = torch.Generator().manual_seed(0)
+    mean = sum(enc.dropped_adjacency(g).to_dense() for _ in range(400)) / 400
+    full = enc.adjacency.to_dense()
+    assert (mean - full).abs().max() < 0.35 * full.abs().max()
+    assert (mean - full).abs().sum() < 0.1 * full.abs().sum()
