@@ -313,3 +313,28 @@ def test_barlow_lambda_is_searchable():
 def test_sasrec_keeps_its_default_encoder():
     p = make_params(SASRec, {})
     assert (p.input_norm, p.norm_first, p.init) == (False, True, "scaled")
+
+
+# --- the readings study in the configs agrees with the table ------------------------------------
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml"])
+def test_the_configs_readings_study_uses_the_tables_alternatives(config):
+    """Each variant sets an alternative the table lists, every option of the table is flipped by
+    some variant, and `predecessor` is the table's PREDECESSOR bundle (paper.yaml adds the
+    LightGCN backbone its ML-1M CREATE lacks)."""
+    import yaml
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    variants = yaml.safe_load((root / config).read_text())["studies"]["readings"]["variants"]
+    table = {r.option: {a.value for a in r.alternatives} | {r.default}
+             for r in READINGS if r.option is not None}
+    bundle = dict(variants["predecessor"])
+    bundle.pop("graph_backbone", None)
+    assert bundle == PREDECESSOR
+    for name, overrides in variants.items():
+        for key, value in overrides.items():
+            if key in table and name != "predecessor":
+                assert value in table[key], (name, key, value)
+    tabled = {k for o in variants.values() for k in o if k in table}
+    assert tabled == set(table), set(table) - tabled  # every open point is in the study
