@@ -1,6 +1,10 @@
 """Statistics over seeds (mean and a Student-t 95% confidence interval), paired tests
-between two models on the same test users (t-test, Wilcoxon signed-rank) and the correction of
-a family of p-values for multiple comparisons (Holm, via statsmodels)."""
+between two models on the same test users (t-test, Wilcoxon signed-rank), the correction of
+a family of p-values for multiple comparisons (Holm, via statsmodels), and for an estimate with
+several independent noise sources (seeds, test users): its standard error with
+Welch-Satterthwaite degrees of freedom, where it lies against an interval by one-sided t-tests
+(TOST equivalence), and the power and sample size of a t-test (statsmodels' ``TTestPower``).
+recbench/verdicts.py builds the reproduction verdicts on these."""
 
 from __future__ import annotations
 
@@ -97,7 +101,7 @@ def paired_test(a, b, method: str = "ttest", *, zero_method: str = "wilcox",
     return PairedTest(**result, statistic=float(res.statistic), pvalue=float(res.pvalue))
 
 
-def _per_user_mean(tables, metric: str, user: str, name: str) -> pd.Series:
+def per_user_mean(tables, metric: str, user: str, name: str) -> pd.Series:
     """Average a model's per-user metric over seeds: one value per user, indexed by user."""
     frames = [tables] if isinstance(tables, pd.DataFrame) else list(tables)
     if not frames:
@@ -130,8 +134,8 @@ def paired_per_user(per_user_a, per_user_b, metric: str = "ndcg@10",
     must hold the same test users (the same split); otherwise ValueError with the counts.
     Returns (values_a, values_b), float arrays of equal length.
     """
-    sa = _per_user_mean(per_user_a, metric, user, "a")
-    sb = _per_user_mean(per_user_b, metric, user, "b")
+    sa = per_user_mean(per_user_a, metric, user, "a")
+    sb = per_user_mean(per_user_b, metric, user, "b")
     only_a, only_b = sa.index.difference(sb.index), sb.index.difference(sa.index)
     if len(only_a) or len(only_b):
         raise ValueError(
@@ -169,3 +173,139 @@ def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
 
         out[ok] = multipletests(p[ok], method=method)[1]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# An estimate with several noise sources: its standard error, where it lies, the power to see it
+# ---------------------------------------------------------------------------------------------
+
+
+def satterthwaite(components) -> tuple[float, float]:
+    """(se, df) of a sum of independent variance components.
+
+    components: (variance of the estimate's component, its degrees of freedom) pairs, e.g.
+    (s_user^2 / n, n - 1) for test users and (s_seed^2 / S, S - 1) for seeds; a component known
+    exactly has df = inf. The df is Welch-Satterthwaite's, (sum v)^2 / sum(v^2 / df). A zero
+    total variance gives (0, inf); a NaN component (one seed: no variance) gives NaN.
+    """
+    comps = [(float(v), float(d)) for v, d in components]
+    if any(math.isnan(v) or math.isnan(d) for v, d in comps):
+        return math.nan, math.nan
+    if any(v < 0 for v, _ in comps):
+        raise ValueError(f"satterthwaite: negative variance component in {comps}")
+    var = sum(v for v, _ in comps)
+    if var == 0:
+        return 0.0, math.inf
+    denom = sum(v * v / d for v, d in comps if v > 0 and math.isfinite(d))
+    return math.sqrt(var), (var * var / denom if denom > 0 else math.inf)
+
+
+#: where an estimate lies against an interval [low, high] (see ``locate``)
+LOCATIONS = ("inside", "above", "below", "undecided")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Result of locate: the verdict, the (1 - 2 alpha) interval of the estimate and the
+    one-sided p-values. p_inside is the TOST p-value (the larger of the two one-sided tests
+    against the outside), p_above tests H0 "estimate <= high", p_below H0 "estimate >= low"."""
+
+    location: str
+    estimate: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p_inside: float
+    p_above: float
+    p_below: float
+
+
+def locate(estimate: float, se: float, df: float, low: float, high: float,
+           alpha: float = 0.05) -> Location:
+    """Where ``estimate`` lies against [low, high], by one-sided t-tests at level ``alpha`` each.
+
+    - "inside": both one-sided tests reject the outside (estimate <= low, estimate >= high):
+      equivalence by two one-sided tests (TOST; Schuirmann 1987), i.e. the (1 - 2 alpha)
+      interval lies inside [low, high];
+    - "above": significantly above ``high`` (the interval lies above it); "below" likewise;
+    - "undecided": neither.
+    With low == high it is a one-sided test in each direction against that value. se = 0 (no
+    noise, e.g. a deterministic model's coverage) decides on the estimate itself; a NaN se or df
+    (a noise source that could not be estimated) is "undecided". The t distribution is scipy's;
+    statsmodels' ``ttost_paired`` gives the same p_inside on raw paired data (tested).
+    """
+    if low > high:
+        raise ValueError(f"locate: empty interval [{low}, {high}]")
+    estimate, se, df = float(estimate), float(se), float(df)
+    nan = math.nan
+    if any(math.isnan(v) for v in (estimate, se, df)):
+        return Location("undecided", estimate, se, df, nan, nan, nan, nan, nan)
+    if se == 0:
+        where = ("inside" if low < estimate < high else "above" if estimate > high
+                 else "below" if estimate < low else "undecided")
+        p = {True: 0.0, False: 1.0}
+        return Location(where, estimate, 0.0, df, estimate, estimate, p[where == "inside"],
+                        p[where == "above"], p[where == "below"])
+    t = stats.t(df)
+    half = float(t.ppf(1 - alpha)) * se
+    p_above = float(t.sf((estimate - high) / se))   # H0: estimate <= high
+    p_below = float(t.cdf((estimate - low) / se))   # H0: estimate >= low
+    p_inside = max(float(t.sf((estimate - low) / se)), float(t.cdf((estimate - high) / se)))
+    where = ("inside" if p_inside < alpha and low < high else "above" if p_above < alpha
+             else "below" if p_below < alpha else "undecided")
+    return Location(where, estimate, se, df, estimate - half, estimate + half, p_inside,
+                    p_above, p_below)
+
+
+def ttest_power(effect: float, sd: float, n: float, extra_var: float = 0.0,
+                alpha: float = 0.05) -> float:
+    """Power of a two-sided one-sample (paired) t-test at level ``alpha`` to detect a mean
+    ``effect`` from ``n`` observations of standard deviation ``sd`` (statsmodels'
+    ``TTestPower``), when the mean has a further independent variance ``extra_var`` that more
+    observations do not reduce (e.g. the seeds' share when n counts test users): the
+    noncentrality is effect / sqrt(sd^2 / n + extra_var), the df n - 1. Where the noncentral t
+    is out of numerical reach (a noncentrality in the tens) the normal approximation stands in
+    (statsmodels' ``normal_power``), which it then equals to many digits."""
+    from statsmodels.stats.power import TTestPower, normal_power
+
+    spread = math.sqrt(sd * sd + n * extra_var)
+    if effect == 0:
+        return alpha
+    if spread == 0:
+        return 1.0
+    size = abs(effect) / spread
+    power = float(TTestPower().power(effect_size=size, nobs=n, alpha=alpha,
+                                     alternative="two-sided"))
+    return power if math.isfinite(power) else float(normal_power(size, n, alpha))
+
+
+def sample_size(effect: float, sd: float, extra_var: float = 0.0, alpha: float = 0.05,
+                power: float = 0.8) -> int | None:
+    """The smallest n (at least 2) at which ``ttest_power`` reaches ``power``; None where no n
+    does: effect 0, or ``extra_var`` so large that even n -> inf (the mean's variance then tends
+    to extra_var) stays below ``power``. With extra_var = 0 this is statsmodels'
+    ``TTestPower().solve_power`` rounded up: the textbook paired t-test sample size (d = 0.5,
+    alpha 0.05 two-sided, power 0.8: 34)."""
+    if effect == 0 or any(math.isnan(v) for v in (effect, sd, extra_var)):
+        return None
+    if ttest_power(effect, sd, 2, extra_var, alpha) >= power:
+        return 2
+    if extra_var == 0:
+        from statsmodels.stats.power import TTestPower
+
+        return int(math.ceil(TTestPower().solve_power(
+            effect_size=abs(effect) / sd, alpha=alpha, power=power, alternative="two-sided")
+            - 1e-9))
+    # n -> inf: the mean's variance tends to extra_var, a normal test of noncentrality nc
+    nc, z = abs(effect) / math.sqrt(extra_var), stats.norm.ppf(1 - alpha / 2)
+    if stats.norm.cdf(nc - z) + stats.norm.cdf(-nc - z) <= power:
+        return None
+    high = 4.0
+    while ttest_power(effect, sd, high, extra_var, alpha) < power:  # power grows with n
+        high *= 2
+    from scipy.optimize import brentq
+
+    n = brentq(lambda x: ttest_power(effect, sd, x, extra_var, alpha) - power, high / 2, high,
+               xtol=1e-6)
+    return int(math.ceil(n - 1e-9))
