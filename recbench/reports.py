@@ -606,8 +606,9 @@ def reproduction_claims(per_user_files: list[str | Path], summary: pd.DataFrame,
                 rivals.append((best, f"{model} > best graph model ({best})"))
             for rival, claim in rivals:
                 a, b = paired_per_user(tables[dataset, model], tables[dataset, rival], metric)
+                rows_of = (_summary_row(summary, dataset, metric, m) for m in (model, rival))
                 seeds = [(seed_var_of_mean(r.ci95_pct, int(r.n_seeds)), int(r.n_seeds))
-                         for r in (_summary_row(summary, dataset, metric, m) for m in (model, rival))]
+                         for r in rows_of]
                 gain = paired_gain(100 * a, 100 * b, seeds[0][0], seeds[1][0], seeds[0][1],
                                    seeds[1][1])
                 paper = _paper_gain(paper_name, metric, model, rival)
@@ -672,10 +673,10 @@ def _power_words(rows: pd.DataFrame) -> str:
                      + ", ".join(what(c) for c in strong.itertuples()))
     for c in rows[rows.power < 0.8].itertuples():
         users = ("no number of test users reaches it at these seeds" if pd.isna(c.users_needed)
-                 else f"{int(c.users_needed):,} test users would")
+                 else f"{int(c.users_needed):,} test users at these seeds would reach it")
         seeds = ("" if not c.seed_noise_known else
                  ", nor any number of seeds at these test users" if pd.isna(c.seeds_needed)
-                 else f" (or {int(c.seeds_needed):,} seeds)")
+                 else f" (or {int(c.seeds_needed):,} seeds at these test users)")
         parts.append(f"**underpowered** for the gain over {what(c)}: {100 * c.power:.0f}% "
                      f"power; {users}{seeds}"
                      + ("" if c.seed_noise_known else " (one seed: the seed noise is unknown and "
@@ -723,7 +724,8 @@ def render_reproduction(summary: pd.DataFrame, datasets: list[str], models: list
             text = f"- **{dataset}**: {_count_text(rows.iloc[0])}"
         else:
             own = rows[rows.protocol == protocol]
-            text = f"- **{dataset}**: {_count_text(own.iloc[0])} ({protocol}, the configured protocol)"
+            text = (f"- **{dataset}**: {_count_text(own.iloc[0])} ({protocol}, the configured "
+                    "protocol)")
             for _, other in rows[rows.protocol != protocol].iterrows():
                 text += f"; {_count_text(other)} in the {other.protocol} protocol (same scores)"
         mine = claims[(claims.dataset == dataset) & (claims.metric == "ndcg@10")]
@@ -825,11 +827,12 @@ def _claim_lines(claims: pd.DataFrame, protocol: str | None, rules: Rules) -> li
                       f"{c.effect_pct:.2f}", f"{c.diff_sd_pct:.2f}",
                       f"{c.n_users:,} × {c.n_seeds}", f"{100 * c.power:.0f}%",
                       _needed(c.users_needed, "users"),
-                      _needed(c.seeds_needed, "seeds") if c.seed_noise_known else "unknown (one seed)"])
+                      _needed(c.seeds_needed, "seeds") if c.seed_noise_known
+                      else "unknown (one seed)"])
     lines.append(tabulate(table, headers=["Dataset", "Metric", "Claim", "Paper's Gain",
                                           "Effect (points)", "Per-user SD of the difference",
                                           "Test users × seeds", "Power",
-                                          f"Test users needed", "Seeds needed"],
+                                          "Test users needed", "Seeds needed"],
                           tablefmt="github", disable_numparse=True))
     words = [_power_words(g) for _, g in powered.groupby("dataset", sort=False)]
     return lines + ["", *words]

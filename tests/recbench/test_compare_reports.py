@@ -94,8 +94,8 @@ def test_missing_and_extra_rows_are_named(roots):
     edit(run, "table2.csv", "synthetic,unfiltered,ndcg@10,SVD,15.25,0.18,1.0e-40,3.0e-40,\n", "")
     (run / "results/table2.csv").write_text((run / "results/table2.csv").read_text()
                                             + "synthetic,unfiltered,ndcg@10,EASE,17.84,0.00,,,\n")
-    edit(run, "table2.md", "| synthetic | Recall@10 | 51.48 ± 2.25 | 25.88 ± 0.43* | 26.22 ± 1.56* |\n",
-         "")
+    recall = "| synthetic | Recall@10 | 51.48 ± 2.25 | 25.88 ± 0.43* | 26.22 ± 1.56* |\n"
+    edit(run, "table2.md", recall, "")
     assert compare(committed, run, FILES) == [
         "table2.csv: row (synthetic, unfiltered, ndcg@10, SVD) missing from the run",
         "table2.csv: row (synthetic, unfiltered, ndcg@10, EASE) only in the run (not committed)",

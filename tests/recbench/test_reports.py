@@ -376,7 +376,9 @@ def test_an_undecided_claim_says_the_run_is_underpowered(tmp_path):
     assert row.users_needed > 100 and row.seeds_needed > 3
     assert "the paper's Gain" not in set(claims.claim)  # no paper Gain on our own data
     text = render_reproduction(add_verdicts(summary), ["ml"], ["SASRec", "CREATE"], claims)
-    assert "underpowered" in text and f"it would need {int(row.users_needed):,} test users" in text
+    assert "**underpowered** for the gain over SASRec on NDCG@10" in text
+    assert (f"{int(row.users_needed):,} test users at these seeds would reach it (or "
+            f"{int(row.seeds_needed)} seeds at these test users)") in text
 
 
 def test_figure_notes_judge_the_papers_numbers(tmp_path):
