@@ -218,6 +218,8 @@ def test_config_overrides_layer_on_the_default_config(repo):
     ({"device": "tpu"}, "device"),
     ({"threads": 0}, "threads"),
     ({"datasets": {"mine": {"path": "/nowhere.csv"}}}, "columns"),
+    ({"reproduction": {"margin": 1.5}}, "reproduction"),
+    ({"reproduction": {"paper_seed_noise": "theirs"}}, "paper_seed_noise"),
 ])
 def test_bad_config_stops_before_any_job(repo, patch, message):
     cfg = {**TINY, **patch}
