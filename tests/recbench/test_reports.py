@@ -258,7 +258,7 @@ def reproduction_summary():
     return pd.concat([frame, own], ignore_index=True)
 
 
-def test_reproduction_counts_the_four_verdicts():
+def test_reproduction_counts_the_four_verdicts(tmp_path):
     from recbench.reports import add_verdicts, render_reproduction, verdict_counts
 
     cells = add_verdicts(reproduction_summary())
@@ -284,6 +284,11 @@ def test_reproduction_counts_the_four_verdicts():
     assert rows[1][-1] == "ours higher" and rows[3][-1] == "ours lower"
     assert rows[2][-1] == "undecided (one seed: its seed noise is unknown)"
     assert "No claim to test" in text  # no per-user files given
+    # the reproduction rule reads table2.csv back: the same report
+    cells.to_csv(tmp_path / "table2.csv", index=False)
+    again = pd.read_csv(tmp_path / "table2.csv")
+    assert render_reproduction(again, ["ml", "syn"], ["SVD", "iALS", "Random", "SASRec",
+                                                      "CREATE"]) == text
 
 
 def test_reproduction_on_data_not_in_the_paper_says_nothing_to_compare():
