@@ -258,54 +258,43 @@ def locate(estimate: float, se: float, df: float, low: float, high: float,
                     p_above, p_below)
 
 
-def ttest_power(effect: float, sd: float, n: float, extra_var: float = 0.0,
-                alpha: float = 0.05) -> float:
-    """Power of a two-sided one-sample (paired) t-test at level ``alpha`` to detect a mean
-    ``effect`` from ``n`` observations of standard deviation ``sd`` (statsmodels'
-    ``TTestPower``), when the mean has a further independent variance ``extra_var`` that more
-    observations do not reduce (e.g. the seeds' share when n counts test users): the
-    noncentrality is effect / sqrt(sd^2 / n + extra_var), the df n - 1. Where the noncentral t
-    is out of numerical reach (a noncentrality in the tens) the normal approximation stands in
-    (statsmodels' ``normal_power``), which it then equals to many digits."""
+def ttest_power(effect: float, components, alpha: float = 0.05) -> float:
+    """Power of a two-sided t-test at level ``alpha`` to detect a true ``effect`` with an
+    estimate whose variance is the sum of ``components`` ((variance, df) pairs, as for
+    ``satterthwaite``: e.g. the test users' s^2 / n with n - 1 and the seeds' with S - 1).
+
+    The noncentral t of statsmodels' ``TTestPower`` with the noncentrality effect / se and the
+    Welch-Satterthwaite df: for one component (sd^2 / n, n - 1) exactly the textbook one-sample
+    (paired) t-test of n observations. Where the noncentral t is out of numerical reach (a
+    noncentrality in the tens, or infinite df) the normal approximation stands in (statsmodels'
+    ``normal_power``), which it then equals to many digits."""
     from statsmodels.stats.power import TTestPower, normal_power
 
-    spread = math.sqrt(sd * sd + n * extra_var)
-    if effect == 0:
-        return alpha
-    if spread == 0:
+    se, df = satterthwaite(components)
+    if effect == 0 or math.isnan(se):
+        return alpha if effect == 0 else math.nan
+    if se == 0:
         return 1.0
-    size = abs(effect) / spread
-    power = float(TTestPower().power(effect_size=size, nobs=n, alpha=alpha,
+    nobs = df + 1 if math.isfinite(df) else 1e12
+    size = abs(effect) / se / math.sqrt(nobs)  # TTestPower: noncentrality size x sqrt(nobs)
+    power = float(TTestPower().power(effect_size=size, nobs=nobs, alpha=alpha,
                                      alternative="two-sided"))
-    return power if math.isfinite(power) else float(normal_power(size, n, alpha))
+    return power if math.isfinite(power) else float(normal_power(size, nobs, alpha))
 
 
-def sample_size(effect: float, sd: float, extra_var: float = 0.0, alpha: float = 0.05,
-                power: float = 0.8) -> int | None:
-    """The smallest n (at least 2) at which ``ttest_power`` reaches ``power``; None where no n
-    does: effect 0, or ``extra_var`` so large that even n -> inf (the mean's variance then tends
-    to extra_var) stays below ``power``. With extra_var = 0 this is statsmodels'
-    ``TTestPower().solve_power`` rounded up: the textbook paired t-test sample size (d = 0.5,
-    alpha 0.05 two-sided, power 0.8: 34)."""
-    if effect == 0 or any(math.isnan(v) for v in (effect, sd, extra_var)):
+def sample_size(power_at, power: float = 0.8, start: int = 2, max_n: int = 10**9) -> int | None:
+    """The smallest integer n >= ``start`` at which ``power_at(n)`` (non-decreasing in n, e.g.
+    ``ttest_power`` of a design with n test users or n seeds) reaches ``power``; None where even
+    ``max_n`` falls short (the effect is 0, or a share of the variance that n does not reduce
+    keeps the power below ``power``). With power_at(n) = ttest_power(d, [(1 / n, n - 1)]) this is
+    statsmodels' ``TTestPower().solve_power`` rounded up: d = 0.5 at 5% two-sided needs 34
+    pairs for 80% power (Cohen 1988; G*Power)."""
+    if not power_at(max_n) >= power:
         return None
-    if ttest_power(effect, sd, 2, extra_var, alpha) >= power:
-        return 2
-    if extra_var == 0:
-        from statsmodels.stats.power import TTestPower
-
-        return int(math.ceil(TTestPower().solve_power(
-            effect_size=abs(effect) / sd, alpha=alpha, power=power, alternative="two-sided")
-            - 1e-9))
-    # n -> inf: the mean's variance tends to extra_var, a normal test of noncentrality nc
-    nc, z = abs(effect) / math.sqrt(extra_var), stats.norm.ppf(1 - alpha / 2)
-    if stats.norm.cdf(nc - z) + stats.norm.cdf(-nc - z) <= power:
-        return None
-    high = 4.0
-    while ttest_power(effect, sd, high, extra_var, alpha) < power:  # power grows with n
-        high *= 2
-    from scipy.optimize import brentq
-
-    n = brentq(lambda x: ttest_power(effect, sd, x, extra_var, alpha) - power, high / 2, high,
-               xtol=1e-6)
-    return int(math.ceil(n - 1e-9))
+    low, high = start, start
+    while power_at(high) < power:  # doubling, then bisection: O(log n) evaluations
+        low, high = high + 1, min(2 * high, max_n)
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if power_at(mid) < power else (low, mid)
+    return high

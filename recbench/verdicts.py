@@ -38,11 +38,13 @@ Assumptions (results/reproduction.md prints them):
    say nothing of how its Gain varies, so they do not widen this margin; the paper's Gain is
    instead taken to be as noisy as our seed share of it (or, with a number c, each of its two
    values has a standard error c x the value).
-6. *Power*: the effect is the paper's Gain on our scale, G x mean(b) in points; with the per-user
-   standard deviation of the paired difference a_i - b_i and the seed terms it gives the run's
-   power (two-sided t-test at alpha), the test users needed at the run's seeds and the seeds
-   needed at the run's test users to reach ``power`` (default 80%). One seed: the seed term is
-   left out of the power and the users needed, and the seeds needed are unknown.
+6. *Power*: the effect is the paper's Gain on our scale, G x mean(b) in points; the variance of
+   the mean difference at n test users and S seeds is sd_diff^2 / n + tau^2 / S, sd_diff the
+   per-user standard deviation of the paired difference a_i - b_i and tau^2 the variance of one
+   seed's difference of the two models' means; a two-sided t-test at alpha with
+   Welch-Satterthwaite df gives the run's power, the test users needed at the run's seeds and
+   the seeds needed at its test users to reach ``power`` (default 80%). One seed: tau is
+   unknown and left out, and the seeds needed are unknown.
 """
 
 from __future__ import annotations
@@ -284,15 +286,21 @@ class Power:
 
 def gain_power(gain: Gain, paper_gain: float, rules: Rules = Rules()) -> Power:
     """The power of the run behind ``gain`` to detect the paper's Gain, and what would reach
-    ``rules.power``: its effect G x mean(b), the per-user standard deviation of a_i - b_i, the
-    seed variance of the mean difference (recbench.stats.ttest_power / sample_size; the seeds
-    needed count seeds of each model)."""
+    ``rules.power``. The effect is G x mean(b); the variance of the mean difference at n test
+    users and S seeds (of each model) is diff_sd^2 / n (df n - 1) + tau^2 / S (df S - 1), tau^2
+    the variance of one seed's difference of means (recbench.stats.ttest_power). The run's power
+    is that at its own n and S, the users needed are the smallest n at its S, the seeds needed
+    the smallest S at its n (recbench.stats.sample_size): so a run with 80% power needs no more
+    of either. One seed: tau is unknown, left out, and the seeds needed are unknown."""
     effect = paper_gain * gain.mean_b
     known = math.isfinite(gain.seed_var)
-    seed_var = gain.seed_var if known else 0.0
-    user_var = gain.diff_sd ** 2 / gain.n_users
-    power = ttest_power(effect, gain.diff_sd, gain.n_users, seed_var, rules.alpha)
-    users = sample_size(effect, gain.diff_sd, seed_var, rules.alpha, rules.power)
-    seeds = (sample_size(effect, math.sqrt(seed_var * gain.n_seeds), user_var, rules.alpha,
-                         rules.power) if known else None)
-    return Power(effect, gain.diff_sd, gain.n_users, gain.n_seeds, power, users, seeds, known)
+    tau2 = gain.seed_var * gain.n_seeds if known else 0.0
+
+    def power_at(n: int, seeds: int) -> float:
+        return ttest_power(effect, [(gain.diff_sd ** 2 / n, n - 1), (tau2 / seeds, seeds - 1)],
+                           rules.alpha)
+
+    n, seeds = gain.n_users, max(gain.n_seeds, 2)
+    users = sample_size(lambda k: power_at(k, seeds), rules.power)
+    more = sample_size(lambda k: power_at(n, k), rules.power) if known else None
+    return Power(effect, gain.diff_sd, n, gain.n_seeds, power_at(n, seeds), users, more, known)

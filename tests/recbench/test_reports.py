@@ -365,6 +365,8 @@ def test_claims_on_paired_per_user_values(tmp_path, create_gain, sasrec, gain):
     assert ndcg.loc["CREATE > SASRec", "effect_pct"] == pytest.approx(
         (8.99 / 7.96 - 1) * sasrec_mean.iloc[0])
     assert ndcg.loc["CREATE > SASRec", "power"] > 0.8  # 4,000 users: adequately powered
+    assert ndcg.loc["CREATE > SASRec", "users_needed"] < 4000
+    assert ndcg.loc["CREATE > SASRec", "seeds_needed"] <= 3
     text = render_reproduction(add_verdicts(summary), ["ml"], ["SASRec", "CREATE"], claims)
     assert "## Claims" in text and "## Power to detect the paper's Gain" in text
     assert "adequately powered" in text
@@ -378,11 +380,13 @@ def test_an_undecided_claim_says_the_run_is_underpowered(tmp_path):
     row = claims[(claims.metric == "ndcg@10") & (claims.claim == "CREATE > SASRec")].iloc[0]
     assert row.verdict == "undecided" and row.power < 0.8
     assert row.paper_source == "smallest of the paper's, Sports"  # 1.58 / 1.48: +6.8%
-    assert row.users_needed > 100 and row.seeds_needed > 3
+    # three seeds leave the seed share of the noise with 2 degrees of freedom: at 3 seeds no
+    # number of test users reaches 80% power, more seeds at these 100 users would
+    assert pd.isna(row.users_needed) and row.seeds_needed > 3
     assert "the paper's Gain" not in set(claims.claim)  # no paper Gain on our own data
     text = render_reproduction(add_verdicts(summary), ["ml"], ["SASRec", "CREATE"], claims)
     assert "**underpowered** for the gain over SASRec on NDCG@10" in text
-    assert (f"{int(row.users_needed):,} test users at these seeds would reach it (or "
+    assert ("no number of test users reaches it at these seeds (or "
             f"{int(row.seeds_needed)} seeds at these test users)") in text
 
 

@@ -205,15 +205,23 @@ def test_sample_size_is_the_textbook_paired_t_test_value():
 
     from recbench.stats import sample_size, ttest_power
 
+    def paired(d, extra=()):
+        return lambda n: ttest_power(d, [(1.0 / n, n - 1), *extra])
+
     # d = 0.5, two-sided 5%, 80% power: 33.4 pairs, so 34 (Cohen 1988; G*Power)
-    assert sample_size(0.5, 1.0) == 34
-    assert ttest_power(0.5, 1.0, 34) == pytest.approx(
+    assert sample_size(paired(0.5)) == 34
+    assert ttest_power(0.5, [(1 / 34, 33)]) == pytest.approx(
         TTestPower().power(effect_size=0.5, nobs=34, alpha=0.05))
-    assert sample_size(0.2, 1.0) == math.ceil(TTestPower().solve_power(0.2, power=0.8, alpha=0.05))
-    # the mean's variance has a seed share that more users do not reduce: more users needed,
-    # and where the seed share alone keeps the power below 80%, no number of users suffices
-    n = sample_size(0.5, 1.0, extra_var=0.01)
-    assert n > 34 and ttest_power(0.5, 1.0, n, 0.01) >= 0.8 > ttest_power(0.5, 1.0, n - 1, 0.01)
-    assert sample_size(0.5, 1.0, extra_var=0.05) is None  # 0.5 / sqrt(0.05) = 2.2 < 2.8
-    assert sample_size(0.0, 1.0) is None
-    assert ttest_power(0.5, 1.0, 10**7) == pytest.approx(1.0)  # out of the noncentral t's reach
+    for d in (0.2, 0.8, 1.3):
+        assert sample_size(paired(d)) == math.ceil(TTestPower().solve_power(d, power=0.8,
+                                                                            alpha=0.05))
+    assert sample_size(paired(3.0)) == 4  # a huge effect: the t quantiles of df 1 and 2 lose it
+    assert paired(3.0)(3) < 0.8 <= paired(3.0)(4)
+    # the mean's variance has a seed share (10 seeds) that more users do not reduce: more users
+    # are needed, and where that share alone keeps the power below 80%, no number suffices
+    seeds = [(0.01, 9)]
+    n = sample_size(paired(0.5, seeds))
+    assert n > 34 and paired(0.5, seeds)(n) >= 0.8 > paired(0.5, seeds)(n - 1)
+    assert sample_size(paired(0.5, [(0.05, 2)])) is None
+    assert sample_size(paired(0.0)) is None
+    assert ttest_power(0.5, [(1e-7, 10**7 - 1)]) == pytest.approx(1.0)  # beyond the noncentral t
