@@ -209,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
               "them, or find what made the run differ.", file=sys.stderr)
         return 1
     for f in args.files:
-        print(f"{f}: equal to the committed file"
-              + (f" ({', '.join(THREADED_MODELS)} within {TOLERANCE})" if f.endswith(
-                  (".csv", ".md")) else ""))
+        print(f"{f}: equal to the committed file ({', '.join(THREADED_MODELS)} within "
+              f"{TOLERANCE['abs']:g} + {100 * TOLERANCE['rel']:g}%)")
     return 0
 
 
