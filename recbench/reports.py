@@ -701,10 +701,16 @@ def render_reproduction(summary: pd.DataFrame, datasets: list[str], models: list
     shown = configured_rows(cells)
     configured = configured_rows(summary)
     protocol = configured.protocol.iloc[0] if "protocol" in configured and len(configured) else None
-    intro = (rules.describe() + " The assumptions in full (how seed and test-user noise combine, "
-             "coverage, one seed): recbench/verdicts.py. Values in %, differences in percentage "
-             f"points (`reproduction: {{margin: {rules.margin:g}, alpha: {rules.alpha:g}, power: "
-             f"{rules.power:g}, paper_seed_noise: {rules.paper_seed_noise}}}`).")
+    intro = (rules.describe() + " Our noise is the test users' share, s_user² / n (s_user: the "
+             "standard deviation over test users of each user's value averaged over the seeds), "
+             "plus the seeds', s_seed² / S (s_seed: that of the S seed means), with "
+             "Welch–Satterthwaite degrees of freedom; coverage has no per-user value and counts "
+             "its seeds only; one seed leaves the seed noise unknown and the cell undecided. The "
+             "paper's test users are taken to be ours (the same split), so its noise is its "
+             "seeds' alone. The assumptions in full: recbench/verdicts.py. Values in %, "
+             "differences in percentage points (`reproduction: {margin: "
+             f"{rules.margin:g}, alpha: {rules.alpha:g}, power: {rules.power:g}, "
+             f"paper_seed_noise: {rules.paper_seed_noise}}}`).")
     if protocol:
         intro += f" Protocol: {PROTOCOL_TEXT[protocol]}."
     lines.append(intro)
