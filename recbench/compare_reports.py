@@ -15,9 +15,9 @@ What "equal" means:
   cell is any CSV row whose ``model`` is one of them, any markdown table cell in a row or column
   named after one, and TOLERATED_COLUMNS in every row (Holm's ``p_adjusted`` depends on every
   model of its family, iALS's included). p-values compare on -log10 p.
-- EXCLUDED_COLUMNS (timings and machine facts) are not compared. The reports the default run's
-  command renders (table2.csv, table2.md, reproduction.md, table3.*) have none; the manifest
-  and benchmarks.md, which hold them, are not rendered by it and not compared.
+- EXCLUDED_COLUMNS (timings and machine facts) are not compared. The reports CI renders
+  (table2.csv, table2.md, reproduction.md, table3.csv, table3.md) have none; the manifest and
+  benchmarks.md, which hold them, are neither rendered nor compared there.
 
 CSV rows are matched by KEYS (per file name), so a missing or extra row is named by its key;
 markdown files are matched line by line, and table rows cell by cell.
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if differences:
         print(f"{len(differences)} difference(s): the committed reports are not what this "
-              "commit's code renders. Re-render them (the README's main command) and commit "
+              "commit's code renders. Re-render them (the commands .ci/run runs) and commit "
               "them, or find what made the run differ.", file=sys.stderr)
         return 1
     for f in args.files:
