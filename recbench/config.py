@@ -14,6 +14,7 @@ from recbench.data.sources import source_of
 from recbench.data.split import make_split
 from recbench.errors import ConfigError
 from recbench.models import get_model_class, make_params
+from recbench.verdicts import Rules
 
 
 def dataset_names(config: dict, table2_only: bool = False) -> list[str]:
@@ -159,6 +160,7 @@ def check(config: dict) -> None:
                                 studies.apply_overrides(params, {key: probe}),
                                 f"{model} (search {key}={probe!r})")
     check_table3(config)
+    Rules.from_config(config.get("reproduction"))
     for name, spec in (config.get("studies") or {}).items():
         if name not in studies.STUDIES:
             raise ConfigError(f"studies.{name}: unknown study; the reports know "

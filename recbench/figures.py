@@ -2,8 +2,11 @@
 and the readings report's figure.
 
 Every figure is a PNG plus a CSV of exactly the plotted values (so a reader can check a point
-without reading pixels; the readings figure's CSV is results/readings.csv). The paper has these figures only as images; its captions give rough
-values, printed under each panel as "paper: ..." (PAPER_NOTES).
+without reading pixels; the readings figure's CSV is results/readings.csv). The paper has these
+figures only as images; its captions give rough values, printed under each panel as "paper: ..."
+(PAPER_NOTES). Where a caption gives a number (PAPER_VALUES), the note adds our verdict against
+it, the same as the tables' (recbench.verdicts.cell_verdict), and the CSV the paper's value and
+the verdict per point.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from recbench.io import atomic_path, write_csv  # noqa: E402
 from recbench.stats import mean_ci  # noqa: E402
+from recbench.verdicts import VERDICTS, Rules, cell_verdict  # noqa: E402
 
 #: what the paper's captions and Section 5 say, per figure and paper dataset name
 PAPER_NOTES = {
@@ -39,6 +43,14 @@ PAPER_NOTES = {
     },
 }
 
+#: the numbers of those notes, NDCG@10 in %: Figure 2 the plateau of the validation curve (ours:
+#: its highest point), the sweeps [(lowest x, highest x, value)] over the swept parameter
+PAPER_VALUES = {
+    "fig2_training_curves": {"Beauty": 1.8, "Sports": 2.0},
+    "fig5_barlow_weight": {"Beauty": [(0.1, 1.0, 2.15)],
+                           "Sports": [(0.2, 0.2, 1.65), (1.0, 1.0, 1.55)]},
+}
+
 #: the swept parameter, its axis label and the seed aggregate of each sweep figure
 SWEEPS = {
     "fig3_graph_size": ("graph.graph_last_fraction", "graph size n, % of each user's last "
@@ -50,9 +62,22 @@ SWEEPS = {
 }
 
 
-def _note(figure: str, paper_name: str | None) -> str:
+def _note(figure: str, paper_name: str | None, verdicts: list[str] = ()) -> str:
     note = PAPER_NOTES.get(figure, {}).get(paper_name or "")
-    return f"paper: {note}" if note else "paper: (not one of the paper's datasets for this figure)"
+    if not note:
+        return "paper: (not one of the paper's datasets for this figure)"
+    if verdicts:
+        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICTS if verdicts.count(v))
+        note += f"\nours against it: {counts} (of {len(verdicts)})"
+    return f"paper: {note}"
+
+
+def _sweep_value(figure: str, paper_name: str | None, x) -> float:
+    """The paper's NDCG@10 (%) at swept value x, NaN where its caption gives none."""
+    for low, high, value in PAPER_VALUES.get(figure, {}).get(paper_name or "", []):
+        if x is not None and low - 1e-9 <= x <= high + 1e-9:
+            return value
+    return math.nan
 
 
 def _save(fig, path) -> None:
@@ -71,7 +96,8 @@ TERMS = {"L_local": ":", "L_global": "--", "L_align": "-."}
 
 
 def training_curves(histories: dict[str, list[pd.DataFrame]],
-                    paper_names: dict[str, str | None], png, csv) -> pd.DataFrame:
+                    paper_names: dict[str, str | None], png, csv,
+                    rules: Rules = Rules()) -> pd.DataFrame:
     """Figure 2: training loss (left axis) and validation NDCG@10 (right axis) per epoch.
 
     ``histories``: dataset -> history.csv frames (the pipeline passes the best tuning trial's, the
@@ -81,6 +107,8 @@ def training_curves(histories: dict[str, list[pd.DataFrame]],
     ``epochs`` of CREATE counts the joint epochs after it. CREATE's loss terms (``L_local``,
     ``L_global``, ``L_align``, weighted as in Eq. 5 they sum to the training loss) are thin lines
     on the loss axis, and its graph branch's validation NDCG@10 at the end of warm-up a marker.
+    Where the paper's caption gives the curve's plateau, the note judges the highest point of
+    ours against it (over the runs: one run, as the pipeline passes, is undecided).
     """
     rows = []
     fig, axes = _panels(len(histories))
@@ -118,8 +146,17 @@ def training_curves(histories: dict[str, list[pd.DataFrame]],
             ax.text(warmup + 0.5, ax.get_ylim()[1], " warm-up ends", color="grey", va="top",
                     fontsize=8)
         runs = f"{len(frames)} runs" if len(frames) > 1 else "best tuning trial"
-        ax.set_title(f"{dataset} ({runs})\n{_note('fig2_training_curves', paper_names.get(dataset))}",
-                     fontsize=9)
+        paper = PAPER_VALUES["fig2_training_curves"].get(paper_names.get(dataset) or "")
+        verdicts = []
+        if paper is not None:
+            peak, ci = mean_ci([100 * f["val_ndcg@10"].max() for f in frames])
+            verdict = cell_verdict(dataset, "validation", peak, ci, len(frames), paper,
+                                   rules=rules).verdict
+            verdicts.append(verdict)
+            h["paper_val_ndcg@10"] = paper / 100
+            h["verdict_peak"] = verdict
+        note = _note("fig2_training_curves", paper_names.get(dataset), verdicts)
+        ax.set_title(f"{dataset} ({runs})\n{note}", fontsize=9)
     fig.suptitle("Figure 2: CREATE training curves", y=1.06)
     _save(fig, png)
     data = pd.concat(rows, ignore_index=True)
@@ -128,11 +165,13 @@ def training_curves(histories: dict[str, list[pd.DataFrame]],
 
 
 def sweep(figure: str, long: pd.DataFrame, points: dict[str, list], paper_names: dict,
-          png, csv) -> pd.DataFrame:
+          png, csv, spread: pd.DataFrame | None = None, rules: Rules = Rules()) -> pd.DataFrame:
     """Figures 3-5: test NDCG@10 against the swept parameter, one panel per dataset.
 
     ``long``: per-seed metrics (reports.collect); ``points``: dataset -> [(label, values)].
     Figure 3 and 5 plot the mean with its 95% CI over seeds, Figure 4 the best seed, as the paper.
+    A point where the paper's caption gives a value (PAPER_VALUES) gets its verdict, with the
+    test-user noise of ``spread`` (reports.per_user_spread) where given.
     """
     key, xlabel, aggregate, scale = SWEEPS[figure]
     ndcg = long[long.metric == "ndcg@10"]
@@ -144,9 +183,19 @@ def sweep(figure: str, long: pd.DataFrame, points: dict[str, list], paper_names:
                 raise ValueError(f"{figure}: no results for {dataset}/{label}")
             mean, ci = mean_ci(seeds.value)
             x = values[key]
-            rows.append({"dataset": dataset, key: x, "x": (0.0 if x is None else x) * scale,
-                         "label": label, "n_seeds": len(seeds), "mean_ndcg@10": mean,
-                         "ci95_ndcg@10": ci, "best_ndcg@10": float(seeds.value.max())})
+            row = {"dataset": dataset, key: x, "x": (0.0 if x is None else x) * scale,
+                   "label": label, "n_seeds": len(seeds), "mean_ndcg@10": mean,
+                   "ci95_ndcg@10": ci, "best_ndcg@10": float(seeds.value.max())}
+            paper = _sweep_value(figure, paper_names.get(dataset), x)
+            if not math.isnan(paper):
+                users = (spread[(spread.dataset == dataset) & (spread.model == label)
+                                & (spread.metric == "ndcg@10")] if spread is not None else [])
+                row["paper_ndcg@10"] = paper / 100
+                row["verdict"] = cell_verdict(
+                    dataset, label, 100 * mean, 100 * ci, len(seeds), paper,
+                    user_sd=float(users.user_sd_pct.iloc[0]) if len(users) else math.nan,
+                    n_users=int(users.n_users.iloc[0]) if len(users) else 0, rules=rules).verdict
+            rows.append(row)
     data = pd.DataFrame(rows).sort_values(["dataset", "x"], kind="stable")
     fig, axes = _panels(len(points))
     for ax, dataset in zip(axes, points):
@@ -160,7 +209,9 @@ def sweep(figure: str, long: pd.DataFrame, points: dict[str, list], paper_names:
             ylabel = f"test NDCG@10 (mean ± 95% CI, {d.n_seeds.max()} seeds)"
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.set_title(f"{dataset}\n{_note(figure, paper_names.get(dataset))}", fontsize=9)
+        verdicts = list(d.verdict.dropna()) if "verdict" in d else []
+        ax.set_title(f"{dataset}\n{_note(figure, paper_names.get(dataset), verdicts)}",
+                     fontsize=9)
         ax.grid(alpha=0.3)
     titles = {"fig3_graph_size": "Figure 3: graph size", "fig4_warmup": "Figure 4: GCN warm-up",
               "fig5_barlow_weight": "Figure 5: Barlow Twins weight"}

@@ -39,8 +39,9 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.errors import DataError
-from recbench.reports import PROTOCOL_TEXT
-from recbench.stats import adjust_pvalues, mean_ci, paired_per_user, paired_test
+from recbench.reports import PROTOCOL_TEXT, _paper_value
+from recbench.stats import adjust_pvalues, mean_ci, paired_per_user, paired_test, per_user_mean
+from recbench.verdicts import Rules, cell_verdict
 from recbench.studies import DEFAULT, format_value
 
 METRICS = ("ndcg@10", "recall@10")
@@ -80,11 +81,13 @@ def _overrides_text(overrides: dict) -> str:
     return ", ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
 
 
-def _row(dataset: str, point: dict, role: str, runs: dict) -> dict:
+def _row(dataset: str, point: dict, role: str, runs: dict, protocol: str) -> dict:
     best, histories = runs["best"], runs["histories"]
+    users = per_user_mean(runs["per_user"], "ndcg@10", "user", f"{dataset}/{point['label']}")
     row = {"dataset": dataset, "name": point["name"], "role": role, "label": point["label"],
            "overrides": _overrides_text(point.get("overrides") or {}), "same_as": "",
-           "n_seeds": len(runs["metrics"]),
+           "n_seeds": len(runs["metrics"]), "n_users": len(users),
+           "ndcg@10_user_sd_pct": 100.0 * float(users.std(ddof=1)),
            "valid_ndcg@10_pct": 100.0 * best["valid_ndcg@10"]}
     for metric in METRICS:
         mean, ci = mean_ci([100.0 * m[metric] for m in runs["metrics"]])
@@ -126,7 +129,7 @@ def readings_table(points: dict[str, list[dict]], root: str | Path, seeds: list[
         for i, p in enumerate(pts):  # the include labels, then default, then the variants
             role = ("reference" if p["name"] == reference else "default" if p["name"] == DEFAULT
                     else "include" if i < names.index(DEFAULT) else "variant")
-            row = _row(dataset, p, role, runs[p["label"]])
+            row = _row(dataset, p, role, runs[p["label"]], protocol)
             row["same_as"] = first.setdefault(p["label"], p["name"])
             row["same_as"] = "" if row["same_as"] == p["name"] else row["same_as"]
             table.append(row)
@@ -158,12 +161,23 @@ def readings_table(points: dict[str, list[dict]], root: str | Path, seeds: list[
     return pd.DataFrame(rows).assign(test=test, correction=correction)
 
 
-def paper_verdict(dataset: str, paper_name: str | None, mean_pct: float,
-                  ci95_pct: float) -> str | None:
-    """The hook for a verdict on a paper dataset: a sentence setting the default row's test
-    NDCG@10 (mean and 95% half-width over seeds, in %) against the paper's number for
-    ``paper_name``. None (nothing printed) until that verdict is written."""
-    return None
+def paper_verdict(row, paper_name: str | None, model: str = "CREATE",
+                  rules: Rules = Rules()) -> str | None:
+    """A sentence setting the default row's test NDCG@10 against the paper's Table 2 number for
+    ``model`` on ``paper_name``, by the verdict every report uses (recbench.verdicts, seed and
+    test-user noise together); None where the dataset is not the paper's."""
+    paper, pm = _paper_value(paper_name, "ndcg@10", model) if paper_name else (math.nan, 0.0)
+    if math.isnan(paper):
+        return None
+    v = cell_verdict(row["dataset"], model, row["ndcg@10_mean_pct"], row["ndcg@10_ci95_pct"],
+                     int(row["n_seeds"]), paper, pm, user_sd=row["ndcg@10_user_sd_pct"],
+                     n_users=int(row["n_users"]), rules=rules)
+    why = f" ({v.reason})" if v.reason else ""
+    return (f"Against the paper: the default's test NDCG@10 {row['ndcg@10_mean_pct']:.2f} % "
+            f"against {model}'s {paper:.2f} % in the paper's Table 2 on {paper_name}: "
+            f"*{v.verdict}*{why} (ours − paper {v.diff:+.2f}, 90% interval "
+            f"[{v.diff_low:+.2f}, {v.diff_high:+.2f}], margin ±{v.margin:.2f}). "
+            + rules.describe())
 
 
 def _num(value, digits: int = 2) -> str:
@@ -201,7 +215,8 @@ def _budget(row, reference: str) -> str:
 
 
 def render_readings(table: pd.DataFrame, *, base: str, reference: str, protocol: str,
-                    alpha: float = 0.05, paper_names: dict | None = None) -> str:
+                    alpha: float = 0.05, paper_names: dict | None = None,
+                    rules: Rules = Rules()) -> str:
     """results/readings.md from ``readings_table``'s frame."""
     paper_names = paper_names or {}
     test, correction = table.test.iloc[0], table.correction.iloc[0]
@@ -252,8 +267,7 @@ def render_readings(table: pd.DataFrame, *, base: str, reference: str, protocol:
                          f"{default['valid_ndcg@10_pct']:.2f}): " + ", ".join(
                              f"`{r['name']}` ({r['valid_ndcg@10_pct']:.2f})"
                              for _, r in preferred.iterrows()) + ".")
-        verdict = paper_verdict(dataset, paper, default["ndcg@10_mean_pct"],
-                                default["ndcg@10_ci95_pct"])
+        verdict = paper_verdict(default, paper, base, rules)
         if verdict:
             lines += ["", verdict]
     return "\n".join(lines) + "\n"

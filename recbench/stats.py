@@ -1,6 +1,10 @@
 """Statistics over seeds (mean and a Student-t 95% confidence interval), paired tests
-between two models on the same test users (t-test, Wilcoxon signed-rank) and the correction of
-a family of p-values for multiple comparisons (Holm, via statsmodels)."""
+between two models on the same test users (t-test, Wilcoxon signed-rank), the correction of
+a family of p-values for multiple comparisons (Holm, via statsmodels), and for an estimate with
+several independent noise sources (seeds, test users): its standard error with
+Welch-Satterthwaite degrees of freedom, where it lies against an interval by one-sided t-tests
+(TOST equivalence), and the power and sample size of a t-test (statsmodels' ``TTestPower``).
+recbench/verdicts.py builds the reproduction verdicts on these."""
 
 from __future__ import annotations
 
@@ -97,7 +101,7 @@ def paired_test(a, b, method: str = "ttest", *, zero_method: str = "wilcox",
     return PairedTest(**result, statistic=float(res.statistic), pvalue=float(res.pvalue))
 
 
-def _per_user_mean(tables, metric: str, user: str, name: str) -> pd.Series:
+def per_user_mean(tables, metric: str, user: str, name: str) -> pd.Series:
     """Average a model's per-user metric over seeds: one value per user, indexed by user."""
     frames = [tables] if isinstance(tables, pd.DataFrame) else list(tables)
     if not frames:
@@ -130,8 +134,8 @@ def paired_per_user(per_user_a, per_user_b, metric: str = "ndcg@10",
     must hold the same test users (the same split); otherwise ValueError with the counts.
     Returns (values_a, values_b), float arrays of equal length.
     """
-    sa = _per_user_mean(per_user_a, metric, user, "a")
-    sb = _per_user_mean(per_user_b, metric, user, "b")
+    sa = per_user_mean(per_user_a, metric, user, "a")
+    sb = per_user_mean(per_user_b, metric, user, "b")
     only_a, only_b = sa.index.difference(sb.index), sb.index.difference(sa.index)
     if len(only_a) or len(only_b):
         raise ValueError(
@@ -169,3 +173,128 @@ def adjust_pvalues(pvalues, method: str = "holm") -> np.ndarray:
 
         out[ok] = multipletests(p[ok], method=method)[1]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# An estimate with several noise sources: its standard error, where it lies, the power to see it
+# ---------------------------------------------------------------------------------------------
+
+
+def satterthwaite(components) -> tuple[float, float]:
+    """(se, df) of a sum of independent variance components.
+
+    components: (variance of the estimate's component, its degrees of freedom) pairs, e.g.
+    (s_user^2 / n, n - 1) for test users and (s_seed^2 / S, S - 1) for seeds; a component known
+    exactly has df = inf. The df is Welch-Satterthwaite's, (sum v)^2 / sum(v^2 / df). A zero
+    total variance gives (0, inf); a NaN component (one seed: no variance) gives NaN.
+    """
+    comps = [(float(v), float(d)) for v, d in components]
+    if any(math.isnan(v) or math.isnan(d) for v, d in comps):
+        return math.nan, math.nan
+    if any(v < 0 for v, _ in comps):
+        raise ValueError(f"satterthwaite: negative variance component in {comps}")
+    var = sum(v for v, _ in comps)
+    if var == 0:
+        return 0.0, math.inf
+    denom = sum(v * v / d for v, d in comps if v > 0 and math.isfinite(d))
+    return math.sqrt(var), (var * var / denom if denom > 0 else math.inf)
+
+
+#: where an estimate lies against an interval [low, high] (see ``locate``)
+LOCATIONS = ("inside", "above", "below", "undecided")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Result of locate: the verdict, the (1 - 2 alpha) interval of the estimate and the
+    one-sided p-values. p_inside is the TOST p-value (the larger of the two one-sided tests
+    against the outside), p_above tests H0 "estimate <= high", p_below H0 "estimate >= low"."""
+
+    location: str
+    estimate: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p_inside: float
+    p_above: float
+    p_below: float
+
+
+def locate(estimate: float, se: float, df: float, low: float, high: float,
+           alpha: float = 0.05) -> Location:
+    """Where ``estimate`` lies against [low, high], by one-sided t-tests at level ``alpha`` each.
+
+    - "inside": both one-sided tests reject the outside (estimate <= low, estimate >= high):
+      equivalence by two one-sided tests (TOST; Schuirmann 1987), i.e. the (1 - 2 alpha)
+      interval lies inside [low, high];
+    - "above": significantly above ``high`` (the interval lies above it); "below" likewise;
+    - "undecided": neither.
+    With low == high it is a one-sided test in each direction against that value. se = 0 (no
+    noise, e.g. a deterministic model's coverage) decides on the estimate itself; a NaN se or df
+    (a noise source that could not be estimated) is "undecided". The t distribution is scipy's;
+    statsmodels' ``ttost_paired`` gives the same p_inside on raw paired data (tested).
+    """
+    if low > high:
+        raise ValueError(f"locate: empty interval [{low}, {high}]")
+    estimate, se, df = float(estimate), float(se), float(df)
+    nan = math.nan
+    if any(math.isnan(v) for v in (estimate, se, df)):
+        return Location("undecided", estimate, se, df, nan, nan, nan, nan, nan)
+    if se == 0:
+        where = ("inside" if low < estimate < high else "above" if estimate > high
+                 else "below" if estimate < low else "undecided")
+        p = {True: 0.0, False: 1.0}
+        return Location(where, estimate, 0.0, df, estimate, estimate, p[where == "inside"],
+                        p[where == "above"], p[where == "below"])
+    t = stats.t(df)
+    half = float(t.ppf(1 - alpha)) * se
+    p_above = float(t.sf((estimate - high) / se))   # H0: estimate <= high
+    p_below = float(t.cdf((estimate - low) / se))   # H0: estimate >= low
+    p_inside = max(float(t.sf((estimate - low) / se)), float(t.cdf((estimate - high) / se)))
+    where = ("inside" if p_inside < alpha and low < high else "above" if p_above < alpha
+             else "below" if p_below < alpha else "undecided")
+    return Location(where, estimate, se, df, estimate - half, estimate + half, p_inside,
+                    p_above, p_below)
+
+
+def ttest_power(effect: float, components, alpha: float = 0.05) -> float:
+    """Power of a two-sided t-test at level ``alpha`` to detect a true ``effect`` with an
+    estimate whose variance is the sum of ``components`` ((variance, df) pairs, as for
+    ``satterthwaite``: e.g. the test users' s^2 / n with n - 1 and the seeds' with S - 1).
+
+    The noncentral t of statsmodels' ``TTestPower`` with the noncentrality effect / se and the
+    Welch-Satterthwaite df: for one component (sd^2 / n, n - 1) exactly the textbook one-sample
+    (paired) t-test of n observations. Where the noncentral t is out of numerical reach (a
+    noncentrality in the tens, or infinite df) the normal approximation stands in (statsmodels'
+    ``normal_power``), which it then equals to many digits."""
+    from statsmodels.stats.power import TTestPower, normal_power
+
+    se, df = satterthwaite(components)
+    if effect == 0 or math.isnan(se):
+        return alpha if effect == 0 else math.nan
+    if se == 0:
+        return 1.0
+    nobs = df + 1 if math.isfinite(df) else 1e12
+    size = abs(effect) / se / math.sqrt(nobs)  # TTestPower: noncentrality size x sqrt(nobs)
+    power = float(TTestPower().power(effect_size=size, nobs=nobs, alpha=alpha,
+                                     alternative="two-sided"))
+    return power if math.isfinite(power) else float(normal_power(size, nobs, alpha))
+
+
+def sample_size(power_at, power: float = 0.8, start: int = 2, max_n: int = 10**9) -> int | None:
+    """The smallest integer n >= ``start`` at which ``power_at(n)`` (non-decreasing in n, e.g.
+    ``ttest_power`` of a design with n test users or n seeds) reaches ``power``; None where even
+    ``max_n`` falls short (the effect is 0, or a share of the variance that n does not reduce
+    keeps the power below ``power``). With power_at(n) = ttest_power(d, [(1 / n, n - 1)]) this is
+    statsmodels' ``TTestPower().solve_power`` rounded up: d = 0.5 at 5% two-sided needs 34
+    pairs for 80% power (Cohen 1988; G*Power)."""
+    if not power_at(max_n) >= power:
+        return None
+    low, high = start, start
+    while power_at(high) < power:  # doubling, then bisection: O(log n) evaluations
+        low, high = high + 1, min(2 * high, max_n)
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if power_at(mid) < power else (low, mid)
+    return high

@@ -172,3 +172,22 @@ def test_a_result_of_the_other_protocol_is_refused(tmp_path):
     write_results(tmp_path)
     with pytest.raises(DataError, match="history_filtered"):
         readings_table(points(), tmp_path, SEEDS, reference="SASRec", protocol="history_filtered")
+
+
+def test_the_default_is_judged_against_the_papers_number_on_a_paper_dataset(table_and_truth):
+    """The verdict of every report: far above the paper's CREATE NDCG@10 on ML-1M (8.99 %) is
+    'ours higher', equal to it with little noise 'reproduced', data not the paper's: nothing."""
+    from recbench.readings_report import paper_verdict
+
+    table, _ = table_and_truth
+    text = render_readings(table, base="CREATE", reference="SASRec", protocol="unfiltered",
+                           paper_names={"d": "ML-1M"})
+    default = table.set_index("name").loc["default"]
+    assert default["ndcg@10_mean_pct"] > 25  # the fixture's default, far above 8.99
+    assert "against CREATE's 8.99 % in the paper's Table 2 on ML-1M: *ours higher*" in text
+    close = {"dataset": "d", "ndcg@10_mean_pct": 8.99, "ndcg@10_ci95_pct": 0.05, "n_seeds": 5,
+             "ndcg@10_user_sd_pct": 1.0, "n_users": 6000}
+    assert "*reproduced*" in paper_verdict(close, "ML-1M")
+    assert paper_verdict(close, None) is None
+    assert "Against the paper" not in render_readings(
+        table, base="CREATE", reference="SASRec", protocol="unfiltered", paper_names={})

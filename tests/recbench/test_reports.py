@@ -1,4 +1,7 @@
-"""Reports: Table 2's Gain column, Tables 4 and 5 beside the paper, Figures 2-5 and their CSVs."""
+"""Reports: Table 2's Gain column, Tables 3-5 beside the paper with verdicts, Figures 2-5 and
+their CSVs, the reproduction report (cells, claims, power)."""
+
+import math
 
 import pandas as pd
 import pytest
@@ -38,10 +41,14 @@ def test_table4_rows_and_paper_values():
     text = render_table4(summarise(long), pts, {"sp": "Sports"})
     rows = {line.split("|")[2].strip() + "/" + line.split("|")[3].strip(): line
             for line in text.splitlines() if line.startswith("| sp")}
-    assert "1.00 ± 0.00 [1.48]" in rows["Sequential (SASRec)/-"]
-    assert "2.00 ± 0.00 [1.37]" in rows["LightGCN/none"]  # Sports, LightGCN, None: 1.37
-    assert "3.00 ± 0.00 [1.58]" in rows["UltraGCN/barlow"]  # Sports, UltraGCN, Barlow: 1.58
-    assert "[96.33]" in rows["UltraGCN/barlow"]  # its Cov@100
+    # identical seeds, no per-user noise: the difference itself decides against the 10% margin
+    assert "1.00 ± 0.00 [1.48, ours lower]" in rows["Sequential (SASRec)/-"]
+    assert "2.00 ± 0.00 [1.37, ours higher]" in rows["LightGCN/none"]  # Sports, LightGCN, None
+    assert "3.00 ± 0.00 [1.58, ours higher]" in rows["UltraGCN/barlow"]  # Sports, UltraGCN, Barlow
+    assert "[96.33, ours lower]" in rows["UltraGCN/barlow"]  # its Cov@100
+    assert "3.00 ± 0.00 [3.24, reproduced]" in rows["UltraGCN/barlow"]  # NDCG@100: 7% off
+    assert "(1 reproduced, 2 ours higher, 9 ours lower, 0 undecided of 12 cells)" in text
+    assert "margin ±10% of the paper's value" in text
 
 
 def test_table5_grid_with_the_papers_unnamed_dataset():
@@ -52,7 +59,11 @@ def test_table5_grid_with_the_papers_unnamed_dataset():
     text = render_table5(summarise(long), pts)
     assert "does not name the dataset" in text
     line = [l for l in text.splitlines() if "| BERT4Rec " in l and "NDCG@10" in l][0]
-    assert "3.00 ± 0.00 [1.39]" in line and "4.00 ± 0.00 [1.43]" in line
+    assert "3.00 ± 0.00 [1.39]" in line and "4.00 ± 0.00 [1.43]" in line  # not the paper's data
+    assert "Verdicts" not in text
+    judged = render_table5(summarise(long), pts, {"x": "Beauty"})  # one of the paper's datasets
+    line = [l for l in judged.splitlines() if "| BERT4Rec " in l and "NDCG@10" in l][0]
+    assert "3.00 ± 0.00 [1.39, ours higher]" in line and "of 8 cells" in judged
 
 
 def _is_png(path) -> bool:
@@ -145,10 +156,12 @@ def test_table3_has_computed_and_quoted_rows():
     hr = dict(zip(header, [c.strip() for c in [l for l in text.splitlines()
                                                 if "| HR@10 " in l][0].split("|")]))
     assert hr["LOOM (quoted)"] == "1.43 (quoted)" and hr["GSAU (quoted)"] == "1.35 (quoted)"
+    # two seeds 1.0 and 1.2 against 1.19: too few to tell
     assert hr["SASRec (ours, LOOM setup)"].startswith("1.10 ± ") and hr[
-        "SASRec (ours, LOOM setup)"].endswith("[1.19]")
-    assert hr["CREATE (ours, LOOM setup)"] == "2.00 ± 0.00 [1.49]"
-    assert hr["SASRec (ours, own setup)"] == "3.00 ± 0.00 [3.83]"  # Table 2's Beauty Recall@10
+        "SASRec (ours, LOOM setup)"].endswith("[1.19, undecided]")
+    assert hr["CREATE (ours, LOOM setup)"] == "2.00 ± 0.00 [1.49, ours higher]"
+    # the bridge: Table 2's Beauty Recall@10, 3.83 ± 0.02
+    assert hr["SASRec (ours, own setup)"] == "3.00 ± 0.00 [3.83, ours lower]"
 
 
 def write_run(root, dataset, model, seed, configured, values, per_user):
@@ -230,52 +243,172 @@ def reproduction_summary():
     """A hand-made Table 2 summary: one paper dataset in both protocols, one of our own."""
     nan = float("nan")
     rows = [
-        # protocol, model, mean, ci, paper, paper's ±
-        ("history_filtered", "SASRec", 7.90, 0.10, 7.96, 0.66),  # |-0.06| <= 0.76: yes
-        ("history_filtered", "SVD", 3.28, 0.05, 2.78, 0.0),  # 0.50 > 0.05: no
-        ("history_filtered", "Random", 0.12, nan, 0.12, 0.0),  # one seed: undetermined
+        # protocol, model, mean, ci, paper, paper's ± (3 seeds, 5,000 test users of sd 2)
+        ("history_filtered", "SASRec", 7.90, 0.10, 7.96, 0.66),  # inside ±1.46: reproduced
+        ("history_filtered", "SVD", 3.90, 0.05, 2.78, 0.0),  # 40% above: ours higher
+        ("history_filtered", "Random", 0.12, nan, 0.12, 0.0),  # one seed: undecided
         ("history_filtered", "iALS", 3.42, 0.10, nan, nan),  # not in the paper: no cell
-        ("history_filtered", "CREATE", 9.60, 0.20, 8.99, 0.26),  # 0.61 > 0.46: no
-        ("unfiltered", "SASRec", 5.14, 0.10, 7.96, 0.66),  # no
-        ("unfiltered", "SVD", 0.28, 0.05, 2.78, 0.0),  # no
-        ("unfiltered", "Random", 0.13, 0.02, 0.12, 0.0),  # 0.01 <= 0.02: yes
+        ("history_filtered", "CREATE", 6.00, 0.20, 8.99, 0.26),  # ours lower
+        ("unfiltered", "SASRec", 5.14, 0.10, 7.96, 0.66),  # ours lower
+        ("unfiltered", "SVD", 0.28, 0.05, 2.78, 0.0),  # ours lower
+        ("unfiltered", "Random", 0.13, 0.02, 0.12, 0.0),  # reproduced? 0.01 off, margin 0.012
         ("unfiltered", "iALS", 0.87, 0.10, nan, nan),
-        ("unfiltered", "CREATE", 6.00, 0.20, 8.99, 0.26),  # no
+        ("unfiltered", "CREATE", 9.00, 0.20, 8.99, 0.26),  # reproduced
     ]
     frame = pd.DataFrame(
         [{"dataset": "ml", "protocol": p, "configured": p == "history_filtered", "metric": "ndcg@10",
-          "model": m, "mean_pct": mean, "ci95_pct": ci, "n_seeds": 3, "paper_pct": paper,
-          "paper_pm_pct": pm} for p, m, mean, ci, paper, pm in rows])
+          "model": m, "mean_pct": mean, "ci95_pct": ci, "n_seeds": 1 if math.isnan(ci) else 3,
+          "paper_pct": paper, "paper_pm_pct": pm, "n_users": 5000, "user_sd_pct": 2.0}
+         for p, m, mean, ci, paper, pm in rows])
     own = frame.assign(dataset="syn", paper_pct=nan, paper_pm_pct=nan)
     return pd.concat([frame, own], ignore_index=True)
 
 
-def test_reproduction_counts_cells_inside_the_widened_interval():
-    from recbench.reports import render_reproduction, reproduction_cells, reproduction_counts
+def test_reproduction_counts_the_four_verdicts(tmp_path):
+    from recbench.reports import add_verdicts, render_reproduction, verdict_counts
 
-    counts = reproduction_counts(reproduction_cells(reproduction_summary())).set_index("protocol")
+    cells = add_verdicts(reproduction_summary())
+    counts = verdict_counts(cells).set_index("protocol")
     assert list(counts.dataset.unique()) == ["ml"]  # our own dataset has nothing to compare
-    assert counts.loc["history_filtered", ["cells", "reproduced", "not_reproduced",
-                                           "undetermined"]].tolist() == [4, 1, 2, 1]
-    assert counts.loc["unfiltered", ["cells", "reproduced", "not_reproduced",
-                                     "undetermined"]].tolist() == [4, 1, 3, 0]
-    text = render_reproduction(reproduction_summary(), ["ml", "syn"],
-                               ["SVD", "iALS", "Random", "SASRec", "CREATE"])
-    assert ("- **ml**: 1 of 4 cells reproduced (1 undetermined: one seed, no interval) "
-            "(history_filtered, the configured protocol); 1 of 4 cells reproduced in the "
-            "unfiltered protocol (same scores).") in text
-    assert "**syn**" not in text
+    columns = ["cells", "reproduced", "ours higher", "ours lower", "undecided"]
+    assert counts.loc["history_filtered", columns].tolist() == [4, 1, 1, 1, 1]
+    verdict = cells.set_index(["dataset", "protocol", "model"]).verdict
+    assert verdict["ml", "unfiltered", "CREATE"] == "reproduced"
+    assert verdict["ml", "unfiltered", "SASRec"] == "ours lower"
+    assert verdict["ml", "history_filtered", "iALS"] == ""  # no published number, no verdict
+    assert verdict["ml", "history_filtered", "Random"] == "undecided"
+    text = render_reproduction(cells, ["ml", "syn"], ["SVD", "iALS", "Random", "SASRec", "CREATE"])
+    assert ("- **ml**: 4 cells: 1 reproduced, 1 ours higher, 1 ours lower, 1 undecided "
+            "(history_filtered, the configured protocol); 4 cells: ") in text
+    assert "- **syn**: no published cells (not one of the paper's datasets)" in text
+    assert "margin ±10% of the paper's value" in text and "reproduction: {margin: 0.1" in text
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()
             if line.startswith("| ml")]
     assert [r[2] for r in rows] == ["SASRec", "SVD", "Random", "CREATE"]  # the paper's order
-    assert rows[0][3:] == ["7.90 ± 0.10", "7.96 ± 0.66", "-0.06", "0.76", "yes"]
-    assert rows[1][3:] == ["3.28 ± 0.05", "2.78", "+0.50", "0.05", "no"]
-    assert rows[2][-1] == "n/a (one seed)"
+    assert rows[0][3:6] == ["7.90 ± 0.10", "7.96 ± 0.66", "-0.06"]
+    assert rows[0][7:] == ["±1.46", "reproduced"]
+    assert rows[1][-1] == "ours higher" and rows[3][-1] == "ours lower"
+    assert rows[2][-1] == "undecided (one seed: its seed noise is unknown)"
+    assert "No claim to test" in text  # no per-user files given
+    # the reproduction rule reads table2.csv back: the same report
+    cells.to_csv(tmp_path / "table2.csv", index=False)
+    again = pd.read_csv(tmp_path / "table2.csv")
+    assert render_reproduction(again, ["ml", "syn"], ["SVD", "iALS", "Random", "SASRec",
+                                                      "CREATE"]) == text
 
 
 def test_reproduction_on_data_not_in_the_paper_says_nothing_to_compare():
-    from recbench.reports import render_reproduction
+    from recbench.reports import add_verdicts, render_reproduction
 
-    summary = reproduction_summary()
+    summary = add_verdicts(reproduction_summary())
     text = render_reproduction(summary[summary.dataset == "syn"], ["syn"], ["SASRec"])
-    assert "Nothing to compare" in text and "syn" in text and "|" not in text
+    assert "No published cell to compare" in text and "syn" in text and "| syn" not in text
+
+
+def write_per_user(root, dataset, model, seeds, values):
+    """per_user.parquet of one model: ``values`` [seeds, users], the same users each seed."""
+    files = []
+    for seed in seeds:
+        d = root / dataset / model / f"seed{seed}"
+        d.mkdir(parents=True)
+        v = values[seed]
+        pd.DataFrame({"user": range(len(v)), "target": 0, "rank": 0, "ndcg@10": v,
+                      "recall@10": v, "ndcg@100": v, "recall@100": v}).to_parquet(
+            d / "per_user.parquet")
+        files.append(d / "per_user.parquet")
+    return files
+
+
+def claims_run(tmp_path, create_gain, n_users=4000, noise=0.05, seed=0):
+    """Per-user files of SASRec, LightGCN and CREATE (3 seeds) and their Table 2 summary."""
+    import numpy as np
+
+    from recbench.reports import per_user_spread
+
+    rng = np.random.default_rng(seed)
+    base = rng.random(n_users) * (rng.random(n_users) < 0.3)  # per-user NDCG-like values
+    files, long = [], []
+    for model, factor in [("SASRec", 1.0), ("LightGCN", 0.5), ("CREATE", 1.0 + create_gain)]:
+        values = [np.clip(base * factor + rng.normal(0, noise, n_users), 0, 1) for _ in range(3)]
+        files += write_per_user(tmp_path, "ml", model, range(3), values)
+        long += [{"dataset": "ml", "model": model, "seed": s, "metric": m,
+                  "value": float(values[s].mean())} for s in range(3) for m in METRICS]
+    summary = summarise(pd.DataFrame(long), {"ml": "ML-1M"}, per_user_spread(files))
+    return files, summary
+
+
+def test_per_user_spread_is_the_sd_of_seed_averaged_user_values(tmp_path):
+    import numpy as np
+
+    from recbench.reports import per_user_spread
+
+    files = write_per_user(tmp_path, "d", "M", [0, 1], [np.array([0.0, 1.0, 0.5]),
+                                                       np.array([1.0, 1.0, 0.5])])
+    spread = per_user_spread(files).set_index("metric")
+    assert spread.loc["ndcg@10", "n_users"] == 3
+    assert spread.loc["ndcg@10", "user_sd_pct"] == pytest.approx(100 * np.std([0.5, 1.0, 0.5],
+                                                                               ddof=1))
+
+
+@pytest.mark.parametrize("create_gain, sasrec, gain", [
+    (0.13, "holds", "holds"),                    # the paper's ML-1M NDCG@10 Gain: +12.9%
+    (-0.10, "refuted", "refuted (ours lower)"),
+])
+def test_claims_on_paired_per_user_values(tmp_path, create_gain, sasrec, gain):
+    from recbench.reports import add_verdicts, render_reproduction, reproduction_claims
+
+    files, summary = claims_run(tmp_path, create_gain)
+    claims = reproduction_claims(files, summary, {"ml": "ML-1M"})
+    ndcg = claims[claims.metric == "ndcg@10"].set_index("claim")
+    assert set(ndcg.index) == {"CREATE > SASRec", "CREATE > best graph model (LightGCN)",
+                               "the paper's Gain"}
+    assert ndcg.loc["CREATE > SASRec", "verdict"] == sasrec
+    got = ndcg.loc["the paper's Gain"]
+    assert got.verdict + (f" ({got.direction})" if got.direction else "") == gain
+    assert ndcg.loc["CREATE > best graph model (LightGCN)", "verdict"] == "holds"
+    assert ndcg.loc["the paper's Gain", "paper_gain_pct"] == pytest.approx(100 * (8.99 / 7.96 - 1))
+    sasrec_mean = summary[(summary.model == "SASRec") & (summary.metric == "ndcg@10")].mean_pct
+    assert ndcg.loc["CREATE > SASRec", "effect_pct"] == pytest.approx(
+        (8.99 / 7.96 - 1) * sasrec_mean.iloc[0])
+    assert ndcg.loc["CREATE > SASRec", "power"] > 0.8  # 4,000 users: adequately powered
+    assert ndcg.loc["CREATE > SASRec", "users_needed"] < 4000
+    assert ndcg.loc["CREATE > SASRec", "seeds_needed"] <= 3
+    text = render_reproduction(add_verdicts(summary), ["ml"], ["SASRec", "CREATE"], claims)
+    assert "## Claims" in text and "## Power to detect the paper's Gain" in text
+    assert "adequately powered" in text
+
+
+def test_an_undecided_claim_says_the_run_is_underpowered(tmp_path):
+    from recbench.reports import add_verdicts, render_reproduction, reproduction_claims
+
+    files, summary = claims_run(tmp_path, 0.03, n_users=100)
+    claims = reproduction_claims(files, summary, {"ml": None})  # not the paper's data
+    row = claims[(claims.metric == "ndcg@10") & (claims.claim == "CREATE > SASRec")].iloc[0]
+    assert row.verdict == "undecided" and row.power < 0.8
+    assert row.paper_source == "smallest of the paper's, Sports"  # 1.58 / 1.48: +6.8%
+    # three seeds leave the seed share of the noise with 2 degrees of freedom: at 3 seeds no
+    # number of test users reaches 80% power, more seeds at these 100 users would
+    assert pd.isna(row.users_needed) and row.seeds_needed > 3
+    assert "the paper's Gain" not in set(claims.claim)  # no paper Gain on our own data
+    text = render_reproduction(add_verdicts(summary), ["ml"], ["SASRec", "CREATE"], claims)
+    assert "**underpowered** for the gain over SASRec on NDCG@10" in text
+    assert ("no number of test users reaches it at these seeds (or "
+            f"{int(row.seeds_needed)} seeds at these test users)") in text
+
+
+def test_figure_notes_judge_the_papers_numbers(tmp_path):
+    """Figure 5's caption gives Beauty ~2.15% NDCG@10 for weights 0.1 to 1.0: those points get
+    the tables' verdict, the weight 0 point (no number in the caption) none."""
+    pts = {"b": [("w0", {"w_align": 0.0}), ("w5", {"w_align": 0.5}), ("w9", {"w_align": 1.0})]}
+    long = long_frame({("b", "w0"): [0.010, 0.011], ("b", "w5"): [0.0214, 0.0216],
+                       ("b", "w9"): [0.030, 0.031]})
+    png, csv = tmp_path / "f.png", tmp_path / "f.csv"
+    figures.sweep("fig5_barlow_weight", long, pts, {"b": "Beauty"}, png, csv)
+    data = pd.read_csv(csv).set_index("label")
+    assert data["paper_ndcg@10"].tolist()[1:] == [0.0215, 0.0215]
+    assert pd.isna(data.loc["w0", "verdict"])
+    assert data.loc["w5", "verdict"] == "reproduced" and data.loc["w9", "verdict"] == "ours higher"
+    # Figure 2: one run's curve against the caption's plateau: no seed noise, undecided
+    h = pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.0], "val_ndcg@10": [0.010, 0.018]})
+    figures.training_curves({"b": [h]}, {"b": "Beauty"}, png, csv)
+    assert set(pd.read_csv(csv).verdict_peak) == {"undecided"}

@@ -139,3 +139,89 @@ def test_holm_adjusted_p_values_equal_the_hand_computed_ones():
     np.testing.assert_allclose(adjust_pvalues([0.5, np.nan, 0.4], "holm"), [0.8, np.nan, 0.8])
     with pytest.raises(ValueError, match="correction"):
         adjust_pvalues(p, "sidak-ish")
+
+
+# ---------------------------------------------------------------------------------------------
+# Estimates with several noise sources: Welch-Satterthwaite, TOST, power
+# ---------------------------------------------------------------------------------------------
+
+def test_satterthwaite_is_welchs_df():
+    from recbench.stats import satterthwaite
+
+    x, y = A * 3, B[:7]
+    se, df = satterthwaite([(x.var(ddof=1) / x.size, x.size - 1),
+                            (y.var(ddof=1) / y.size, y.size - 1)])
+    welch = stats.ttest_ind(x, y, equal_var=False)
+    assert df == pytest.approx(welch.df)
+    assert (x.mean() - y.mean()) / se == pytest.approx(welch.statistic)
+    assert satterthwaite([(0.0, 4), (0.0, math.inf)]) == (0.0, math.inf)
+    assert all(math.isnan(v) for v in satterthwaite([(0.1, 9), (math.nan, 0)]))  # one seed
+
+
+def test_locate_is_tost_and_equals_statsmodels_on_paired_data():
+    from statsmodels.stats.weightstats import ttost_paired
+
+    from recbench.stats import locate
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.30, 0.2, 150), rng.normal(0.28, 0.2, 150)
+    d = a - b
+    se, df = d.std(ddof=1) / math.sqrt(d.size), d.size - 1
+    for low, high in [(-0.05, 0.05), (-0.1, 0.2), (0.0, 0.3)]:
+        where = locate(d.mean(), se, df, low, high)
+        assert where.p_inside == pytest.approx(ttost_paired(a, b, low, high)[0])
+        assert (where.location == "inside") == (where.p_inside < 0.05)
+        # the verdict reads off the 90% interval
+        lo, hi = stats.t.interval(0.90, df, loc=d.mean(), scale=se)
+        assert (where.ci_low, where.ci_high) == (pytest.approx(lo), pytest.approx(hi))
+
+
+@pytest.mark.parametrize("estimate, se, expected", [
+    (0.0, 1.0, "inside"),      # interval [-1.65, 1.65] inside [-5, 5]
+    (9.0, 1.0, "above"),       # [7.35, 10.65] beyond 5
+    (-9.0, 1.0, "below"),
+    (5.0, 1.0, "undecided"),   # straddles the margin
+    (0.0, 4.0, "undecided"),   # too noisy to say either
+    (6.0, 0.0, "above"),       # no noise: the estimate itself decides
+    (1.0, math.nan, "undecided"),
+])
+def test_locate_cases(estimate, se, expected):
+    from recbench.stats import locate
+
+    assert locate(estimate, se, 1000, -5.0, 5.0).location == expected
+
+
+def test_locate_against_a_point_is_a_one_sided_test_each_way():
+    from recbench.stats import locate
+
+    up = locate(2.0, 1.0, 50, 0.0, 0.0)
+    assert up.location == "above" and up.p_above == pytest.approx(stats.t.sf(2.0, 50))
+    assert locate(-2.0, 1.0, 50, 0.0, 0.0).location == "below"
+    assert locate(1.0, 1.0, 50, 0.0, 0.0).location == "undecided"
+
+
+def test_sample_size_is_the_textbook_paired_t_test_value():
+    from statsmodels.stats.power import TTestPower
+
+    from recbench.stats import sample_size, ttest_power
+
+    def paired(d, extra=()):
+        return lambda n: ttest_power(d, [(1.0 / n, n - 1), *extra])
+
+    # d = 0.5, two-sided 5%, 80% power: 33.4 pairs, so 34 (Cohen 1988; G*Power)
+    assert sample_size(paired(0.5)) == 34
+    assert ttest_power(0.5, [(1 / 34, 33)]) == pytest.approx(
+        TTestPower().power(effect_size=0.5, nobs=34, alpha=0.05))
+    for d in (0.2, 0.8, 1.3):
+        assert sample_size(paired(d)) == math.ceil(TTestPower().solve_power(d, power=0.8,
+                                                                            alpha=0.05))
+    assert sample_size(paired(3.0)) == 4  # a huge effect: the t quantiles of df 1 and 2 lose it
+    assert paired(3.0)(3) < 0.8 <= paired(3.0)(4)
+    # the mean's variance has a seed share (10 seeds) that more users do not reduce: more users
+    # are needed, and where that share alone keeps the power below 80%, no number suffices
+    seeds = [(0.01, 9)]
+    n = sample_size(paired(0.5, seeds))
+    assert n > 34 and paired(0.5, seeds)(n) >= 0.8 > paired(0.5, seeds)(n - 1)
+    assert sample_size(paired(0.5, [(0.05, 2)])) is None
+    assert sample_size(paired(0.0)) is None
+    assert ttest_power(0.5, [(1e-7, 10**7 - 1)]) == pytest.approx(1.0)  # beyond the noncentral t

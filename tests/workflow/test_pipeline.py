@@ -136,7 +136,10 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     assert set(csv.protocol) == {"unfiltered", "history_filtered"}
     assert set(csv[csv.configured].protocol) == {"unfiltered"} and "p_adjusted" in csv
     assert "Protocol: unfiltered (`evaluation.filter_seen: false`)" in table
-    assert "Nothing to compare" in (repo / "results/reproduction.md").read_text()
+    assert {"n_users", "user_sd_pct", "verdict", "margin_pct"} <= set(csv.columns)
+    assert (csv[csv.metric == "ndcg@10"].n_users == summary["test_users"]).all()
+    reproduction = (repo / "results/reproduction.md").read_text()
+    assert "No published cell to compare" in reproduction and "No claim to test" in reproduction
 
     # a second run has nothing to do
     again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
@@ -215,6 +218,8 @@ def test_config_overrides_layer_on_the_default_config(repo):
     ({"device": "tpu"}, "device"),
     ({"threads": 0}, "threads"),
     ({"datasets": {"mine": {"path": "/nowhere.csv"}}}, "columns"),
+    ({"reproduction": {"margin": 1.5}}, "reproduction"),
+    ({"reproduction": {"paper_seed_noise": "theirs"}}, "paper_seed_noise"),
 ])
 def test_bad_config_stops_before_any_job(repo, patch, message):
     cfg = {**TINY, **patch}

@@ -68,6 +68,11 @@ def metrics_files(dataset):
     )
 
 
+def per_user_of(metrics):
+    """The per_user.parquet beside each metrics.json (the test-user noise of the verdicts)."""
+    return [f.replace("metrics.json", "per_user.parquet") for f in metrics]
+
+
 # Tuning and training jobs never run more threads at once than this machine has cores, whatever
 # --cores says (8 single-thread jobs on 2 cores thrash and start the long studies late): each
 # declares its threads as the resource cpu_threads, limited to the cores this process may use.

@@ -5,11 +5,7 @@ rule table2:
     """Table 2: mean ± 95% CI over seeds for every dataset and model, beside the paper's numbers."""
     input:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
-        per_user=[
-            f.replace("metrics.json", "per_user.parquet")
-            for d in DATASETS
-            for f in metrics_files(d)
-        ],
+        per_user=per_user_of([f for d in DATASETS for f in metrics_files(d)]),
         summaries=expand("results/{dataset}/split_summary.json", dataset=DATASETS),
     output:
         md=report("results/table2.md", caption="../report/table2.rst", category="Tables"),
@@ -26,14 +22,17 @@ rule table2:
         paper_names=PAPER_NAMES,
         significance=config["significance"],
         evaluation=config["evaluation"],
+        reproduction=config["reproduction"],
     script:
         "../scripts/table2.py"
 
 
 rule reproduction:
-    """Every Table 2 cell beside the paper's: is the paper's value inside our interval?"""
+    """Every Table 2 cell's verdict against the paper's, the paper's claims as claims, and the
+    test users and seeds needed to detect its Gain."""
     input:
         csv="results/table2.csv",
+        per_user=per_user_of([f for d in DATASETS for f in metrics_files(d)]),
     output:
         md=report(
             "results/reproduction.md", caption="../report/reproduction.rst", category="Tables"
@@ -47,6 +46,8 @@ rule reproduction:
     params:
         datasets=DATASETS,
         models=list(config["models"]),
+        paper_names=PAPER_NAMES,
+        reproduction=config["reproduction"],
     script:
         "../scripts/reproduction.py"
 
@@ -55,6 +56,7 @@ rule study_table:
     """Tables 4 and 5: the ablation points of a study, each trained by its own jobs."""
     input:
         metrics=lambda wc: study_files(wc.table),
+        per_user=lambda wc: study_files(wc.table, "per_user.parquet"),
     output:
         md=report("results/{table}.md", caption="../report/study_table.rst", category="Tables"),
         csv="results/{table}.csv",
@@ -69,6 +71,7 @@ rule study_table:
     params:
         points=lambda wc: study_points(wc.table),
         paper_names=PAPER_NAMES,
+        reproduction=config["reproduction"],
     script:
         "../scripts/study_table.py"
 
@@ -77,6 +80,7 @@ rule figure:
     """Figures 2-5: a PNG and the CSV of the values it plots."""
     input:
         metrics=lambda wc: study_files(wc.figure),
+        per_user=lambda wc: study_files(wc.figure, "per_user.parquet"),
         # Figure 2 plots the best tuning trial's curves (the only run that validates every
         # epoch): each base study's folder, which holds the history best_params.json names
         studies=lambda wc: fig2_studies(wc.figure, "tuning"),
@@ -97,6 +101,7 @@ rule figure:
     params:
         points=lambda wc: study_points(wc.figure),
         paper_names=PAPER_NAMES,
+        reproduction=config["reproduction"],
     script:
         "../scripts/figure.py"
 
@@ -123,6 +128,7 @@ rule table3:
     """Table 3: SASRec and CREATE in the LOOM protocol, beside the quoted LOOM, GSAU, Self-GNN."""
     input:
         metrics=lambda wc: table3_metrics(),
+        per_user=lambda wc: per_user_of(table3_metrics()),
     output:
         md=report("results/table3.md", caption="../report/table3.rst", category="Tables"),
         csv="results/table3.csv",
@@ -134,6 +140,7 @@ rule table3:
         "../../environment.yml"
     params:
         table3=lambda wc: cfg.table3(config),
+        reproduction=config["reproduction"],
     script:
         "../scripts/table3.py"
 
@@ -166,5 +173,6 @@ rule readings:
         significance=config["significance"],
         evaluation=config["evaluation"],
         paper_names=PAPER_NAMES,
+        reproduction=config["reproduction"],
     script:
         "../scripts/readings.py"

@@ -6,10 +6,12 @@ import pandas as pd
 
 from recbench import figures, logs
 from recbench.errors import DataError
-from recbench.reports import collect
+from recbench.reports import collect, per_user_spread
+from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 name = snakemake.wildcards.figure
+rules = Rules.from_config(snakemake.params.reproduction)
 out = snakemake.output
 if name == "fig2_training_curves":
     histories = {}
@@ -19,7 +21,8 @@ if name == "fig2_training_curves":
             raise DataError(f"{f}: the best trial has no per-epoch history; Figure 2 needs the "
                             "history that neural models write: is the study's base a neural model?")
         histories[f.parent.parent.name] = [pd.read_csv(study / best["history"])]
-    figures.training_curves(histories, snakemake.params.paper_names, out.png, out.csv)
+    figures.training_curves(histories, snakemake.params.paper_names, out.png, out.csv, rules)
 else:
     figures.sweep(name, collect(snakemake.input.metrics), snakemake.params.points,
-                  snakemake.params.paper_names, out.png, out.csv)
+                  snakemake.params.paper_names, out.png, out.csv,
+                  per_user_spread(snakemake.input.per_user), rules)

@@ -5,6 +5,7 @@ from recbench import figures, logs
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
 from recbench.readings_report import readings_table, render_readings
+from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 p, out = snakemake.params, snakemake.output
@@ -15,5 +16,6 @@ table = readings_table(p.points, root, p.seeds, reference=sig["reference"], prot
                        test=sig["test"], correction=sig["correction"])
 write_csv(table, out.csv)
 write_text(render_readings(table, base=p.base, reference=sig["reference"], protocol=protocol,
-                           alpha=sig["alpha"], paper_names=p.paper_names), out.md)
+                           alpha=sig["alpha"], paper_names=p.paper_names,
+                           rules=Rules.from_config(p.reproduction)), out.md)
 figures.readings(table, out.png)

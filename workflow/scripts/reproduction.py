@@ -1,11 +1,15 @@
-"""Snakemake entry point: results/reproduction.md, every Table 2 cell against the paper's."""
+"""Snakemake entry point: results/reproduction.md, every Table 2 cell against the paper's, the
+paper's claims and the power to detect its Gain."""
 import pandas as pd
 
 from recbench import logs
 from recbench.io import write_text
-from recbench.reports import render_reproduction
+from recbench.reports import render_reproduction, reproduction_claims
+from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
+rules = Rules.from_config(snakemake.params.reproduction)
 summary = pd.read_csv(snakemake.input.csv)
-write_text(render_reproduction(summary, snakemake.params.datasets, snakemake.params.models),
-           snakemake.output.md)
+claims = reproduction_claims(snakemake.input.per_user, summary, snakemake.params.paper_names, rules)
+write_text(render_reproduction(summary, snakemake.params.datasets, snakemake.params.models, claims,
+                               rules), snakemake.output.md)

@@ -1,14 +1,17 @@
 """Snakemake entry point: Table 4 or 5 from the per-seed metrics of an ablation study."""
 from recbench import logs
 from recbench.io import write_csv, write_text
-from recbench.reports import collect, render_table4, render_table5, summarise
+from recbench.reports import collect, per_user_spread, render_table4, render_table5, summarise
+from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
-summary = summarise(collect(snakemake.input.metrics))
+summary = summarise(collect(snakemake.input.metrics),
+                    spread=per_user_spread(snakemake.input.per_user))
 write_csv(summary, snakemake.output.csv)
-table = snakemake.wildcards.table
-if table == "table4":
-    text = render_table4(summary, snakemake.params.points, snakemake.params.paper_names)
+rules = Rules.from_config(snakemake.params.reproduction)
+points, paper_names = snakemake.params.points, snakemake.params.paper_names
+if snakemake.wildcards.table == "table4":
+    text = render_table4(summary, points, paper_names, rules)
 else:
-    text = render_table5(summary, snakemake.params.points)
+    text = render_table5(summary, points, paper_names, rules)
 write_text(text, snakemake.output.md)

@@ -2,18 +2,21 @@
 from recbench import logs
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
-from recbench.reports import add_significance, collect, render_table2, significance, summarise
+from recbench.reports import (add_significance, add_verdicts, collect, per_user_spread,
+                              render_table2, significance, summarise)
+from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 sig = snakemake.params.significance
 configured = protocol_name(snakemake.params.evaluation["filter_seen"])
 summary = add_significance(
     summarise(collect(snakemake.input.metrics, both=True, configured=configured),
-              snakemake.params.paper_names),
+              snakemake.params.paper_names, per_user_spread(snakemake.input.per_user, configured)),
     significance(snakemake.input.per_user, sig["reference"], sig["test"], configured=configured,
                  correction=sig.get("correction", "holm")),
     alpha=sig["alpha"],
 )
+summary = add_verdicts(summary, Rules.from_config(snakemake.params.reproduction))
 write_csv(summary, snakemake.output.csv)
 write_text(render_table2(summary, snakemake.params.datasets, snakemake.params.models),
            snakemake.output.md)

@@ -1,11 +1,13 @@
 """Snakemake entry point: results/table3.md, the LOOM evaluation setup."""
 from recbench import logs
 from recbench.io import write_csv, write_text
-from recbench.reports import collect, render_table3, summarise
+from recbench.reports import collect, per_user_spread, render_table3, summarise
+from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 t3 = snakemake.params.table3
-summary = summarise(collect(snakemake.input.metrics))
+summary = summarise(collect(snakemake.input.metrics),
+                    spread=per_user_spread(snakemake.input.per_user))
 write_csv(summary, snakemake.output.csv)
-write_text(render_table3(summary, t3["datasets"], t3.get("bridge") or {}, t3["models"]),
-           snakemake.output.md)
+write_text(render_table3(summary, t3["datasets"], t3.get("bridge") or {}, t3["models"],
+                         Rules.from_config(snakemake.params.reproduction)), snakemake.output.md)
