@@ -8,7 +8,7 @@ readings of Eq. 3) with both graph backbones, on the embedded data or on your ow
 The models' parameters are the config's (``--config``, default config/config.yaml: SASRec and
 CREATE with its ``sequential:`` and ``graph:`` settings); only the backbone, the alignment and
 ``barlow_scale`` change between rows. ``--csv`` reads a custom dataset as the pipeline does
-(``recbench.data.sources.parse_custom``; ``--columns user,item,timestamp`` names its columns) and
+(``recbench.data.prepare.prepare``; ``--columns user,item,timestamp`` names its columns) and
 splits it by the paper's global temporal split or, with ``--protocol loom``, leave-one-out.
 
 Budgets: by default every model is fitted as the pipeline's tuning trial 0 does (early stopping on
@@ -52,12 +52,13 @@ VARIANTS = [(f"CREATE {g} {a}{' (Eq. 3 sum)' if scale == 'sum' else ''}",
 
 
 def load_data(csv: str | None, columns: str, protocol: str, folder: Path):
-    from recbench.data.sources import parse_custom
+    from recbench.data.prepare import prepare
     from recbench.data.synthetic import SyntheticConfig, generate
 
     if csv:
         user, item, ts = columns.split(",")
-        log = parse_custom(Path(csv), {"user": user, "item": item, "timestamp": ts})
+        spec = {"path": csv, "columns": {"user": user, "item": item, "timestamp": ts}}
+        log, _ = prepare(Path(csv).stem, spec, csv)
     else:
         log = generate(SyntheticConfig())
     split = {"protocol": "loom", "k_core": 5, "min_user_interactions": 3} if protocol == "loom" \
