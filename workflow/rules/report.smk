@@ -1,6 +1,24 @@
 # Aggregation over seeds and the rendered tables.
 
 
+if RUN is not None:
+
+    rule refuse_default_report:
+        """A default-run report (results/<file>) asked of another config: refused when the jobs
+        are planned, with the path where this run's report goes."""
+        input:
+            lambda wc: refuse_default_report(wc.report),
+        output:
+            "results/{report}",
+        log:
+            "logs/report/refused/{report}.log",
+        wildcard_constraints:
+            report="[^/]+|figures/[^/]+",
+        localrule: True
+        run:
+            raise AssertionError("unreachable: the input function refuses")
+
+
 rule table2:
     """Table 2: mean ± 95% CI over seeds for every dataset and model, beside the paper's numbers."""
     input:
@@ -12,8 +30,8 @@ rule table2:
         ],
         summaries=expand("results/{dataset}/split_summary.json", dataset=DATASETS),
     output:
-        md=report("results/table2.md", caption="../report/table2.rst", category="Tables"),
-        csv="results/table2.csv",
+        md=report(report_path("table2.md"), caption="../report/table2.rst", category="Tables"),
+        csv=report_path("table2.csv"),
     log:
         "logs/report/table2.log",
     benchmark:
@@ -33,10 +51,12 @@ rule table2:
 rule reproduction:
     """Every Table 2 cell beside the paper's: is the paper's value inside our interval?"""
     input:
-        csv="results/table2.csv",
+        csv=report_path("table2.csv"),
     output:
         md=report(
-            "results/reproduction.md", caption="../report/reproduction.rst", category="Tables"
+            report_path("reproduction.md"),
+            caption="../report/reproduction.rst",
+            category="Tables",
         ),
     log:
         "logs/report/reproduction.log",
@@ -56,8 +76,8 @@ rule study_table:
     input:
         metrics=lambda wc: study_metrics(wc.table),
     output:
-        md=report("results/{table}.md", caption="../report/study_table.rst", category="Tables"),
-        csv="results/{table}.csv",
+        md=report(report_path("{table}.md"), caption="../report/study_table.rst", category="Tables"),
+        csv=report_path("{table}.csv"),
     log:
         "logs/report/{table}.log",
     benchmark:
@@ -83,9 +103,11 @@ rule figure:
         best=lambda wc: fig2_studies(wc.figure, "best_params.json"),
     output:
         png=report(
-            "results/figures/{figure}.png", caption="../report/figure.rst", category="Figures"
+            report_path("figures/{figure}.png"),
+            caption="../report/figure.rst",
+            category="Figures",
         ),
-        csv="results/figures/{figure}.csv",
+        csv=report_path("figures/{figure}.csv"),
     log:
         "logs/report/{figure}.log",
     benchmark:
@@ -112,15 +134,19 @@ rule manifest:
     input:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
         datasets=[f for d in DATASETS for f in dataset_files(d)],
+        prepared=[prepared_files(d)["report"] for d in DATASETS],
         benchmarks=[f for d in DATASETS for f in job_benchmarks(d)],
     output:
-        report("results/manifest.json", caption="../report/manifest.rst", category="Provenance"),
+        report(
+            report_path("manifest.json"), caption="../report/manifest.rst", category="Provenance"
+        ),
     log:
         "logs/report/manifest.log",
     conda:
         "../../environment.yml"
     params:
         datasets={d: dataset_files(d) for d in DATASETS},
+        prepared={d: prepared_files(d)["report"] for d in DATASETS},
     script:
         "../scripts/manifest.py"
 
@@ -130,8 +156,8 @@ rule table3:
     input:
         metrics=lambda wc: table3_metrics(),
     output:
-        md=report("results/table3.md", caption="../report/table3.rst", category="Tables"),
-        csv="results/table3.csv",
+        md=report(report_path("table3.md"), caption="../report/table3.rst", category="Tables"),
+        csv=report_path("table3.csv"),
     log:
         "logs/report/table3.log",
     benchmark:
