@@ -107,7 +107,8 @@ def validate(config: dict, overrides: dict | None, schema_path: str | os.PathLik
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         shown = [f"  {_problem(e)}" for e in errors[:SHOWN_ERRORS]]
-        more = f"\n  ... and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
+        more = (f"\n  ... and {len(errors) - SHOWN_ERRORS} more"
+                if len(errors) > SHOWN_ERRORS else "")
         raise ConfigError(
             f"the config does not fit {Path(schema_path).name} ({len(errors)} problem"
             f"{'s' * (len(errors) > 1)}):\n" + "\n".join(shown) + more + "\nFix the key(s) in "
@@ -132,7 +133,8 @@ def run_name(config: dict, default: dict, configfiles, default_file) -> str | No
     ``--config``); its reports go to results/runs/<name>/."""
     if config == default:
         return None
-    files = [Path(f) for f in configfiles or [] if Path(f).resolve() != Path(default_file).resolve()]
+    default_file = Path(default_file).resolve()
+    files = [Path(f) for f in configfiles or [] if Path(f).resolve() != default_file]
     name = config.get("run") or (files[-1].stem if files else "custom")
     if not NAME.fullmatch(name):
         raise ConfigError(f"this run's name {name!r} (the config file's name) is not a plain "

@@ -239,7 +239,8 @@ def _read_parquet(path: Path) -> pl.DataFrame:
 def parse_yambda(path: Path, spec: dict | None = None) -> Parsed:
     df = _read_parquet(path)
     _require_columns(df, ["uid", "item_id", "timestamp"], path)
-    df = df.select(pl.col("uid").alias("user"), pl.col("item_id").alias("item"), pl.col("timestamp"))
+    df = df.select(pl.col("uid").alias("user"), pl.col("item_id").alias("item"),
+                   pl.col("timestamp"))
     return _parsed(df, path, {"user": "uid", "item": "item_id", "timestamp": "timestamp"},
                    "rows numbered from 1 at the first row of the parquet file")
 

@@ -97,7 +97,8 @@ def test_the_default_run_and_named_runs():
     assert cfg.run_name(changed, base, [], DEFAULT) == "custom"  # --config on the default file
     assert cfg.run_name(changed, base, [DEFAULT], DEFAULT) == "custom"
     assert cfg.run_name(changed, base, ["config/paper.yaml"], DEFAULT) == "paper"
-    assert cfg.run_name({**changed, "run": "quick"}, base, ["config/paper.yaml"], DEFAULT) == "quick"
+    named = {**changed, "run": "quick"}
+    assert cfg.run_name(named, base, ["config/paper.yaml"], DEFAULT) == "quick"
     # a `run:` name alone makes another run, even on the default settings
     assert cfg.run_name({**copy.deepcopy(base), "run": "again"}, base, [], DEFAULT) == "again"
     with pytest.raises(ConfigError, match="run: <name>"):

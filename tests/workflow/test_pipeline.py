@@ -371,7 +371,8 @@ def test_a_changed_custom_file_or_path_reruns_prepare_and_what_follows(repo, tmp
     log.to_csv(tmp_path / "mine.csv", index=False)
     snakemake(repo, "--cores", "1", *args)
     custom_log(seed=2).to_csv(tmp_path / "other.csv", index=False)
-    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(custom_config(tmp_path / "other.csv")))
+    (repo / "config" / "mine.yaml").write_text(
+        yaml.safe_dump(custom_config(tmp_path / "other.csv")))
     assert planned() == {"prepare", "split"}
     (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(custom_config(tmp_path / "gone.csv")))
     proc = snakemake(repo, "-n", *args, check=False)

@@ -17,6 +17,7 @@ from snakemake.logging import logger
 from recbench import config as cfg
 from recbench import studies
 from recbench.data.sources import PARSE_KEYS, RAW_KEYS, source_of
+from recbench.errors import ConfigError
 from recbench.provenance import file_fingerprint
 
 # --config values typed by the schema (Snakemake passes seeds=[0] as ['0']), the config
@@ -48,7 +49,7 @@ def report_path(name):
 
 
 def refuse_default_report(name):
-    raise cfg.ConfigError(
+    raise ConfigError(
         f"results/{name} is a report of the default run (config/config.yaml), kept with the "
         f"repository; this run's reports go to {REPORTS}/: ask for {report_path(name)}."
     )
