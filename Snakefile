@@ -1,7 +1,9 @@
 # create-bench: every table and figure of CREATE (arXiv 2602.23471) from one command.
-#   snakemake --cores 8 results/table2.md                               (embedded default data)
-#   snakemake --cores 8 --configfile config/paper.yaml results/table2.md (the paper's datasets)
-from snakemake.utils import min_version, validate
+#   snakemake --cores 8 results/table2.md                        (embedded default data)
+#   snakemake --cores 8 results/runs/paper/table2.md --configfile config/paper.yaml
+#                                          (the paper's datasets; any config other than the
+#                                           default one reports under results/runs/<run>/)
+from snakemake.utils import min_version
 
 min_version("8.10")
 
@@ -14,12 +16,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "config/schema.yaml")
-
-
 report: "workflow/report/workflow.rst"
 
 
+# first: the config typed and validated against config/schema.yaml, the reports' folder
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -29,6 +29,6 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        "results/table2.md",
-        "results/reproduction.md",
-        "results/manifest.json",
+        report_path("table2.md"),
+        report_path("reproduction.md"),
+        report_path("manifest.json"),

@@ -26,14 +26,15 @@ class IALS(Recommender):
         regularization: float = 0.01
         alpha: float = 10.0
         iterations: int = 15
-        num_threads: int = 0  # 0: all cores
+        num_threads: int = 0  # 0: the job's thread budget (torch's, see recbench/threads.py)
 
     def fit(self, train, valid=None):
         p = self.params
         with threadpool_limits(1, "blas"):  # implicit runs its own threads; BLAS must not
             self.model = AlternatingLeastSquares(
                 factors=p.factors, regularization=p.regularization, alpha=p.alpha,
-                iterations=p.iterations, random_state=self.seed, num_threads=p.num_threads,
+                iterations=p.iterations, random_state=self.seed,
+                num_threads=p.num_threads or torch.get_num_threads(),
             )
             self.model.fit(train.csr(), show_progress=False)
         self.item_factors = torch.from_numpy(np.asarray(self.model.item_factors))

@@ -57,7 +57,7 @@ def prepare_and_split(path: str, out: str) -> dict:
     reset_peak_rss()
     base = current_rss_bytes()
     t0 = time.perf_counter()
-    df = prepare("bench", spec, path)
+    df, _ = prepare("bench", spec, path)
     prepare_peak = peak_rss_bytes() - base
     write_parquet(df, out / "prepared.parquet")
     del df

@@ -1,13 +1,20 @@
 """Reading the validated Snakemake config: which datasets, which models with which parameters.
 
-``config/schema.yaml`` checks types and ranges when the Snakefile loads; ``check`` adds what a
-schema cannot: every model name is registered, every parameter is known to its model, every
-dataset source exists. Each failure names the config key and the fix.
+``validate`` types ``--config`` values by ``config/schema.yaml``, checks types and ranges against
+it and fills its defaults when the workflow loads; ``check`` adds what a schema cannot: every
+model name is registered, every parameter is known to its model, every dataset source exists.
+Each failure names the config key and the fix, in a few lines. ``run_name`` tells the default run
+(whose reports are the committed ones under results/) from any other.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+from pathlib import Path
+
+import yaml
 
 from recbench import studies, tuning
 from recbench.data.sources import source_of
@@ -15,6 +22,135 @@ from recbench.data.split import make_split
 from recbench.errors import ConfigError
 from recbench.models import get_model_class, make_params
 from recbench.verdicts import Rules
+
+
+#: JSON schema type -> the Python types a YAML value of it has (bool is no number)
+_JSON_TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
+               "null": type(None), "array": list, "object": dict}
+#: a run name or dataset name: one folder name
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+#: dataset names that would collide with report folders (results/runs/<run>/, results/figures/)
+RESERVED_NAMES = ("runs", "figures")
+#: errors listed by a failed validation, at most
+SHOWN_ERRORS = 3
+
+
+def _has_type(value, types: list[str]) -> bool:
+    return any(isinstance(value, _JSON_TYPES[t]) and not (isinstance(value, bool) and t in (
+        "integer", "number")) for t in types)
+
+
+def typed(value, schema: dict | bool | None):
+    """A ``--config`` value typed as ``schema`` says.
+
+    Snakemake (9.27) reads ``--config key=value`` with YAML's base loader inside lists and
+    mappings, and a scalar that is not a number as text: ``seeds=[0]`` arrives as ``['0']``,
+    ``tuning={trials: 5}`` as ``{'trials': '5'}``, ``flag=true`` as ``'true'``. Each such text is
+    read as YAML and kept where the schema allows the result's type (``'5'`` for an integer,
+    ``'null'`` for a nullable one, never for a string key, where ``'0123'`` stays text); where the
+    schema says nothing (a model's ``params``) it is what YAML makes of it, as in a config file.
+    A dotted key (``evaluation.filter_seen=true``) never reaches the workflow: Snakemake's command
+    line refuses it; ``evaluation={filter_seen: true}`` is the nested form."""
+    schema = schema if isinstance(schema, dict) else {}
+    if isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: typed(v, props.get(k, extra)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v, schema.get("items")) for v in value]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if not isinstance(value, str) or "string" in types:
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(parsed, str) and "number" in types:  # YAML 1.1 reads 1e-3 as text
+        try:
+            parsed = float(value)
+        except ValueError:
+            pass
+    return parsed if not types or _has_type(parsed, types) else value
+
+
+def _short(value, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _problem(error) -> str:
+    """One line of a schema violation: the key's dotted path, what is wrong, what is allowed."""
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    kind, expected = error.validator, error.validator_value
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        what = f"unknown key(s) {unknown}" + (f"; the keys here are {known}" if known else "")
+    elif kind == "type":
+        what = f"{_short(error.instance)} is not of type {expected!r}"
+    elif kind == "enum":
+        what = f"{_short(error.instance)} is not one of {expected}"
+    else:
+        what = error.message if len(error.message) <= 160 else error.message[:157] + "..."
+    return f"{where}: {what}"
+
+
+def validate(config: dict, overrides: dict | None, schema_path: str | os.PathLike) -> None:
+    """Type the ``--config`` ``overrides`` by the schema (``typed``) into ``config``, validate it
+    and fill the schema's defaults, in place. A violation raises ``ConfigError`` naming each key
+    (at most ``SHOWN_ERRORS``), never the schema."""
+    import jsonschema
+    from snakemake.utils import validate as fill_defaults
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    config.update(deep_merge(config, typed(overrides or {}, schema)))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config),
+                    key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        shown = [f"  {_problem(e)}" for e in errors[:SHOWN_ERRORS]]
+        more = (f"\n  ... and {len(errors) - SHOWN_ERRORS} more"
+                if len(errors) > SHOWN_ERRORS else "")
+        raise ConfigError(
+            f"the config does not fit {Path(schema_path).name} ({len(errors)} problem"
+            f"{'s' * (len(errors) > 1)}):\n" + "\n".join(shown) + more + "\nFix the key(s) in "
+            "the config file or the --config value (lists: seeds=[0]; nested keys: "
+            "\"evaluation={filter_seen: true}\")."
+        )
+    fill_defaults(config, str(schema_path))
+
+
+def load_validated(path: str | os.PathLike, schema_path: str | os.PathLike) -> dict:
+    """A config file as the workflow sees it: validated, the schema's defaults filled."""
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    validate(config, None, schema_path)
+    return config
+
+
+def run_name(config: dict, default: dict, configfiles, default_file) -> str | None:
+    """None for the default run: ``config`` equals ``default`` (config/config.yaml, as
+    ``load_validated`` reads it); its reports are the committed ones under results/. Any other
+    run is named by the config's ``run:``, else the stem of its last config file other than the
+    default one (``paper`` for config/paper.yaml), else ``custom`` (the default config changed by
+    ``--config``); its reports go to results/runs/<name>/."""
+    if config == default:
+        return None
+    default_file = Path(default_file).resolve()
+    files = [Path(f) for f in configfiles or [] if Path(f).resolve() != default_file]
+    name = config.get("run") or (files[-1].stem if files else "custom")
+    if not NAME.fullmatch(name):
+        raise ConfigError(f"this run's name {name!r} (the config file's name) is not a plain "
+                          "folder name; name the run with `run: <name>` in the config.")
+    return name
+
+
+def custom_file(config: dict, dataset: str) -> str:
+    """A custom dataset's own file, which must exist when the workflow plans its jobs."""
+    path = dataset_spec(config, dataset)["path"]
+    if not Path(path).is_file():
+        where = "" if Path(path).is_absolute() else f" (relative to {os.getcwd()})"
+        raise ConfigError(f"datasets.{dataset}.path: {path}{where} does not exist or is not a "
+                          "file. Fix the dataset's `path:`, or remove the dataset.")
+    return path
 
 
 def dataset_names(config: dict, table2_only: bool = False) -> list[str]:
@@ -135,6 +271,9 @@ def check(config: dict) -> None:
     if not config.get("models"):
         raise ConfigError("config has no `models:`; add at least one (see config/config.yaml).")
     for name, spec in config["datasets"].items():
+        if name in RESERVED_NAMES:
+            raise ConfigError(f"datasets.{name}: the name is reserved (results/{name}/ holds "
+                              "reports); rename the dataset.")
         if spec.get("prepared_from"):
             origin = spec["prepared_from"]
             if origin not in config["datasets"] or config["datasets"][origin].get("prepared_from"):
@@ -151,7 +290,12 @@ def check(config: dict) -> None:
             )
         for model in model_names(config, name):
             cls_name, params = model_spec(config, name, model)
-            make_params(get_model_class(cls_name), params, model)
+            try:
+                make_params(get_model_class(cls_name), params, model)
+            except ConfigError as exc:
+                if model not in (spec.get("model_params") or {}):
+                    raise
+                raise ConfigError(f"{exc} (with datasets.{name}.model_params.{model})") from exc
             space = tuning.distributions(model_search(config, model), f"models.{model}.search")
             defaults = tuning.defaults_in_space(params, space, f"models.{model}.search")
             for key, value in defaults.items():  # every value of the space must be usable too

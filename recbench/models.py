@@ -147,7 +147,12 @@ def make_params(cls: type[Recommender], params: dict | None, model_name: str = "
             )
     obj = cls.Params(**params)
     if hasattr(obj, "validate"):
-        obj.validate()
+        try:
+            obj.validate()
+        except ConfigError as exc:  # a range check: name the model, as the checks above do
+            if str(exc).startswith(f"models.{label}"):
+                raise
+            raise ConfigError(f"models.{label}: {exc}") from exc
     return obj
 
 

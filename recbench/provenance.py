@@ -6,6 +6,7 @@
 - ``config_sha256`` (and the ``config`` itself): SHA-256 of the canonical JSON of the config
   (keys sorted, no whitespace), so two runs with equal hashes ran the same settings;
 - ``datasets``: SHA-256 and size of each dataset's raw and prepared files;
+- ``prepare``: each dataset's rows read, invalid, dropped and duplicate (prepare's report);
 - ``packages``: versions of Python and the key packages (None when one is not installed);
 - ``device``: CPU model, and the CUDA device when torch sees one;
 - ``seeds``;
@@ -38,6 +39,7 @@ def manifest(
     job_benchmarks: list[str | os.PathLike],
     seeds,
     *,
+    prepare_reports: dict[str, str | os.PathLike] | None = None,
     repo: str | os.PathLike | None = None,
 ) -> dict:
     """The provenance record of a run (see the module docstring for its keys).
@@ -46,7 +48,9 @@ def manifest(
     prepared), hashed in the order given. job_benchmarks: Snakemake benchmark TSV files, e.g.
     logs/benchmarks/train/<dataset>/<model>/seed<seed>.tsv; each becomes a job labelled by its
     path below ``benchmarks/`` without ``.tsv`` ("train/<dataset>/<model>/seed<seed>"). seeds:
-    the run's seeds. repo: the repository whose commit is recorded (default: the current
+    the run's seeds. prepare_reports: dataset name -> the JSON report prepare wrote of its
+    rows (``recbench.data.prepare.account_rows``). repo: the repository whose commit is recorded
+    (default: the current
     directory, which is the workflow's working directory inside a Snakemake job).
     A missing dataset or benchmark file raises FileNotFoundError.
     """
@@ -57,6 +61,8 @@ def manifest(
         "config": json.loads(canonical_json(config)),
         "datasets": {name: [file_record(f) for f in files]
                      for name, files in sorted(dataset_files.items())},
+        "prepare": {name: json.loads(Path(f).read_text())
+                    for name, f in sorted((prepare_reports or {}).items())},
         "packages": package_versions(),
         "device": device_info(),
         "seeds": [int(s) for s in seeds],
@@ -86,6 +92,14 @@ def file_record(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"provenance: dataset file {path} does not exist")
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def file_fingerprint(path: str | os.PathLike) -> dict:
+    """{"path": resolved, "bytes", "mtime_ns"} of a file, from its metadata alone (no read):
+    what tells a changed input file in a params value, at the cost of a stat per plan."""
+    path = Path(path)
+    stat = path.stat()
+    return {"path": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _git(repo: Path, *args: str) -> str | None:

@@ -1,4 +1,14 @@
-"""Raw file -> canonical parquet (user, item, timestamp), with counts verified against the paper."""
+"""Raw file -> canonical parquet (user, item, timestamp), every row accounted for, with counts
+verified against the paper.
+
+A row whose user, item or timestamp is missing or does not parse stops ``prepare`` with a
+``DataError`` naming how many rows, up to five of them with their raw values, and the fix; the
+dataset entry's ``on_invalid: drop`` drops them instead. Rows that repeat an earlier row's
+(user, item, timestamp) are counted, and kept (``duplicates: keep``, the default: the paper's
+Table 1 counts every row) or dropped (``duplicates: drop``, the first one stays). The counts are
+``prepare``'s report: the job writes it beside the prepared log, and it goes into
+``split_summary.json`` and the manifest.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from recbench.data.sources import source_of
-from recbench.errors import DataError
+from recbench.data.sources import CANONICAL, Parsed, source_of
+from recbench.errors import ConfigError, DataError
 from recbench.memory import gib, require
 
 #: peak memory of parsing, per byte of uncompressed raw data: the raw bytes or the full frame,
@@ -99,8 +109,85 @@ def parse_memory_bytes(path: str | Path) -> int:
     return PARSE_FACTOR * uncompressed_bytes(path) + PARSE_OVERHEAD
 
 
-def prepare(name: str, spec: dict, raw_path: str | Path) -> pl.DataFrame:
-    """Parse one dataset's raw file into the canonical log and verify it.
+#: rows quoted by the error of a file with unusable rows
+SHOWN_ROWS = 5
+ON_INVALID = ("error", "drop")
+DUPLICATES = ("keep", "drop")
+
+
+def _quoted(value) -> str:
+    return "(empty)" if value is None else repr(value)
+
+
+def invalid_rows_error(name: str, parsed: Parsed, invalid: pl.Series, path: Path) -> DataError:
+    """The error of a file with unusable rows: how many, which column, the first rows, the fix."""
+    log, cols = parsed.log, parsed.columns
+    per_column = ", ".join(
+        f"{key} (column {cols[key]!r}) in {n:,}"
+        for key in CANONICAL if (n := log[key].null_count())
+    )
+    lines = []
+    for i in invalid.arg_true().head(SHOWN_ROWS).to_list():
+        bad = {k for k in CANONICAL if log[k][i] is None}
+        cells = ", ".join(f"{cols[k]}={_quoted(parsed.raw[k][i])}" + (" <-" if k in bad else "")
+                          for k in CANONICAL)
+        lines.append(f"  row {i + 1:,}: {cells}")
+    n = int(invalid.sum())
+    rule = ""
+    if log["timestamp"].null_count():
+        rule = (f" The timestamp column is read by one rule for all its cells, the kind most "
+                f"of them have: here a valid {cols['timestamp']!r} is {parsed.timestamp_rule}.")
+    return DataError(
+        f"{name}: {n:,} of {log.height:,} rows of {path} have a missing or unusable value: "
+        f"{per_column}.{rule} The first {min(n, SHOWN_ROWS)} ({parsed.rows}; <- marks the bad "
+        "value):\n" + "\n".join(lines) + "\n"
+        f"Fix these values in the file, or add `on_invalid: drop` to datasets.{name} in the "
+        "config to drop such rows (the count is logged and kept in split_summary.json)."
+    )
+
+
+def account_rows(name: str, parsed: Parsed, spec: dict, path: Path) -> tuple[pl.DataFrame, dict]:
+    """(the canonical log, its report): unusable rows refused or dropped, duplicates counted and
+    kept or dropped, as the dataset entry's ``on_invalid`` and ``duplicates`` say."""
+    on_invalid, duplicates = spec.get("on_invalid", "error"), spec.get("duplicates", "keep")
+    for key, value, allowed in (("on_invalid", on_invalid, ON_INVALID),
+                                ("duplicates", duplicates, DUPLICATES)):
+        if value not in allowed:
+            raise ConfigError(f"datasets.{name}.{key}: {value!r}; use one of {list(allowed)}.")
+    df = parsed.log
+    invalid = df.select(pl.any_horizontal(pl.all().is_null()).alias("invalid")).to_series()
+    n_invalid = int(invalid.sum())
+    if n_invalid and on_invalid == "error":
+        raise invalid_rows_error(name, parsed, invalid, path)
+    if n_invalid:
+        df = df.filter(~invalid)
+        log.warning("%s: dropped %s of %s rows with a missing or unusable value (on_invalid: "
+                    "drop)", name, f"{n_invalid:,}", f"{parsed.log.height:,}")
+    n_duplicates = df.height - df.n_unique() if df.height else 0
+    if n_duplicates:
+        log.warning("%s: %s rows repeat an earlier row's (user, item, timestamp): %s "
+                    "(duplicates: %s)", name, f"{n_duplicates:,}",
+                    "dropped" if duplicates == "drop" else "kept", duplicates)
+        if duplicates == "drop":
+            df = df.unique(keep="first", maintain_order=True)
+    if df.height == 0:
+        raise DataError(f"{name}: {path}: no usable (user, item, timestamp) rows after parsing.")
+    report = {
+        "rows": parsed.log.height,
+        "invalid_rows": n_invalid,
+        "on_invalid": on_invalid,
+        "dropped_invalid": n_invalid,
+        "duplicate_rows": n_duplicates,
+        "duplicates": duplicates,
+        "dropped_duplicates": n_duplicates if duplicates == "drop" else 0,
+        "interactions": df.height,
+    }
+    return df, report
+
+
+def prepare(name: str, spec: dict, raw_path: str | Path) -> tuple[pl.DataFrame, dict]:
+    """Parse one dataset's raw file into the canonical log and verify it: (the log, its report of
+    rows read, invalid, dropped and duplicate, see ``account_rows``).
 
     A file whose parsing would not fit in the memory available is refused before it is read
     (``ResourceError`` with the GiB it needs)."""
@@ -111,7 +198,7 @@ def prepare(name: str, spec: dict, raw_path: str | Path) -> pl.DataFrame:
             f"{name}: parsing {raw_path.name} ({gib(uncompressed_bytes(raw_path))} uncompressed)",
             "Use a machine with more memory, or a smaller log (e.g. a smaller Yambda "
             "size_variant, or the file cut into a smaller one)")
-    df = source_of(name, spec).parse(raw_path, spec)
+    df, report = account_rows(name, source_of(name, spec).parse(raw_path, spec), spec, raw_path)
     verify_counts(df, spec.get("expected"), name, raw_path)
-    log.info("%s: %s", name, dataset_counts(df))
-    return df
+    log.info("%s: %s; %s", name, dataset_counts(df), report)
+    return df, report

@@ -1,8 +1,12 @@
 """Where each dataset comes from and how its raw format becomes one canonical log.
 
 A source knows its default URL (overridable in config), how to verify the raw file, and how to
-parse it into a polars frame with exactly three columns: ``user``, ``item``, ``timestamp``
-(int64 seconds, or the source's own time unit). Every raw format is parsed once, here.
+parse it, row for row, into a ``Parsed``: a polars frame with exactly three columns, ``user``,
+``item``, ``timestamp`` (int64 seconds, or the source's own time unit), null where the file's
+value is missing or does not parse, beside the raw values. Every raw format is parsed once, here;
+``recbench.data.prepare`` then accounts for every row (refuses or drops the unusable ones,
+counts duplicates). Text is read whole as text and each column parsed by one rule for the whole
+column (``_text_ids``, ``_text_timestamps``), never by a type guessed from its first rows.
 
 Sources:
 - ``movielens-1m``: the GroupLens zip, ``ml-1m/ratings.dat`` (``UserID::MovieID::Rating::Timestamp``).
@@ -31,6 +35,11 @@ from polars.exceptions import PanicException
 from recbench.errors import ConfigError, DataError
 
 CANONICAL = ("user", "item", "timestamp")
+#: the keys of a dataset entry that decide its raw file (downloaded or generated) ...
+RAW_KEYS = ("source", "url", "md5", "size", "category", "size_variant", "event", "revision",
+            "params", "path")
+#: ... and how it is parsed into the canonical log
+PARSE_KEYS = ("source", "path", "columns", "on_invalid", "duplicates", "expected")
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,23 @@ class RemoteFile:
 # ----------------------------------------------------------------------------- parsers
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A raw file read row for row, before any row is dropped (``prepare`` decides that).
+
+    ``log``: the canonical columns user, item, timestamp, typed, null where the file's value is
+    missing or does not parse; ``raw``: the same rows' values as the file has them (text, or the
+    file's own types), for messages; ``columns``: the file's names of user, item and timestamp;
+    ``timestamp_rule``: what a valid timestamp of this file is; ``rows``: how rows are numbered.
+    """
+
+    log: pl.DataFrame
+    raw: pl.DataFrame
+    columns: dict[str, str]
+    timestamp_rule: str
+    rows: str = "rows numbered from 1 at the first data row"
+
+
 def _require_columns(df: pl.DataFrame, needed: list[str], path: Path) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -54,17 +80,95 @@ def _require_columns(df: pl.DataFrame, needed: list[str], path: Path) -> None:
         )
 
 
-def _finish(df: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """Cast, drop rows with missing values, and refuse an empty result."""
-    df = df.select(
-        pl.col("user"), pl.col("item"), pl.col("timestamp").cast(pl.Int64, strict=False)
-    ).drop_nulls()
-    if df.height == 0:
-        raise DataError(f"{path}: no usable (user, item, timestamp) rows after parsing.")
-    return df
+_INTEGER = r"^-?(0|[1-9][0-9]*)$"
+_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+#: ISO 8601 dates and date-times, after "T" became " ": seconds with an optional fraction and
+#: offset ("Z", "+01:00", "+0100"), minutes, or the date alone. No offset: UTC.
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M%#z",
+                 "%Y-%m-%d %H:%M", "%Y-%m-%d")
+EPOCH_RULE = "a number (epoch time; a decimal is cut to its whole part)"
+ISO_RULE = ("an ISO 8601 date or date-time (2024-05-01, 2024-05-01 12:30, "
+            "2024-05-01T12:30:00.5+02:00; without an offset: UTC)")
 
 
-def parse_movielens_1m(path: Path) -> pl.DataFrame:
+def _text_ids(s: pl.Series, ids: str) -> pl.Series:
+    """Ids as text, without surrounding blanks; an empty cell is missing. ``ids``: "text" keeps
+    them text (the format says so), "integer" makes them Int64 (a value that is not one is
+    missing), "infer" (a text file, whose columns have no types) makes a column Int64 if every
+    value is a plain integer (no leading zero, so no two ids merge), else keeps it text."""
+    s = s.str.strip_chars()
+    s = s.set(s == "", None)
+    if ids == "integer":
+        return s.set(~s.str.contains(_INTEGER).fill_null(False), None).cast(pl.Int64, strict=False)
+    values = s.drop_nulls()
+    if ids == "infer" and len(values) and values.str.contains(_INTEGER).all():
+        as_int = s.cast(pl.Int64, strict=False)
+        if as_int.null_count() == s.null_count():  # no value too long for int64
+            return as_int
+    return s
+
+
+def _text_timestamps(s: pl.Series) -> tuple[pl.Series, str]:
+    """Timestamps read as text, the whole column by one rule: numbers (epoch time) if at least as
+    many cells are numbers as are ISO 8601 dates, else ISO 8601 dates. A cell that does not
+    follow the column's rule is null (named by ``prepare``), never guessed."""
+    s = s.str.strip_chars()
+    number = s.str.contains(_NUMBER).fill_null(False)
+    as_float = s.cast(pl.Float64, strict=False)
+    epoch = pl.select(
+        pl.when(number).then(pl.coalesce(s.cast(pl.Int64, strict=False),
+                                          as_float.floor().cast(pl.Int64, strict=False)))
+    ).to_series()
+    iso = s.str.replace("T", " ", literal=True, n=1)
+    dates = pl.select(pl.coalesce(*(
+        iso.str.strptime(pl.Datetime("us", "UTC") if "z" in f else pl.Datetime("us"), f,
+                         strict=False, exact=True).dt.replace_time_zone("UTC").dt.epoch("s")
+        for f in _DATE_FORMATS))).to_series()
+    if number.sum() >= dates.is_not_null().sum():
+        return epoch.alias(s.name), EPOCH_RULE
+    return dates.alias(s.name), ISO_RULE
+
+
+def _canonical(raw: pl.DataFrame, path: Path, columns: dict[str, str],
+               ids: str) -> tuple[pl.DataFrame, str]:
+    """(the canonical log of ``raw``'s user, item and timestamp columns, the timestamp rule).
+    Text is read by the rules above; numbers, datetimes and dates by their type; a value that
+    cannot be used (NaN, a fractional id) is null."""
+    out, rule = {}, EPOCH_RULE
+    for key in CANONICAL:
+        s = raw[key]
+        if s.dtype in (pl.Categorical, pl.Enum):
+            s = s.cast(pl.Utf8)
+        if s.dtype == pl.Utf8:
+            if key == "timestamp":
+                s, rule = _text_timestamps(s)
+            else:
+                s = _text_ids(s, ids)
+        elif s.dtype.is_integer():
+            s = s.cast(pl.Int64)
+        elif s.dtype.is_float():
+            whole = s.is_finite() & (key == "timestamp" or s == s.floor())
+            s = s.floor().cast(pl.Int64, strict=False).set(~whole.fill_null(False), None)
+        elif key == "timestamp" and isinstance(s.dtype, (pl.Datetime, pl.Date)):
+            s = (s.cast(pl.Datetime("us")) if s.dtype == pl.Date else s).dt.epoch("s")
+            rule = "a value of the file's own date-time type"
+        else:
+            raise DataError(
+                f"{path}: column {columns[key]!r} ({key}) has type {s.dtype}; a {key} must be "
+                + ("a number, a date-time or ISO 8601 text." if key == "timestamp" else
+                   "text or an integer.") + " Fix the file, or the dataset's `columns:`."
+            )
+        out[key] = s
+    return pl.DataFrame(out), rule
+
+
+def _parsed(raw: pl.DataFrame, path: Path, columns: dict[str, str], rows: str,
+            ids: str = "text") -> Parsed:
+    log, rule = _canonical(raw, path, columns, ids)
+    return Parsed(log, raw, columns, rule, rows)
+
+
+def parse_movielens_1m(path: Path, spec: dict | None = None) -> Parsed:
     try:
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if n.endswith("ratings.dat")]
@@ -80,16 +184,13 @@ def parse_movielens_1m(path: Path) -> pl.DataFrame:
     # polars names headerless columns column_1.. in some versions and column_0.. in others.
     df = pl.read_csv(
         io.BytesIO(raw), separator=":", has_header=False, encoding="utf8-lossy",
-        infer_schema_length=0,  # every field as a string; cast below
+        infer_schema_length=0,  # every field as a string, parsed by the whole-column rules
     )
     if df.width != 7:
         raise DataError(f"{path}: ratings.dat is not '::'-separated with 4 fields per line.")
-    df = df.select(
-        pl.nth(0).cast(pl.Int64).alias("user"),
-        pl.nth(2).cast(pl.Int64).alias("item"),
-        pl.nth(6).cast(pl.Int64).alias("timestamp"),
-    )
-    return _finish(df, path)
+    df = df.select(pl.nth(0).alias("user"), pl.nth(2).alias("item"), pl.nth(6).alias("timestamp"))
+    return _parsed(df, path, {"user": "UserID", "item": "MovieID", "timestamp": "Timestamp"},
+                   "rows numbered from 1 at the first line of ratings.dat", ids="integer")
 
 
 def _read_json_lines(raw: bytes, path: Path) -> pl.DataFrame:
@@ -111,7 +212,7 @@ def _read_json_lines(raw: bytes, path: Path) -> pl.DataFrame:
         return pl.DataFrame(rows)
 
 
-def parse_amazon_2014(path: Path) -> pl.DataFrame:
+def parse_amazon_2014(path: Path, spec: dict | None = None) -> Parsed:
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
@@ -124,23 +225,36 @@ def parse_amazon_2014(path: Path) -> pl.DataFrame:
         pl.col("asin").cast(pl.Utf8).alias("item"),
         pl.col("unixReviewTime").alias("timestamp"),
     )
-    return _finish(df, path)
+    return _parsed(df, path, {"user": "reviewerID", "item": "asin", "timestamp": "unixReviewTime"},
+                   "rows numbered from 1 at the first review (blank lines not counted)")
 
 
-def parse_yambda(path: Path) -> pl.DataFrame:
+def _read_parquet(path: Path) -> pl.DataFrame:
     try:
-        df = pl.read_parquet(path)
+        return pl.read_parquet(path)
     except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt page can panic polars
         raise DataError(f"{path}: not a readable parquet file ({exc}). Delete it and download again.") from exc
+
+
+def parse_yambda(path: Path, spec: dict | None = None) -> Parsed:
+    df = _read_parquet(path)
     _require_columns(df, ["uid", "item_id", "timestamp"], path)
-    df = df.select(
-        pl.col("uid").alias("user"), pl.col("item_id").alias("item"), pl.col("timestamp")
-    )
-    return _finish(df, path)
+    df = df.select(pl.col("uid").alias("user"), pl.col("item_id").alias("item"),
+                   pl.col("timestamp"))
+    return _parsed(df, path, {"user": "uid", "item": "item_id", "timestamp": "timestamp"},
+                   "rows numbered from 1 at the first row of the parquet file")
+
+
+def parse_synthetic(path: Path, spec: dict | None = None) -> Parsed:
+    df = _read_parquet(path)
+    _require_columns(df, list(CANONICAL), path)
+    return _parsed(df.select(CANONICAL), path, {k: k for k in CANONICAL},
+                   "rows numbered from 1 at the first row of the parquet file")
 
 
 def read_table(path: Path) -> pl.DataFrame:
-    """Read a local csv, tsv or parquet file, choosing the reader by extension."""
+    """Read a local csv, tsv or parquet file, choosing the reader by extension. Text files are
+    read whole as text (no type guessed from the first rows): the caller parses each column."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist. Check the dataset's `path:` in the config.")
@@ -149,9 +263,9 @@ def read_table(path: Path) -> pl.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pl.read_parquet(path)
         if suffix in (".csv", ".csv.gz"):
-            return pl.read_csv(path, infer_schema_length=10000)
+            return pl.read_csv(path, infer_schema_length=0)
         if suffix in (".tsv", ".tsv.gz", ".inter", ".txt"):
-            return pl.read_csv(path, separator="\t", infer_schema_length=10000)
+            return pl.read_csv(path, separator="\t", infer_schema_length=0)
     except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt page can panic polars
         raise DataError(f"{path}: could not be read as {suffix} ({exc}).") from exc
     raise DataError(
@@ -159,7 +273,8 @@ def read_table(path: Path) -> pl.DataFrame:
     )
 
 
-def parse_custom(path: Path, columns: dict[str, str]) -> pl.DataFrame:
+def parse_custom(path: Path, columns: dict[str, str]) -> Parsed:
+    """A local file's user, item and timestamp columns (``columns`` names them), every row."""
     df = read_table(path)
     needed = [columns[k] for k in CANONICAL]
     missing = [c for c in needed if c not in df.columns]
@@ -169,22 +284,11 @@ def parse_custom(path: Path, columns: dict[str, str]) -> pl.DataFrame:
             f"(it has {df.columns}). Fix `columns: {{user:, item:, timestamp:}}` for this dataset."
         )
     df = df.select(*(pl.col(columns[k]).alias(k) for k in CANONICAL))
-    if df.schema["timestamp"] in (pl.Datetime, pl.Date) or isinstance(df.schema["timestamp"], pl.Datetime):
-        df = df.with_columns(pl.col("timestamp").dt.epoch("s"))
-    elif df.schema["timestamp"] == pl.Utf8:
-        # time_zone: strings with an offset ("Z", "+01:00") become null without one; naive
-        # strings are read as UTC, as before. A value that does not parse is an error, not a
-        # silently dropped row.
-        parsed = pl.col("timestamp").str.to_datetime(strict=False, time_zone="UTC")
-        bad = df.filter(pl.col("timestamp").is_not_null() & parsed.is_null())["timestamp"]
-        if len(bad):
-            raise DataError(
-                f"{path}: {len(bad):,} value(s) of the timestamp column {columns['timestamp']!r} "
-                f"do not parse as datetimes (e.g. {bad[0]!r}). Write them in one ISO 8601 format "
-                "throughout, or as integer epoch seconds."
-            )
-        df = df.with_columns(parsed.dt.epoch("s"))
-    return _finish(df, path)
+    parquet = path.suffix in (".parquet", ".pq")
+    return _parsed(df, path, {k: columns[k] for k in CANONICAL},
+                   "rows numbered from 1 at the first row of the parquet file" if parquet else
+                   "rows numbered from 1 at the first data row, the line after the header",
+                   ids="text" if parquet else "infer")
 
 
 # ----------------------------------------------------------------------------- registry
@@ -198,7 +302,7 @@ YAMBDA_URL = "https://huggingface.co/datasets/yandex/yambda/resolve/{revision}/f
 class Source:
     name: str
     remote: Callable[[dict], RemoteFile] | None  # None: nothing to download
-    parse: Callable[[Path, dict], pl.DataFrame]
+    parse: Callable[[Path, dict], Parsed]
 
 
 def _movielens_remote(spec: dict) -> RemoteFile:
@@ -237,11 +341,11 @@ def _yambda_remote(spec: dict) -> RemoteFile:
 
 
 SOURCES: dict[str, Source] = {
-    "movielens-1m": Source("movielens-1m", _movielens_remote, lambda p, s: parse_movielens_1m(p)),
-    "amazon-2014": Source("amazon-2014", _amazon_remote, lambda p, s: parse_amazon_2014(p)),
-    "yambda": Source("yambda", _yambda_remote, lambda p, s: parse_yambda(p)),
-    "synthetic": Source("synthetic", None, lambda p, s: _finish(pl.read_parquet(p), p)),
-    "custom": Source("custom", None, lambda p, s: parse_custom(p, s["columns"])),
+    "movielens-1m": Source("movielens-1m", _movielens_remote, parse_movielens_1m),
+    "amazon-2014": Source("amazon-2014", _amazon_remote, parse_amazon_2014),
+    "yambda": Source("yambda", _yambda_remote, parse_yambda),
+    "synthetic": Source("synthetic", None, parse_synthetic),
+    "custom": Source("custom", None, lambda p, s: parse_custom(Path(p), s["columns"])),
 }
 
 

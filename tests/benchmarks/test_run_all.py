@@ -161,3 +161,22 @@ def test_the_default_run_times_the_readmes_main_command():
     main = re.search(r"```bash\n(.*?)\n```", quick_start, re.S)[1]
     assert main.split("&&")[-1].split() == list(DEFAULT_COMMAND), main
 
+
+
+def test_the_default_run_leaves_every_thread_variable_to_the_workflow(monkeypatch):
+    """--default-run times the command in a researcher's clean shell: no OMP_NUM_THREADS nor any
+    other thread-pool variable, so the workflow has to set the jobs' threads itself."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_pipeline import clean_env
+
+        from recbench.threads import THREAD_ENV
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    for name in THREAD_ENV:
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("KEEP_ME", "yes")
+    env = clean_env("/some/clone")
+    assert not set(THREAD_ENV) & set(env) and {"OMP_NUM_THREADS", "POLARS_MAX_THREADS"} <= set(
+        THREAD_ENV)
+    assert env["KEEP_ME"] == "yes" and env["PYTHONPATH"] == "/some/clone"

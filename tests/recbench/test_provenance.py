@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -11,8 +12,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from recbench.provenance import (config_hash, job_label, manifest, package_versions,
-                                 read_benchmark)
+from recbench.provenance import (config_hash, file_fingerprint, job_label, manifest,
+                                 package_versions, read_benchmark)
 
 BENCH = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
          "{s}\t0:00:12\t{rss}\t900.0\t500.0\t510.0\t1.00\t2.00\t95.0\t{cpu}\n")
@@ -88,6 +89,27 @@ def test_manifest_of_a_clean_git_repository(run_dir):
         assert m["device"]["cuda"] == torch.cuda.get_device_name(0)
     else:
         assert m["device"]["cuda"] is None
+
+
+def test_manifest_records_each_datasets_row_counts(run_dir):
+    report = {"rows": 10, "invalid_rows": 2, "on_invalid": "drop", "dropped_invalid": 2,
+              "duplicate_rows": 1, "duplicates": "keep", "dropped_duplicates": 0,
+              "interactions": 8}
+    (run_dir / "data/prepared/tiny.json").write_text(json.dumps(report))
+    m = make(run_dir, prepare_reports={"tiny": run_dir / "data/prepared/tiny.json"})
+    assert m["prepare"] == {"tiny": report}
+    assert make(run_dir)["prepare"] == {}
+
+
+def test_a_file_fingerprint_changes_with_the_file(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("u,i,t\n1,2,3\n")
+    first = file_fingerprint(path)
+    assert first == {"path": str(path.resolve()), "bytes": 12, "mtime_ns": path.stat().st_mtime_ns}
+    stat = path.stat()
+    path.write_text("u,i,t\n1,2,4\n")  # same size, an older mtime set back
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10**9))
+    assert file_fingerprint(path) != first
 
 
 def test_dirty_tree_and_no_repository(run_dir, tmp_path):

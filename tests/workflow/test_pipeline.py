@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from recbench.errors import ConfigError
+from recbench.threads import THREAD_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 COPY = ["Snakefile", "workflow", "config", "baselines", "create_model", "recbench"]
@@ -63,8 +65,10 @@ def make_copy(dest: Path) -> Path:
     return dest
 
 
-def snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(repo)}  # the copy's packages win over the install
+def snakemake(repo: Path, *args: str, check: bool = True,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    # the copy's packages win over the install
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(repo)}
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
@@ -82,11 +86,14 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     """A new model is one module in baselines/ plus one config entry; no rule changes."""
     (repo / "baselines" / "toypop.py").write_text(TOY_MODULE)
     (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    snakemake(repo, "--cores", "2", "results/table2.md", "results/reproduction.md",
-              "--configfile", "config/tiny.yaml")
+    run = repo / "results/runs/tiny"  # a config other than the default one: its own reports
+    snakemake(repo, "--cores", "2", "results/runs/tiny/table2.md",
+              "results/runs/tiny/reproduction.md", "--configfile", "config/tiny.yaml")
+    assert sorted(p.name for p in (repo / "results").iterdir()) == ["runs", "tiny"]
 
     summary = json.loads((repo / "results/tiny/split_summary.json").read_text())
     assert summary["test_users"] > 0 and summary["T"] > summary["T_valid"]
+    assert summary["prepare"]["rows"] == summary["prepare"]["interactions"] > 0
     for model in TINY["models"]:
         for seed in TINY["seeds"]:
             d = repo / f"results/tiny/{model}/seed{seed}"
@@ -120,7 +127,7 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     assert not (repo / "results/tiny/Random/tuning/trial1.json").exists()
 
     # the rendered table holds the seed means of the per-seed files, in %
-    table = (repo / "results/table2.md").read_text()
+    table = (run / "table2.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| Dataset"))
     cols = [c.strip() for c in header.strip("|").split("|")]
     assert cols[:2] == ["Dataset", "Metric"] and set(cols[2:]) == set(TINY["models"])
@@ -131,18 +138,19 @@ def test_end_to_end_with_a_new_baseline_module(repo):
                   ["ndcg@10"] for s in TINY["seeds"]]
         mean = float(re.match(r"([0-9.]+) ± [0-9.]+$", cells[model]).group(1))
         assert mean == pytest.approx(100 * sum(values) / len(values), abs=0.006)
-    csv = pd.read_csv(repo / "results/table2.csv")
+    csv = pd.read_csv(run / "table2.csv")
     assert set(csv.model) == set(TINY["models"]) and (csv.n_seeds == 2).all()
     assert set(csv.protocol) == {"unfiltered", "history_filtered"}
     assert set(csv[csv.configured].protocol) == {"unfiltered"} and "p_adjusted" in csv
     assert "Protocol: unfiltered (`evaluation.filter_seen: false`)" in table
     assert {"n_users", "user_sd_pct", "verdict", "margin_pct"} <= set(csv.columns)
     assert (csv[csv.metric == "ndcg@10"].n_users == summary["test_users"]).all()
-    reproduction = (repo / "results/reproduction.md").read_text()
+    reproduction = (run / "reproduction.md").read_text()
     assert "No published cell to compare" in reproduction and "No claim to test" in reproduction
 
     # a second run has nothing to do
-    again = snakemake(repo, "--cores", "2", "results/table2.md", "--configfile", "config/tiny.yaml")
+    again = snakemake(repo, "--cores", "2", "results/runs/tiny/table2.md", "--configfile",
+                      "config/tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
     # --forcerun recomputes a study (never reads an old trial back) and gets the same result
     before = (repo / "results/tiny/SVD/best_params.json").read_text()
@@ -154,15 +162,18 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     assert (repo / "results/tiny/SVD/best_params.json").read_text() == before
 
     # provenance and the one-page report
-    snakemake(repo, "--cores", "1", "results/manifest.json", "--configfile", "config/tiny.yaml")
-    manifest = json.loads((repo / "results/manifest.json").read_text())
+    snakemake(repo, "--cores", "1", "results/runs/tiny/manifest.json", "--configfile",
+              "config/tiny.yaml")
+    manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["seeds"] == TINY["seeds"] and len(manifest["config_sha256"]) == 64
     assert set(manifest["datasets"]) == {"tiny"}
+    assert manifest["prepare"]["tiny"] == summary["prepare"]
     assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD" in manifest["jobs"]
     assert manifest["job_devices"]["tiny/SVD/seed0"]
-    snakemake(repo, "results/table2.md", "results/manifest.json", "--report",
-              "results/report.html", "--configfile", "config/tiny.yaml")
-    assert (repo / "results/report.html").stat().st_size > 10_000
+    snakemake(repo, "results/runs/tiny/table2.md", "results/runs/tiny/manifest.json", "--report",
+              "results/runs/tiny/report.html", "--configfile", "config/tiny.yaml")
+    assert (run / "report.html").stat().st_size > 10_000
+    assert not (repo / "results/table2.md").exists()  # the default run's reports: never written
 
 
 def test_lint_is_clean():
@@ -172,7 +183,8 @@ def test_lint_is_clean():
 
 
 def test_paper_config_dry_run_plans_all_datasets(repo):
-    proc = snakemake(repo, "-n", "results/table2.md", "--configfile", "config/paper.yaml")
+    proc = snakemake(repo, "-n", "results/runs/paper/table2.md", "--configfile",
+                     "config/paper.yaml")
     out = proc.stdout + proc.stderr
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     for dataset in ["ml-1m", "beauty", "sports", "clothing", "yambda-50m-likes"]:
@@ -193,22 +205,60 @@ def job_threads(out: str, rule: str) -> set[int]:
 
 
 def test_config_overrides_layer_on_the_default_config(repo):
-    """--config and a profile's `config:` change one key of the config in use, not all of it."""
-    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md", "--config", "threads=2").stdout
-    assert "results/synthetic/SASRec/seed0/metrics.json" in out  # the default run, planned
+    """--config and a profile's `config:` change one key of the config in use, not all of it;
+    the default config changed so reports as the run "custom"."""
+    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md").stdout
+    assert "results/table2.md" in out and "results/runs/" not in out  # the default run
+    out = snakemake(repo, "-n", "--cores", "4", "results/runs/custom/table2.md", "--config",
+                    "threads=2").stdout
+    assert "results/synthetic/SASRec/seed0/metrics.json" in out  # the default run's data
     assert job_threads(out, "train_evaluate") == {2}
     profile = repo / "profiles" / "mine"
     profile.mkdir(parents=True)
     (profile / "config.yaml").write_text("config:\n  - threads=3\n")
     out = snakemake(repo, "-n", "--cores", "4", "--profile", "profiles/mine",
-                    "results/table2.md").stdout
+                    "results/runs/custom/table2.md").stdout
     assert "results/synthetic/SASRec/seed0/metrics.json" in out
     assert job_threads(out, "train_evaluate") == {3}
     # on the paper config too: its datasets, the override's threads
-    out = snakemake(repo, "-n", "--cores", "4", "results/table2.md", "--configfile",
+    out = snakemake(repo, "-n", "--cores", "4", "results/runs/paper/table2.md", "--configfile",
                     "config/paper.yaml", "--config", "threads=2").stdout
     assert "results/ml-1m/SASRec/seed0/metrics.json" in out and "results/synthetic/" not in out
     assert job_threads(out, "train_evaluate") == {2}
+
+
+def test_config_values_from_the_command_line_are_typed(repo):
+    """A list, a nested number and a nested boolean on the command line pass validation as the
+    schema types them (Snakemake hands them over as text); a wrong value names its key in a few
+    lines; a dotted key is refused by Snakemake itself (the README shows the nested form)."""
+    args = ["-n", "--cores", "2", "results/runs/quick/table2.md", "--config", "run=quick",
+            "seeds=[0]", "tuning={trials: 5}", "evaluation={filter_seen: true}"]
+    out = snakemake(repo, *args).stdout
+    assert re.search(r"train_evaluate\s+11\b", out)  # 11 models, one seed
+    assert "results/synthetic/SASRec/seed1/" not in out and "results/runs/quick/table2.md" in out
+    proc = snakemake(repo, *args[:-1], "evaluation={filter_seen: sometimes}", check=False)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "evaluation.filter_seen: 'sometimes' is not of type 'boolean'" in err
+    assert "$schema" not in err and len(err.splitlines()) < 40, err
+    proc = snakemake(repo, "-n", "results/table2.md", "--config", "evaluation.filter_seen=true",
+                     check=False)
+    assert proc.returncode != 0 and "valid identifier" in proc.stdout + proc.stderr
+
+
+def test_a_custom_run_never_overwrites_the_default_reports(repo):
+    """Another config's reports go to results/runs/<its name>/; asking it for a default-run
+    report is refused when the jobs are planned, naming the path to ask for instead."""
+    (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "models": {"PopRnd": {}}}))
+    proc = snakemake(repo, "-n", "results/table2.md", "--configfile", "config/tiny.yaml",
+                     check=False)
+    assert proc.returncode != 0
+    assert "ask for results/runs/tiny/table2.md" in proc.stdout + proc.stderr
+    out = snakemake(repo, "-n", "--configfile", "config/tiny.yaml").stdout  # rule all
+    for planned in ("output: results/runs/tiny/table2.md", "output: results/runs/tiny/reproduction",
+                    "output: results/runs/tiny/manifest.json", "results/tiny/PopRnd/seed0/"):
+        assert planned in out, planned
+    assert not re.search(r"output: results/(table2|reproduction|manifest)", out)
 
 
 @pytest.mark.parametrize("patch, message", [
@@ -220,13 +270,19 @@ def test_config_overrides_layer_on_the_default_config(repo):
     ({"datasets": {"mine": {"path": "/nowhere.csv"}}}, "columns"),
     ({"reproduction": {"margin": 1.5}}, "reproduction"),
     ({"reproduction": {"paper_seed_noise": "theirs"}}, "paper_seed_noise"),
+    ({"models": {"PopRnd": {}}, "datasets": {"mine": {"path": "/nowhere.csv", "columns": {
+        "user": "u", "item": "i", "timestamp": "t"}}}}, "datasets.mine.path: /nowhere.csv does"),
+    ({"models": {"SVD": {"params": {"rank": 0}}}}, "models.SVD.rank must be >= 1"),
+    ({"modles": {}}, "unknown key(s) ['modles']"),
 ])
 def test_bad_config_stops_before_any_job(repo, patch, message):
     cfg = {**TINY, **patch}
     (repo / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
-    proc = snakemake(repo, "-n", "results/table2.md", "--configfile", "config/bad.yaml", check=False)
+    proc = snakemake(repo, "-n", "results/runs/bad/table2.md", "--configfile", "config/bad.yaml",
+                     check=False)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+    assert "$schema" not in proc.stdout + proc.stderr  # the key, never the whole schema
 
 
 def test_unknown_dataset_or_model_in_a_target(repo):
@@ -251,6 +307,83 @@ def test_custom_dataset_from_a_local_csv(repo, tmp_path):
     snakemake(repo, "--cores", "1", "results/mine/split_summary.json", "--configfile", "config/mine.yaml")
     summary = json.loads((repo / "results/mine/split_summary.json").read_text())
     assert summary["interactions"] == len(log[log.groupby("uid").uid.transform("size") >= 3])
+    assert summary["prepare"] == {"rows": len(log), "invalid_rows": 0, "on_invalid": "error",
+                                  "dropped_invalid": 0, "duplicate_rows": 0, "duplicates": "keep",
+                                  "dropped_duplicates": 0, "interactions": len(log)}
+
+
+def custom_config(path: Path, **entry) -> dict:
+    return {"seeds": [0], "device": "cpu", "models": {"PopRnd": {}},
+            "datasets": {"mine": {"path": str(path), **entry,
+                                  "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}}}
+
+
+def custom_log(seed: int = 1):
+    from recbench.data.synthetic import SyntheticConfig, generate
+
+    log = generate(SyntheticConfig(n_users=200, n_items=150, n_communities=3, seed=seed))
+    return log.to_pandas().set_axis(["uid", "iid", "ts"], axis=1)
+
+
+def test_unusable_rows_stop_prepare_and_leave_nothing_behind(repo, tmp_path):
+    """Missing timestamps stop the prepare job with the count, the rows and the fix, and no
+    prepared file is left; with on_invalid: drop exactly those rows go, counted in the split
+    summary."""
+    import numpy as np
+
+    log = custom_log().astype({"ts": float})
+    log.loc[np.arange(len(log)) % 10 == 3, "ts"] = np.nan
+    n_bad = int(log.ts.isna().sum())
+    log.to_csv(tmp_path / "mine.csv", index=False)
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(custom_config(tmp_path / "mine.csv")))
+    proc = snakemake(repo, "--cores", "1", "results/mine/split_summary.json", "--configfile",
+                     "config/mine.yaml", check=False)
+    assert proc.returncode != 0
+    message = (repo / "logs/prepare/mine.log").read_text()
+    assert f"mine: {n_bad:,} of {len(log):,} rows" in message and "row 4: uid=" in message
+    assert "`on_invalid: drop` to datasets.mine" in message
+    assert not list(repo.glob("data/prepared/*"))  # nothing half-written, nothing stale
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(custom_config(
+        tmp_path / "mine.csv", on_invalid="drop", duplicates="drop")))
+    snakemake(repo, "--cores", "1", "results/mine/split_summary.json", "--configfile",
+              "config/mine.yaml")
+    summary = json.loads((repo / "results/mine/split_summary.json").read_text())
+    assert summary["prepare"]["dropped_invalid"] == n_bad and summary["prepare"]["rows"] == len(log)
+    assert summary["prepare"]["interactions"] == len(log) - n_bad - summary["prepare"][
+        "dropped_duplicates"]
+
+
+def test_a_changed_custom_file_or_path_reruns_prepare_and_what_follows(repo, tmp_path):
+    """Snakemake's own triggers: new content (even in a file older than the prepared log), or
+    `path:` pointing at another file, plan prepare and split again; a path to no file fails the
+    dry run, naming the key."""
+    log = custom_log()
+    log.to_csv(tmp_path / "mine.csv", index=False)
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(custom_config(tmp_path / "mine.csv")))
+    args = ["results/mine/split_summary.json", "--configfile", "config/mine.yaml"]
+    snakemake(repo, "--cores", "1", *args)
+    again = snakemake(repo, "-n", *args)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    def planned() -> set[str]:
+        out = snakemake(repo, "-n", *args).stdout
+        return {rule for rule in ("prepare", "split") if re.search(rf"^{rule}\s+1$", out, re.M)}
+
+    old = os.stat(tmp_path / "mine.csv")
+    log.iloc[:-5].to_csv(tmp_path / "mine.csv", index=False)  # other content, the old mtime
+    os.utime(tmp_path / "mine.csv", ns=(old.st_atime_ns, old.st_mtime_ns - 10**9))
+    assert planned() == {"prepare", "split"}
+    log.to_csv(tmp_path / "mine.csv", index=False)
+    snakemake(repo, "--cores", "1", *args)
+    custom_log(seed=2).to_csv(tmp_path / "other.csv", index=False)
+    (repo / "config" / "mine.yaml").write_text(
+        yaml.safe_dump(custom_config(tmp_path / "other.csv")))
+    assert planned() == {"prepare", "split"}
+    (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(custom_config(tmp_path / "gone.csv")))
+    proc = snakemake(repo, "-n", *args, check=False)
+    assert proc.returncode != 0
+    missing = f"datasets.mine.path: {tmp_path / 'gone.csv'} does not exist"
+    assert missing in proc.stdout + proc.stderr
 
 
 def test_a_failed_job_has_its_traceback_in_its_log(repo, tmp_path):
@@ -287,18 +420,27 @@ def most_at_once(windows) -> int:
 
 def test_never_more_training_threads_than_cores(repo):
     """--cores 8 on a machine with fewer cores runs at most as many tuning jobs at once as it has
-    cores; --resources cpu_threads=N sets another limit."""
+    cores; --resources cpu_threads=N sets another limit. Each job's OpenMP, BLAS, torch and
+    polars pools have the job's threads, whatever the shell's variables say."""
     cores = len(os.sched_getaffinity(0))
     models = {"Random": {}, "PopRnd": {}, "SVD": {"params": {"rank": 8}},
               "EASE": {"params": {"l2": 10.0}}, "iALS": {"params": {"factors": 8}}}
     (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "models": models}))
     targets = [f"results/tiny/{m}/best_params.json" for m in models]
+    # whatever the shell says, each job's thread pools follow its threads (1 in TINY)
+    shell = {name: "7" for name in THREAD_ENV}
     for limit, expected in [([], cores), (["--resources", "cpu_threads=1"], 1)]:
         shutil.rmtree(repo / "results", ignore_errors=True)
         shutil.rmtree(repo / "logs", ignore_errors=True)
-        proc = snakemake(repo, "--cores", "8", *targets, *limit, "--configfile", "config/tiny.yaml")
+        proc = snakemake(repo, "--cores", "8", *targets, *limit, "--configfile", "config/tiny.yaml",
+                         env=shell)
         assert re.search(rf"Provided resources: .*cpu_threads\D+{expected}\b", proc.stderr)
-        assert most_at_once(job_windows(list((repo / "logs/tune/tiny").glob("*.log")))) <= expected
+        logs = list((repo / "logs/tune/tiny").glob("*.log"))
+        assert most_at_once(job_windows(logs)) <= expected
+        for log in logs:
+            pools = ast.literal_eval(re.search(r"thread pools: (.*)$", log.read_text(), re.M)[1])
+            assert pools["torch"] == pools["torch_interop"] == pools["polars"] == 1, pools
+            assert pools["threadpools"] and {n for _, n in pools["threadpools"]} == {1}, pools
 
 
 def test_jobs_import_the_checkouts_code_first(repo, tmp_path):
@@ -325,9 +467,10 @@ def test_config_check_catches_dataset_errors():
         check(bad)
 
 
-STUDY_TARGETS = ["results/table4.md", "results/table5.md",
-                 *(f"results/figures/{f}.png" for f in ["fig2_training_curves", "fig3_graph_size",
-                                                        "fig4_warmup", "fig5_barlow_weight"])]
+STUDY_TARGETS = ["results/runs/tiny/table4.md", "results/runs/tiny/table5.md",
+                 *(f"results/runs/tiny/figures/{f}.png" for f in [
+                     "fig2_training_curves", "fig3_graph_size", "fig4_warmup",
+                     "fig5_barlow_weight"])]
 
 
 @pytest.mark.slow
@@ -359,17 +502,17 @@ def test_ablation_reports_one_job_per_point(repo):
     assert re.search(r"train_evaluate\s+9\b", dry) and re.search(r"tune\s+9\b", dry), dry
     snakemake(repo, "--cores", "2", *STUDY_TARGETS, "--configfile", "config/tiny.yaml")
 
-    table4 = (repo / "results/table4.md").read_text()
+    table4 = (repo / "results/runs/tiny/table4.md").read_text()
     assert "Sequential (SASRec)" in table4 and "UltraGCN" in table4
-    summary = pd.read_csv(repo / "results/table4.csv")
+    summary = pd.read_csv(repo / "results/runs/tiny/table4.csv")
     metrics = json.loads((repo / "results/tiny/CREATE~alignment=none/seed0/metrics.json").read_text())
     row = summary[(summary.model == "CREATE~alignment=none") & (summary.metric == "ndcg@10")]
     assert row.mean_pct.iloc[0] == pytest.approx(100 * metrics["ndcg@10"])
     assert metrics["params"]["alignment"] == "none"
-    assert "| BERT4Rec" in (repo / "results/table5.md").read_text()
-    fig4 = pd.read_csv(repo / "results/figures/fig4_warmup.csv")
+    assert "| BERT4Rec" in (repo / "results/runs/tiny/table5.md").read_text()
+    fig4 = pd.read_csv(repo / "results/runs/tiny/figures/fig4_warmup.csv")
     assert list(fig4.warmup_epochs) == [0, 1] and list(fig4.label) == ["CREATE~warmup_epochs=0", "CREATE"]
-    fig2 = pd.read_csv(repo / "results/figures/fig2_training_curves.csv")
+    fig2 = pd.read_csv(repo / "results/runs/tiny/figures/fig2_training_curves.csv")
     assert list(fig2.epoch) == [1, 2, 3] and fig2["val_ndcg@10"].iloc[1:].notna().all()
     for target in STUDY_TARGETS[2:]:
         assert (repo / target).read_bytes()[:4] == b"\x89PNG"
@@ -388,7 +531,7 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     cfg = {**TINY, "models": {"PopRnd": {}, "SVD": TINY["models"]["SVD"], "SASRec": {"params": {
         "dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 25, "patience": None,
         "dropout": 0.2, "progress": False}, "search": {"dropout": {"low": 0.1, "high": 0.5}}}}}
-    args = ["--cores", "1", "results/table2.md", "--configfile", "config/tiny.yaml"]
+    args = ["--cores", "1", "results/runs/tiny/table2.md", "--configfile", "config/tiny.yaml"]
     runs = {}
     for name in ("straight", "killed"):
         runs[name] = make_copy(tmp_path / name)
@@ -407,7 +550,7 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=120)
-    assert not (repo / "results/table2.md").exists()
+    assert not (repo / "results/runs/tiny/table2.md").exists()
     finished = {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*.json")
                 if "tuning.partial" not in p.parts}
     assert finished, "nothing had finished before the kill"
@@ -438,8 +581,8 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     for model in ("SVD", "SASRec"):  # the suggestions and outcomes of an uninterrupted study
         assert (repo / f"results/tiny/{model}/best_params.json").read_text() == (
             runs["straight"] / f"results/tiny/{model}/best_params.json").read_text()
-    assert (repo / "results/table2.csv").read_text() == (
-        runs["straight"] / "results/table2.csv").read_text()
+    assert (repo / "results/runs/tiny/table2.csv").read_text() == (
+        runs["straight"] / "results/runs/tiny/table2.csv").read_text()
 
 
 @pytest.mark.slow
@@ -454,13 +597,14 @@ def test_table3_in_the_loom_protocol(repo):
            "table3": {"datasets": {"Beauty": "tiny-loom"}, "bridge": {"tiny-loom": "tiny"},
                       "models": ["SASRec", "PopRnd"]}}
     (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    snakemake(repo, "--cores", "2", "results/table3.md", "--configfile", "config/tiny.yaml")
+    snakemake(repo, "--cores", "2", "results/runs/tiny/table3.md", "--configfile",
+              "config/tiny.yaml")
     loom = json.loads((repo / "results/tiny-loom/split_summary.json").read_text())
     ours = json.loads((repo / "results/tiny/split_summary.json").read_text())
     assert loom["protocol"] == "loom" and ours["protocol"] == "global_temporal"
     assert loom["test_users"] > ours["test_users"]  # every user is a test user in leave-one-out
     assert not (repo / "data/prepared/tiny-loom.parquet").exists()  # one prepared log
-    table = (repo / "results/table3.md").read_text()
+    table = (repo / "results/runs/tiny/table3.md").read_text()
     assert "1.43 (quoted)" in table and "PopRnd (ours, LOOM setup)" in table
     metrics = json.loads((repo / "results/tiny-loom/SASRec/seed0/metrics.json").read_text())
     assert f"{100 * metrics['recall@10']:.2f} ± " in table or f"{100 * metrics['recall@10']:.2f} [" in table
@@ -495,12 +639,12 @@ def test_readings_report_on_a_custom_log(repo, tmp_path):
                                     "include": ["SASRec"],
                                     "variants": {"bundle": bundle, "longer": {"epochs": 4}}}}}
     (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    args = ["results/readings.md", "--configfile", "config/mine.yaml"]
+    args = ["results/runs/mine/readings.md", "--configfile", "config/mine.yaml"]
     dry = snakemake(repo, "-n", *args).stdout
     assert re.search(r"tune\s+4\b", dry) and re.search(r"train_evaluate\s+8\b", dry), dry
     snakemake(repo, "--cores", "2", *args)
 
-    table = pd.read_csv(repo / "results/readings.csv")
+    table = pd.read_csv(repo / "results/runs/mine/readings.csv")
     assert list(table.name) == ["SASRec", "default", "bundle", "longer"]
     assert list(table.label[[0, 1, 3]]) == ["SASRec", "CREATE", "CREATE~epochs=4"]
     assert table.label[2].startswith("CREATE~overrides=")
@@ -521,9 +665,10 @@ def test_readings_report_on_a_custom_log(repo, tmp_path):
     expected = apply_overrides(default, bundle)
     assert reading.pop("epochs") <= expected.pop("epochs") and reading == expected
     assert list(table.budget_differs) == [False, False, False, True]  # epochs 4, not 3
-    text = (repo / "results/readings.md").read_text()
+    text = (repo / "results/runs/mine/readings.md").read_text()
     assert "## mydata" in text and "(budget ≠ SASRec's)" in text and "never on test" in text
-    assert (repo / "results/figures/readings.png").read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "results/runs/mine/figures/readings.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (repo / "results/readings.md").exists()  # the default run's report: untouched
 
 
 def test_default_config_plans_the_readings_report(repo):

@@ -12,11 +12,48 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])])
 )
 
+from snakemake.logging import logger
+
 from recbench import config as cfg
 from recbench import studies
-from recbench.data.sources import source_of
+from recbench.data.sources import PARSE_KEYS, RAW_KEYS, source_of
+from recbench.errors import ConfigError
+from recbench.provenance import file_fingerprint
 
+# --config values typed by the schema (Snakemake passes seeds=[0] as ['0']), the config
+# validated (each error names its key, in a few lines) and the schema's defaults filled; then
+# what a schema cannot check
+SCHEMA = f"{workflow.basedir}/config/schema.yaml"
+DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"
+cfg.validate(config, workflow.config_settings.overwrite_config, SCHEMA)
 cfg.check(config)
+
+# The default run (config/config.yaml unchanged) renders the committed reports under results/;
+# any other config renders its own under results/runs/<run>/ (recbench.config.run_name), so it
+# never overwrites them. Per-dataset outputs stay results/<dataset>/... either way.
+RUN = cfg.run_name(
+    config,
+    cfg.load_validated(DEFAULT_CONFIG, SCHEMA),
+    workflow.overwrite_configfiles,
+    DEFAULT_CONFIG,
+)
+REPORTS = "results" if RUN is None else f"results/runs/{RUN}"
+if RUN is not None:
+    logger.info(f"Reports of this run ({RUN!r}, not the default config): {REPORTS}/")
+
+
+def report_path(name):
+    """Where a report of this run goes: results/<name> for the default run, else
+    results/runs/<run>/<name>. Every report rule takes its output paths from here."""
+    return f"{REPORTS}/{name}"
+
+
+def refuse_default_report(name):
+    raise ConfigError(
+        f"results/{name} is a report of the default run (config/config.yaml), kept with the "
+        f"repository; this run's reports go to {REPORTS}/: ask for {report_path(name)}."
+    )
+
 
 DATASETS = cfg.dataset_names(config, table2_only=True)  # the datasets of Table 2
 SEEDS = config["seeds"]
@@ -32,19 +69,37 @@ def dataset_spec(wildcards):
     return cfg.dataset_spec(config, wildcards.dataset)
 
 
+def spec_keys(keys):
+    """A params function: the dataset entry's keys that decide a job's output, so that a change
+    elsewhere in the entry (model_params, split, ...) does not download or parse again."""
+    return lambda wc: {k: v for k, v in dataset_spec(wc).items() if k in keys}
+
+
 def raw_path(dataset):
-    """The raw file of a dataset: the user's own file, or what the fetch rule writes."""
+    """The raw file of a dataset: the user's own file (which must exist: a dry run fails on a
+    missing one), or what the fetch rule writes."""
     dataset = cfg.prepared_name(config, dataset)
     spec = cfg.dataset_spec(config, dataset)
     source = source_of(dataset, spec)
     if source.name == "custom":
-        return spec["path"]
+        return cfg.custom_file(config, dataset)
     name = source.remote(spec).filename if source.remote else "synthetic.parquet"
     return f"data/raw/{dataset}/{name}"
 
 
 def raw_input(wildcards):
     return raw_path(wildcards.dataset)
+
+
+def raw_provenance(wildcards):
+    """A custom file's resolved path, size and modification time, a param of prepare: a changed
+    `path:` or a changed file (even one older than the prepared log) re-prepares the dataset and
+    everything downstream, through Snakemake's params trigger. None for a downloaded or generated
+    file, which the workflow itself writes."""
+    spec = dataset_spec(wildcards)
+    if source_of(wildcards.dataset, spec).name != "custom":
+        return None
+    return file_fingerprint(raw_path(wildcards.dataset))
 
 
 def split_files(dataset):
@@ -171,14 +226,20 @@ def job_benchmarks(dataset):
     )
 
 
+def prepared_files(dataset):
+    """The canonical log a dataset splits and prepare's report of its rows: its own, or those of
+    its ``prepared_from:`` dataset."""
+    name = cfg.prepared_name(config, dataset)
+    return {"log": f"data/prepared/{name}.parquet", "report": f"data/prepared/{name}.json"}
+
+
 def prepared_input(wildcards):
-    """The canonical log a dataset splits: its own, or that of its ``prepared_from:`` dataset."""
-    return f"data/prepared/{cfg.prepared_name(config, wildcards.dataset)}.parquet"
+    return prepared_files(wildcards.dataset)
 
 
 def dataset_files(dataset):
     """The raw and prepared files of a dataset, for the manifest's checksums."""
-    return [raw_path(dataset), f"data/prepared/{cfg.prepared_name(config, dataset)}.parquet"]
+    return [raw_path(dataset), prepared_files(dataset)["log"]]
 
 
 def table3_metrics():

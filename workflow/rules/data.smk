@@ -14,17 +14,19 @@ rule fetch_raw:
     resources:
         network=1,
     params:
-        spec=dataset_spec,
+        spec=spec_keys(RAW_KEYS),
     script:
         "../scripts/fetch_raw.py"
 
 
 rule prepare:
-    """Parse the raw file once into the canonical parquet (user, item, timestamp); verify counts."""
+    """Parse the raw file once into the canonical parquet (user, item, timestamp), every row
+    accounted for (report: rows read, invalid, dropped, duplicate); verify counts."""
     input:
         raw_input,
     output:
-        "data/prepared/{dataset}.parquet",
+        log="data/prepared/{dataset}.parquet",
+        report="data/prepared/{dataset}.json",
     log:
         "logs/prepare/{dataset}.log",
     benchmark:
@@ -32,7 +34,9 @@ rule prepare:
     conda:
         "../../environment.yml"
     params:
-        spec=dataset_spec,
+        spec=spec_keys(PARSE_KEYS),
+        # a custom file's path, size and mtime: a changed file re-prepares, even an older one
+        raw=raw_provenance,
     script:
         "../scripts/prepare.py"
 
@@ -41,7 +45,7 @@ rule split:
     """Split by the dataset's protocol (global temporal, or LOOM's leave-one-out); items and
     users indexed on the training part."""
     input:
-        prepared_input,
+        unpack(prepared_input),
     output:
         split_files("{dataset}"),
         summary="results/{dataset}/split_summary.json",

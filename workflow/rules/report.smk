@@ -1,6 +1,24 @@
 # Aggregation over seeds and the rendered tables.
 
 
+if RUN is not None:
+
+    rule refuse_default_report:
+        """A default-run report (results/<file>) asked of another config: refused when the jobs
+        are planned, with the path where this run's report goes."""
+        input:
+            lambda wc: refuse_default_report(wc.report),
+        output:
+            "results/{report}",
+        log:
+            "logs/report/refused/{report}.log",
+        wildcard_constraints:
+            report="[^/]+|figures/[^/]+",
+        localrule: True
+        run:
+            raise AssertionError("unreachable: the input function refuses")
+
+
 rule table2:
     """Table 2: mean ± 95% CI over seeds for every dataset and model, beside the paper's numbers."""
     input:
@@ -8,8 +26,8 @@ rule table2:
         per_user=per_user_of([f for d in DATASETS for f in metrics_files(d)]),
         summaries=expand("results/{dataset}/split_summary.json", dataset=DATASETS),
     output:
-        md=report("results/table2.md", caption="../report/table2.rst", category="Tables"),
-        csv="results/table2.csv",
+        md=report(report_path("table2.md"), caption="../report/table2.rst", category="Tables"),
+        csv=report_path("table2.csv"),
     log:
         "logs/report/table2.log",
     benchmark:
@@ -31,11 +49,13 @@ rule reproduction:
     """Every Table 2 cell's verdict against the paper's, the paper's claims as claims, and the
     test users and seeds needed to detect its Gain."""
     input:
-        csv="results/table2.csv",
+        csv=report_path("table2.csv"),
         per_user=per_user_of([f for d in DATASETS for f in metrics_files(d)]),
     output:
         md=report(
-            "results/reproduction.md", caption="../report/reproduction.rst", category="Tables"
+            report_path("reproduction.md"),
+            caption="../report/reproduction.rst",
+            category="Tables",
         ),
     log:
         "logs/report/reproduction.log",
@@ -58,8 +78,8 @@ rule study_table:
         metrics=lambda wc: study_files(wc.table),
         per_user=lambda wc: study_files(wc.table, "per_user.parquet"),
     output:
-        md=report("results/{table}.md", caption="../report/study_table.rst", category="Tables"),
-        csv="results/{table}.csv",
+        md=report(report_path("{table}.md"), caption="../report/study_table.rst", category="Tables"),
+        csv=report_path("{table}.csv"),
     log:
         "logs/report/{table}.log",
     benchmark:
@@ -87,9 +107,11 @@ rule figure:
         best=lambda wc: fig2_studies(wc.figure, "best_params.json"),
     output:
         png=report(
-            "results/figures/{figure}.png", caption="../report/figure.rst", category="Figures"
+            report_path("figures/{figure}.png"),
+            caption="../report/figure.rst",
+            category="Figures",
         ),
-        csv="results/figures/{figure}.csv",
+        csv=report_path("figures/{figure}.csv"),
     log:
         "logs/report/{figure}.log",
     benchmark:
@@ -111,15 +133,19 @@ rule manifest:
     input:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
         datasets=[f for d in DATASETS for f in dataset_files(d)],
+        prepared=[prepared_files(d)["report"] for d in DATASETS],
         benchmarks=[f for d in DATASETS for f in job_benchmarks(d)],
     output:
-        report("results/manifest.json", caption="../report/manifest.rst", category="Provenance"),
+        report(
+            report_path("manifest.json"), caption="../report/manifest.rst", category="Provenance"
+        ),
     log:
         "logs/report/manifest.log",
     conda:
         "../../environment.yml"
     params:
         datasets={d: dataset_files(d) for d in DATASETS},
+        prepared={d: prepared_files(d)["report"] for d in DATASETS},
     script:
         "../scripts/manifest.py"
 
@@ -130,8 +156,8 @@ rule table3:
         metrics=lambda wc: table3_metrics(),
         per_user=lambda wc: per_user_of(table3_metrics()),
     output:
-        md=report("results/table3.md", caption="../report/table3.rst", category="Tables"),
-        csv="results/table3.csv",
+        md=report(report_path("table3.md"), caption="../report/table3.rst", category="Tables"),
+        csv=report_path("table3.csv"),
     log:
         "logs/report/table3.log",
     benchmark:
@@ -155,10 +181,12 @@ rule readings:
         training=lambda wc: study_files("readings", "training"),
         best=lambda wc: study_best_params("readings"),
     output:
-        md=report("results/readings.md", caption="../report/readings.rst", category="Tables"),
-        csv="results/readings.csv",
+        md=report(report_path("readings.md"), caption="../report/readings.rst", category="Tables"),
+        csv=report_path("readings.csv"),
         png=report(
-            "results/figures/readings.png", caption="../report/readings.rst", category="Figures"
+            report_path("figures/readings.png"),
+            caption="../report/readings.rst",
+            category="Figures",
         ),
     log:
         "logs/report/readings.log",

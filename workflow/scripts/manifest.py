@@ -1,4 +1,4 @@
-"""Snakemake entry point: results/manifest.json, the provenance of the run."""
+"""Snakemake entry point: manifest.json, the provenance of the run."""
 import json
 from pathlib import Path
 
@@ -8,7 +8,7 @@ from recbench.provenance import manifest
 
 logs.setup(snakemake.log[0])
 record = manifest(snakemake.config, snakemake.params.datasets, snakemake.input.benchmarks,
-                  snakemake.config["seeds"])
+                  snakemake.config["seeds"], prepare_reports=snakemake.params.prepared)
 # the device each training job ran on (on a cluster, not the node writing this file)
 record["job_devices"] = {
     str(Path(f).parent.relative_to("results")): json.loads(Path(f).read_text()).get("device_name")

@@ -1,4 +1,5 @@
 """Snakemake entry point: canonical parquet -> indexed train/test/validation split."""
+import json
 import logging
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from recbench.io import write_json
 
 logs.setup(snakemake.log[0])
 splitter = make_split(snakemake.params.split)
-indexed = index_split(splitter.split(pl.read_parquet(snakemake.input[0])))
+indexed = index_split(splitter.split(pl.read_parquet(snakemake.input.log)))
+# prepare's rows read, invalid, dropped and duplicate, beside the split's own counts
+indexed["summary"]["prepare"] = json.loads(Path(snakemake.input.report).read_text())
 save_split(indexed, Path(snakemake.output[0]).parent)
 write_json(indexed["summary"], snakemake.output.summary)
 logging.getLogger("split").info("%s: %s", snakemake.wildcards.dataset, indexed["summary"])

@@ -1,17 +1,21 @@
 """Snakemake entry point: retrain one seed with the tuned parameters and evaluate on the test users."""
-import json
-from pathlib import Path
+from recbench.threads import limit_threads
 
-import torch
+# first: polars sizes its pool at import, torch and BLAS at first use
+pools = limit_threads(snakemake.threads)
 
-from recbench import logs
-from recbench.config import resolve_device
-from recbench.data.dataset import load_split
-from recbench.runner import train_and_evaluate
-from recbench.tuning import retrain_params
+import json  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from recbench import logs  # noqa: E402
+from recbench.config import resolve_device  # noqa: E402
+from recbench.data.dataset import load_split  # noqa: E402
+from recbench.runner import train_and_evaluate  # noqa: E402
+from recbench.tuning import retrain_params  # noqa: E402
 
 logs.setup(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+logging.getLogger("threads").info("thread pools: %s", pools)
 best = json.loads(Path(snakemake.input.best).read_text())
 train_and_evaluate(
     load_split(Path(snakemake.input.split[0]).parent),

@@ -1,20 +1,23 @@
 """Snakemake entry point: the tuning study of a (dataset, model) on the validation split."""
-import json
-import logging
-from pathlib import Path
+from recbench.threads import limit_threads
 
-import torch
+# first: polars sizes its pool at import, torch and BLAS at first use
+pools = limit_threads(snakemake.threads)
 
-from recbench import logs
-from recbench.config import resolve_device
-from recbench.data.dataset import load_split
-from recbench.io import write_json
-from recbench.runner import validate_params
-from recbench.studies import apply_overrides
-from recbench.tuning import finish_study, run_study, select_best
+import json  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from recbench import logs  # noqa: E402
+from recbench.config import resolve_device  # noqa: E402
+from recbench.data.dataset import load_split  # noqa: E402
+from recbench.io import write_json  # noqa: E402
+from recbench.runner import validate_params  # noqa: E402
+from recbench.studies import apply_overrides  # noqa: E402
+from recbench.tuning import finish_study, run_study, select_best  # noqa: E402
 
 logs.setup(snakemake.log[0])
-torch.set_num_threads(snakemake.threads)
+logging.getLogger("threads").info("thread pools: %s", pools)
 wc, tuning, evaluation = snakemake.wildcards, snakemake.params.tuning, snakemake.params.evaluation
 model_class, params = snakemake.params.spec
 if snakemake.input.base:  # an ablation variant: the base's tuned parameters, then the overrides

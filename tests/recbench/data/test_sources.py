@@ -18,6 +18,7 @@ from recbench.data.prepare import dataset_counts, prepare
 from recbench.data.sources import (
     AMAZON_URL,
     MOVIELENS_1M_URL,
+    Parsed,
     parse_amazon_2014,
     parse_custom,
     parse_movielens_1m,
@@ -57,7 +58,10 @@ CUSTOM_HEADER = ["visitor_id", "product", "event_time", "extra"]
 CUSTOM_EXPECTED = [(u, i, t) for u, i, t, _ in CUSTOM_ROWS]
 
 
-def assert_canonical(df: pl.DataFrame, expected_rows: list[tuple]) -> None:
+def assert_canonical(df: pl.DataFrame | Parsed, expected_rows: list[tuple]) -> None:
+    if isinstance(df, Parsed):  # a parser's rows, every one of them usable
+        assert df.log.null_count().sum_horizontal().item() == 0 and df.raw.height == df.log.height
+        df = df.log
     assert df.columns == ["user", "item", "timestamp"]
     assert df.schema["timestamp"] == pl.Int64
     assert df.rows() == expected_rows
@@ -75,7 +79,7 @@ def assert_names(exc: BaseException, *needles: str) -> None:
 def test_parse_movielens_1m(tmp_path):
     df = parse_movielens_1m(write_ml1m_zip(tmp_path / "ml-1m.zip"))
     assert_canonical(df, ML1M_EXPECTED)
-    assert df.schema["user"] == pl.Int64 and df.schema["item"] == pl.Int64
+    assert df.log.schema["user"] == pl.Int64 and df.log.schema["item"] == pl.Int64
 
 
 def test_parse_movielens_1m_large_ids(tmp_path):
@@ -115,7 +119,7 @@ def test_parse_movielens_1m_wrong_separator(tmp_path):
 def test_parse_amazon_2014(tmp_path):
     df = parse_amazon_2014(write_amazon_2014(tmp_path / amazon_filename("Beauty")))
     assert_canonical(df, AMAZON_EXPECTED)
-    assert df.schema["user"] == pl.Utf8 and df.schema["item"] == pl.Utf8
+    assert df.log.schema["user"] == pl.Utf8 and df.log.schema["item"] == pl.Utf8
 
 
 def test_parse_amazon_2014_reviewer_name_missing_on_some_lines(tmp_path):
@@ -198,6 +202,10 @@ def test_parse_yambda_corrupt_data_pages(tmp_path):
 # ----------------------------------------------------------------------------- custom files
 
 
+def custom_spec(path: Path, **extra) -> dict:
+    return {"path": str(path), "columns": COLUMNS, **extra}
+
+
 def _custom_file(tmp_path: Path, kind: str) -> Path:
     if kind == "csv":
         return write_delimited(tmp_path / "log.csv", CUSTOM_HEADER, CUSTOM_ROWS, ",")
@@ -257,11 +265,14 @@ def test_parse_custom_iso_datetime_with_offsets(tmp_path):
 
 def test_parse_custom_unparseable_datetime_is_an_error(tmp_path):
     """A timestamp that does not parse stops the run; it is not silently dropped."""
-    rows = [("v1", "p10", "2020-01-01T00:00:00"), ("v2", "p11", "last tuesday")]
+    rows = [("v1", "p10", "2020-01-01T00:00:00"), ("v2", "p11", "last tuesday"),
+            ("v2", "p12", "2020-01-02")]
     path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
     with pytest.raises(DataError) as info:
-        parse_custom(path, COLUMNS)
-    assert_names(info.value, str(path), "event_time", "last tuesday")
+        prepare("shop", custom_spec(path), path)
+    assert_names(info.value, str(path), "event_time", "'last tuesday' <-", "1 of 3 rows",
+                 "ISO 8601", "on_invalid: drop")
+    assert "2020-01-02" not in str(info.value)  # only the cell that does not parse is quoted
 
 
 def test_parse_custom_parquet_datetime_column(tmp_path):
@@ -278,10 +289,161 @@ def test_parse_custom_parquet_datetime_column(tmp_path):
     ])
 
 
-def test_parse_custom_drops_rows_with_missing_values(tmp_path):
-    rows = [("v1", "p10", 5), (None, "p11", 6), ("v2", None, 7), ("v3", "p12", None), ("v4", "p13", 8)]
+MISSING_ROWS = [("v1", "p10", 5), (None, "p11", 6), ("v2", None, 7), ("v3", "p12", None),
+                ("v4", "p13", 8)]
+
+
+def test_rows_with_missing_values_stop_prepare(tmp_path):
+    """A missing user, item or timestamp is an error naming the rows, not a dropped row."""
+    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"],
+                           MISSING_ROWS, ",")
+    with pytest.raises(DataError) as info:
+        prepare("shop", custom_spec(path), path)
+    assert_names(info.value, "shop", str(path), "3 of 5 rows",
+                 "user (column 'visitor_id') in 1", "item (column 'product') in 1",
+                 "timestamp (column 'event_time') in 1", "first data row",
+                 "row 2: visitor_id=(empty) <-, product='p11', event_time='6'",
+                 "row 3: visitor_id='v2', product=(empty) <-",
+                 "row 4: visitor_id='v3', product='p12', event_time=(empty) <-",
+                 "`on_invalid: drop` to datasets.shop")
+    assert "row 1:" not in str(info.value) and "row 5:" not in str(info.value)
+
+
+def test_on_invalid_drop_drops_and_counts_them(tmp_path):
+    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"],
+                           MISSING_ROWS, ",")
+    df, report = prepare("shop", custom_spec(path, on_invalid="drop"), path)
+    assert_canonical(df, [("v1", "p10", 5), ("v4", "p13", 8)])
+    assert report == {"rows": 5, "invalid_rows": 3, "on_invalid": "drop", "dropped_invalid": 3,
+                      "duplicate_rows": 0, "duplicates": "keep", "dropped_duplicates": 0,
+                      "interactions": 2}
+
+
+def _epoch_log(n: int) -> list[tuple]:
+    """n rows (user, item, integer epoch seconds), every value valid."""
+    return [(f"u{k % 97}", f"i{k % 89}", 1_684_090_000 + 5 * k) for k in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_nan_timestamps_are_named_or_dropped_exactly(tmp_path, kind):
+    """A log with 30 % of its timestamps NaN (pandas writes them as empty csv cells, parquet
+    keeps the float NaN): prepare stops, naming the count; with on_invalid: drop exactly those
+    rows go, and the report says so."""
+    import numpy as np
+    import pandas as pd
+
+    rows = _epoch_log(1000)
+    frame = pd.DataFrame(rows, columns=["visitor_id", "product", "event_time"], dtype=object)
+    frame["event_time"] = frame["event_time"].astype(float)
+    nan = np.random.default_rng(0).random(len(frame)) < 0.3
+    frame.loc[nan, "event_time"] = np.nan
+    path = tmp_path / f"log.{kind}"
+    frame.to_csv(path, index=False) if kind == "csv" else frame.to_parquet(path, index=False)
+    with pytest.raises(DataError) as info:
+        prepare("shop", custom_spec(path), path)
+    first = int(np.flatnonzero(nan)[0]) + 1
+    assert_names(info.value, f"{nan.sum():,} of 1,000 rows", f"row {first}: ",
+                 f"in {nan.sum():,}.", "on_invalid: drop")
+    assert str(info.value).count("\n  row ") == 5  # five rows shown, not all of them
+    df, report = prepare("shop", custom_spec(path, on_invalid="drop"), path)
+    assert report["dropped_invalid"] == report["invalid_rows"] == nan.sum()
+    assert df.height == report["interactions"] == 1000 - nan.sum()
+    assert df["timestamp"].to_list() == [t for (_, _, t), bad in zip(rows, nan) if not bad]
+
+
+@pytest.mark.parametrize("late", [3, 12_001])
+def test_text_cells_in_an_epoch_column_are_the_ones_named(tmp_path, late):
+    """Two text cells among 12,500 integer epoch seconds, one early and one early or past row
+    10,000: exactly those two are named, with their values, whatever their position; no valid
+    value is quoted, and the column is read as numbers (the kind most of its cells have)."""
+    rows = _epoch_log(12_500)
+    rows[2] = (*rows[2][:2], "n/a")
+    rows[late - 1] = (*rows[late - 1][:2], "yesterday")
     path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
-    assert_canonical(parse_custom(path, COLUMNS), [("v1", "p10", 5), ("v4", "p13", 8)])
+    with pytest.raises(DataError) as info:
+        prepare("shop", custom_spec(path), path)
+    msg = str(info.value)
+    named = "row 3: visitor_id='u2', product='i2', event_time='n/a' <-" if late != 3 else ""
+    assert_names(info.value, f"{1 if late == 3 else 2} of 12,500 rows", "a number (epoch time",
+                 f"row {late:,}: visitor_id=", "event_time='yesterday' <-", named)
+    assert msg.count("\n  row ") == (1 if late == 3 else 2)
+    assert str(rows[0][2]) not in msg
+    df, report = prepare("shop", custom_spec(path, on_invalid="drop"), path)
+    assert report["dropped_invalid"] == (1 if late == 3 else 2) and df.height == 12_500 - (
+        1 if late == 3 else 2)
+
+
+def test_timestamps_follow_one_rule_for_the_whole_column(tmp_path):
+    """ISO 8601 in several shapes (a date alone first, then minutes, seconds, fractions and
+    offsets) all parse: the format is never taken from the first rows. Decimal epoch seconds are
+    cut to their whole part."""
+    iso = [("a", "x", "2020-01-01"), ("a", "y", "2020-01-01 00:01"),
+           ("b", "x", "2020-01-01T00:00:30"), ("b", "y", "2020-01-01T00:00:30.250Z"),
+           ("c", "x", "2020-01-01T02:00:00+02:00"), ("c", "y", " 2020-01-01T00:02:00+0000 ")]
+    path = write_delimited(tmp_path / "iso.csv", ["visitor_id", "product", "event_time"], iso, ",")
+    df, _ = prepare("iso", custom_spec(path), path)
+    t0 = 1_577_836_800
+    assert df["timestamp"].to_list() == [t0, t0 + 60, t0 + 30, t0 + 30, t0, t0 + 120]
+    epoch = [("a", "x", "1684090495.7"), ("a", "y", "1684090496"), ("b", "x", "+1684090497")]
+    path = write_delimited(tmp_path / "epoch.csv", ["visitor_id", "product", "event_time"], epoch,
+                           ",")
+    df, _ = prepare("epoch", custom_spec(path), path)
+    assert df["timestamp"].to_list() == [1684090495, 1684090496, 1684090497]
+
+
+def test_an_epoch_value_in_an_iso_column_is_named(tmp_path):
+    rows = [("a", "x", "2020-01-01"), ("a", "y", "2020-01-02"), ("b", "x", "1577836800")]
+    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
+    with pytest.raises(DataError) as info:
+        prepare("shop", custom_spec(path), path)
+    assert_names(info.value, "1 of 3 rows", "an ISO 8601 date", "row 3:", "'1577836800' <-")
+
+
+def test_text_ids_never_merge(tmp_path):
+    """Blanks around an id are not part of it; '007' and '7' are two ids (the column stays text),
+    and plain integer ids become integers."""
+    rows = [("007", " 5", 1), ("7 ", "6", 2), ("7", "5 ", 3)]
+    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
+    df, _ = prepare("shop", custom_spec(path), path)
+    assert df.schema["user"] == pl.Utf8 and df.schema["item"] == pl.Int64
+    assert df.rows() == [("007", 5, 1), ("7", 6, 2), ("7", 5, 3)]
+
+
+@pytest.mark.parametrize("policy, kept", [("keep", 2), ("drop", 1)])
+def test_duplicates_are_counted_and_kept_or_dropped(tmp_path, policy, kept):
+    """The whole file twice: every row of the second copy repeats one of the first; the count
+    is reported either way, and duplicates: drop keeps the first of each."""
+    rows = _epoch_log(50)
+    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"],
+                           rows + rows, ",")
+    df, report = prepare("shop", custom_spec(path, duplicates=policy), path)
+    assert report["duplicate_rows"] == 50 and report["duplicates"] == policy
+    assert report["dropped_duplicates"] == (50 if policy == "drop" else 0)
+    assert df.height == report["interactions"] == 50 * kept
+    assert df.rows()[:50] == [(u, i, t) for u, i, t in rows]
+
+
+def test_duplicates_default_is_keep(tmp_path):
+    rows = [("a", "x", 1), ("a", "x", 1), ("a", "x", 2)]
+    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
+    df, report = prepare("shop", custom_spec(path), path)
+    assert df.height == 3 and report["duplicate_rows"] == 1 and report["duplicates"] == "keep"
+
+
+@pytest.mark.parametrize("key", ["on_invalid", "duplicates"])
+def test_row_policies_refuse_unknown_values(tmp_path, key):
+    path = _custom_file(tmp_path, "csv")
+    with pytest.raises(ConfigError, match=f"datasets.shop.{key}: 'sometimes'"):
+        prepare("shop", custom_spec(path, **{key: "sometimes"}), path)
+
+
+def test_movielens_line_with_a_text_field_is_named(tmp_path):
+    ratings = [*ML1M_RATINGS[:3], (4, "x12", 5, 978300000), *ML1M_RATINGS[3:]]
+    path = write_ml1m_zip(tmp_path / "ml-1m.zip", ratings)
+    with pytest.raises(DataError) as info:
+        prepare("ml-1m", _ml_spec(), path)
+    assert_names(info.value, "1 of 8 rows", "item (column 'MovieID') in 1",
+                 "row 4: UserID='4', MovieID='x12' <-", "first line of ratings.dat")
 
 
 @pytest.mark.parametrize("kind", ["csv", "tsv", "parquet"])
@@ -300,15 +462,18 @@ def test_parse_custom_all_empty_rows(tmp_path, kind):
     rows = [(None, None, None)] * 3
     path = write_delimited(tmp_path / f"log.{kind}", ["visitor_id", "product", "event_time"], rows, sep)
     with pytest.raises(DataError) as info:
-        parse_custom(path, COLUMNS)
+        prepare("shop", custom_spec(path), path)
+    assert_names(info.value, str(path), "3 of 3 rows")
+    with pytest.raises(DataError) as info:
+        prepare("shop", custom_spec(path, on_invalid="drop"), path)
     assert_names(info.value, str(path), "no usable")
 
 
 def test_parse_custom_header_only(tmp_path):
     path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], [], ",")
     with pytest.raises(DataError) as info:
-        parse_custom(path, COLUMNS)
-    assert_names(info.value, str(path))
+        prepare("shop", custom_spec(path), path)
+    assert_names(info.value, str(path), "no usable")
 
 
 def test_parse_custom_all_null_parquet(tmp_path):
@@ -318,7 +483,11 @@ def test_parse_custom_all_null_parquet(tmp_path):
         {"visitor_id": pa.string(), "product": pa.string(), "event_time": pa.int64()},
     )
     with pytest.raises(DataError) as info:
-        parse_custom(path, COLUMNS)
+        prepare("shop", custom_spec(path), path)
+    assert_names(info.value, str(path), "2 of 2 rows", "row 1: visitor_id='v1', product=(empty) <-",
+                 "first row of the parquet file")
+    with pytest.raises(DataError) as info:
+        prepare("shop", custom_spec(path, on_invalid="drop"), path)
     assert_names(info.value, str(path), "no usable")
 
 
@@ -329,8 +498,8 @@ def test_parse_yambda_all_null(tmp_path):
         {"uid": pa.uint32(), "timestamp": pa.uint32(), "item_id": pa.uint32(), "is_organic": pa.uint8()},
     )
     with pytest.raises(DataError) as info:
-        parse_yambda(path)
-    assert_names(info.value, str(path), "no usable")
+        prepare("likes", {"source": "yambda"}, path)
+    assert_names(info.value, str(path), "2 of 2 rows", "uid=(empty) <-")
 
 
 def test_read_table_unknown_type_and_missing_file(tmp_path):
@@ -416,7 +585,7 @@ ML1M_COUNTS = {"users": 3, "items": 6, "interactions": len(ML1M_RATINGS)}
 
 def test_prepare_expected_counts_match(tmp_path):
     path = write_ml1m_zip(tmp_path / "ml-1m.zip")
-    df = prepare("ml-1m", _ml_spec(expected=ML1M_COUNTS), path)
+    df, _ = prepare("ml-1m", _ml_spec(expected=ML1M_COUNTS), path)
     assert_canonical(df, ML1M_EXPECTED)
     assert dataset_counts(df) == ML1M_COUNTS
 
@@ -438,7 +607,9 @@ def test_prepare_expected_counts_differ(tmp_path, key):
 def test_prepare_custom_dataset(tmp_path):
     path = _custom_file(tmp_path, "tsv")
     spec = {"path": str(path), "columns": COLUMNS, "expected": {"users": 3, "items": 3, "interactions": 4}}
-    assert_canonical(prepare("shop", spec, path), CUSTOM_EXPECTED)
+    df, report = prepare("shop", spec, path)
+    assert_canonical(df, CUSTOM_EXPECTED)
+    assert report["rows"] == report["interactions"] == 4 and report["invalid_rows"] == 0
 
 
 def test_prepare_missing_raw_file(tmp_path):
@@ -464,7 +635,7 @@ def _fetch_and_prepare(name: str, spec: dict, raw_root: Path) -> pl.DataFrame:
     raw = raw_root / name / remote.filename
     download(remote.url, raw, md5=remote.md5, size=remote.size, fmt=remote.fmt, progress=False)
     assert raw.exists() and sorted(p.name for p in raw.parent.iterdir()) == [remote.filename]
-    return prepare(name, spec, raw)
+    return prepare(name, spec, raw)[0]
 
 
 def test_end_to_end_movielens(server, tmp_path):
