@@ -13,8 +13,8 @@ bare at most 1.2):
 - UltraGCN: degree-weighted BCE over 200 negatives, item-item constraint, L2 of both tables;
 - CREATE (SASRec + UltraGCN, Barlow Twins), a joint step of its schedule: the SASRec step + the
   per-positive UltraGCN loss of the step's share of the graph's edges (here the whole graph of
-  the batch's users: one window batch per epoch) + Barlow Twins (divided by d) between the last
-  transformer state and the user embedding.
+  the batch's users: one window batch per epoch) + Barlow Twins (divided by d, lambda 1/d)
+  between every position's transformer state and its user's embedding (the configs' reading).
 
 The bare steps share nothing with the project's code: they are what a reader would write.
 """
@@ -229,7 +229,9 @@ def bare_create(n_items, batch, max_len, dim, device, negatives=200):
         local = F.cross_entropy(h.reshape(-1, dim) @ items.T, y)
         neg = torch.randint(0, n_items, (len(eu), negatives), device=device)
         graph = ultra.loss(eu, ei, neg, items, mean=True)
-        return local + 0.1 * graph + 0.1 * _barlow(h[:, -1], ultra.user[users])
+        # the configured reading: every position's state paired with its user's e_u
+        e = ultra.user[users].repeat_interleave(max_len, 0)  # [B * L, d]
+        return local + 0.1 * graph + 0.1 * _barlow(h.reshape(-1, dim), e, 1 / 64)
     return _optimizer_step(list(net.parameters()) + [ultra.user], loss)
 
 
@@ -252,7 +254,9 @@ def our_step(name: str, shape: dict, device: str):
         train = sequence_log(s["batch"], s["max_len"] + 1, s["n_items"])
         params = {"sequential_backbone": "SASRec", "graph_backbone": "UltraGCN",
                   "alignment": "barlow", "warmup_epochs": 0, "batch_size": s["batch"],
-                  "sequential": {"dim": s["dim"], "max_len": s["max_len"]},
+                  "align_positions": "all", "barlow_lambda": 1 / 64,  # the configs' reading
+                  "sequential": {"dim": s["dim"], "max_len": s["max_len"],
+                                 "init": "trunc_normal"},
                   "graph": {"graph_last_n": s["max_len"]}}
     else:
         train = sequence_log(s["users"], s["per_user"], s["n_items"])
