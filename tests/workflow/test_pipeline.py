@@ -513,7 +513,8 @@ def test_ablation_reports_one_job_per_point(repo):
     fig4 = pd.read_csv(repo / "results/runs/tiny/figures/fig4_warmup.csv")
     assert list(fig4.warmup_epochs) == [0, 1] and list(fig4.label) == ["CREATE~warmup_epochs=0", "CREATE"]
     fig2 = pd.read_csv(repo / "results/runs/tiny/figures/fig2_training_curves.csv")
-    assert list(fig2.epoch) == [1, 2, 3] and fig2["val_ndcg@10"].iloc[1:].notna().all()
+    # 1 warm-up epoch, then `epochs: 3` joint ones (validated)
+    assert list(fig2.epoch) == [1, 2, 3, 4] and fig2["val_ndcg@10"].iloc[1:].notna().all()
     for target in STUDY_TARGETS[2:]:
         assert (repo / target).read_bytes()[:4] == b"\x89PNG"
 
