@@ -22,7 +22,8 @@ Per (dataset, row), values in %:
   averaged over seeds (``stats.paired_per_user``, ``stats.paired_test``) and that p corrected
   (``stats.adjust_pvalues``) across the rows of the dataset that make the comparison;
 - the budget: ``epochs`` and ``patience`` of the tuning trial, its best epoch, the epochs the
-  final fits trained (mean over seeds of their history.csv rows) and their mean seconds per
+  final fits trained (mean over seeds of their history.csv rows, CREATE's warm-up rows not
+  counted: the unit of ``epochs``) and their mean seconds per
   epoch (history.csv ``seconds``); blank for a model without a history.
 
 A row whose label is an earlier row's (a variant equal to the default) is the same job: it is
@@ -81,6 +82,11 @@ def _overrides_text(overrides: dict) -> str:
     return ", ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
 
 
+def _joint_epochs(history: pd.DataFrame) -> int:
+    """The rows of a history.csv that count toward ``epochs`` (CREATE's warm-up rows do not)."""
+    return len(history) - (int((history["phase"] == "warmup").sum()) if "phase" in history else 0)
+
+
 def _row(dataset: str, point: dict, role: str, runs: dict, protocol: str) -> dict:
     best, histories = runs["best"], runs["histories"]
     users = per_user_mean(runs["per_user"], "ndcg@10", "user", f"{dataset}/{point['label']}")
@@ -96,8 +102,9 @@ def _row(dataset: str, point: dict, role: str, runs: dict, protocol: str) -> dic
     row.update({
         "epochs": params.get("epochs"), "patience": params.get("patience"),
         "best_epoch": best.get("best_epoch"),
-        "epochs_trained": (sum(len(h) for h in histories) / len(histories)) if histories
-        else math.nan,
+        # joint epochs, the unit of `epochs` (CREATE's warm-up rows come before them)
+        "epochs_trained": (sum(_joint_epochs(h) for h in histories) / len(histories))
+        if histories else math.nan,
         "seconds_per_epoch": float(pd.concat(histories).seconds.mean()) if histories
         else math.nan,
     })
