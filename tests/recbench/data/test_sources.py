@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from recbench.data.download import download
-from recbench.data.prepare import dataset_counts, prepare
+from recbench.data.prepare import count_duplicates, dataset_counts, prepare
 from recbench.data.sources import (
     AMAZON_URL,
     MOVIELENS_1M_URL,
@@ -428,6 +428,21 @@ def test_duplicates_default_is_keep(tmp_path):
     path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
     df, report = prepare("shop", custom_spec(path), path)
     assert df.height == 3 and report["duplicate_rows"] == 1 and report["duplicates"] == "keep"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_duplicate_count_is_exact(seed):
+    """The sort-based count equals polars' distinct-row count, text and integer columns, repeats
+    of one row several times, rows equal in two of three columns."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    df = pl.DataFrame({"user": rng.integers(0, 30, n).astype(str), "item": rng.integers(0, 20, n),
+                       "timestamp": rng.integers(0, 5, n)})
+    expected = df.height - df.n_unique()
+    assert expected > 0 and count_duplicates(df) == expected
+    assert count_duplicates(df.unique()) == 0 and count_duplicates(df.head(1)) == 0
 
 
 @pytest.mark.parametrize("key", ["on_invalid", "duplicates"])
