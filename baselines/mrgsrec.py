@@ -213,7 +213,8 @@ class MRGSRec(SequentialRecommender):
         tgt = targets.to(dev)
         neg = None
         if p.n_negatives is not None:
-            neg = self.graph.sample_negatives(users[rows], p.n_negatives, generator).to(dev)  # [N, M]
+            neg = self.graph.sample_negatives(users[rows], p.n_negatives, generator)  # [N, M]
+            neg = neg.to(dev)
 
         local = self.catalog_loss(states, tgt, generator, item_weights=item_final)
         fused = self.fuse(states, g_pos)  # [N, d]

@@ -100,5 +100,6 @@ class UltraGCN(GraphRecommender):
         dev = self.device
         neg = None
         if self.params.negatives == "sampled":
-            neg = self.sample_negatives(users, self.params.negative_num, generator).to(dev)  # [B, M]
+            neg = self.sample_negatives(users, self.params.negative_num, generator)  # [B, M]
+            neg = neg.to(dev)
         return self.encoder.loss(users.to(dev), items.to(dev), neg)

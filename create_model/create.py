@@ -59,7 +59,7 @@ from recbench.errors import ConfigError
 from recbench.evaluation import evaluate
 from recbench.graph_model import GraphBackbone
 from recbench.memory import Need
-from recbench.models import discover, get_model_class, make_params, missing_members, register
+from recbench.models import discover, make_params, missing_members, register
 from recbench.params import NEGATIVES, GraphParams, SequentialParams, TrainConfig
 from recbench.sequential import SequentialBackbone
 from recbench.training import NeuralRecommender
@@ -75,15 +75,19 @@ def _backbone_class(name: str, branch: str) -> type:
     """The registered model ``name`` if it can be CREATE's ``branch`` backbone: its Params are
     the family's and it provides the family's interface (recbench/sequential.py, graph_model.py)."""
     key, family, interface = BRANCHES[branch]
-    cls = get_model_class(name)
+    models = discover()
+    fits = sorted(n for n, c in models.items()
+                  if issubclass(c.Params, family) and not missing_members(c, interface))
+    if name not in models:
+        raise ConfigError(f"models.CREATE.{key}: unknown model {name!r}; the registered {branch} "
+                          f"backbones are {fits}.")
+    cls = models[name]
     missing = missing_members(cls, interface)
     if not issubclass(cls.Params, family) or missing:
-        fits = sorted(n for n, c in discover().items() if issubclass(c.Params, family)
-                      and not missing_members(c, interface))
+        lacks = f"; it lacks {', '.join(missing)}" if missing else ""
         raise ConfigError(f"models.CREATE.{key}: {name!r} is no {branch} backbone (its Params "
                           f"must subclass {family.__name__} and it must provide "
-                          f"{interface.__name__}{'; it lacks ' + ', '.join(missing) if missing else ''}"
-                          f"); the registered ones are {fits}.")
+                          f"{interface.__name__}{lacks}); the registered ones are {fits}.")
     return cls
 
 
@@ -268,8 +272,8 @@ class CREATE(NeuralRecommender):
         ``align_positions: last``: h_u, the state that scores the next item (the backbone's
         ``user_states``), one pair per user. ``all``: every state the local loss scores (SASRec:
         every real position; BERT4Rec: every masked position, the states that predict an item),
-        each paired with its user's e_u; Barlow Twins standardises over those N pairs, InfoNCE scores each
-        state against the batch's users (``info_nce`` with ``rows``)."""
+        each paired with its user's e_u; Barlow Twins standardises over those N pairs, InfoNCE
+        scores each state against the batch's users (``info_nce`` with ``rows``)."""
         e_u = final[0][self.window_users[idx].to(local.last.device)]  # [B, d]
         if self.params.align_positions == "all":
             h, rows = local.states, local.rows  # [N, d], [N]
