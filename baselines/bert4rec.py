@@ -13,19 +13,17 @@ from dataclasses import dataclass
 
 import torch
 
-from baselines.sasrec import (LocalLoss, SequentialParams, catalog_loss, catalog_loss_memory,
-                              largest_batch)
 from recbench.errors import ConfigError
-from recbench.memory import Need
 from recbench.models import register
-from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
-from recbench.training import NeuralRecommender
+from recbench.nn.encoders import SequenceEncoder
+from recbench.params import SequentialParams
+from recbench.sequential import LocalLoss, SequentialRecommender
 
 IGNORE = -100  # target of an unmasked position
 
 
 @register("BERT4Rec")
-class BERT4Rec(NeuralRecommender):
+class BERT4Rec(SequentialRecommender):
     @dataclass
     class Params(SequentialParams):
         mask_prob: float = 0.2
@@ -40,19 +38,14 @@ class BERT4Rec(NeuralRecommender):
             if self.ffn_mult < 1:
                 raise ConfigError(f"ffn_mult must be >= 1, got {self.ffn_mult}.")
 
-    uses_gpu = True
-
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)
         self.max_history = params.max_len - 1  # the appended [MASK] takes the last position
 
-    def build(self, train):
+    def make_encoder(self, n_items):
         p = self.params
-        self.encoder = SequenceEncoder(train.n_items, **p.encoder_kwargs(), causal=False,
-                                       mask_token=True, ffn_dim=p.ffn_mult * p.dim)
-        offsets, items = train.sequences()
-        self.windows, self.lengths = tail_windows(offsets, items, p.max_len, pad=train.n_items)
-        self.window_users = window_users(offsets)  # [U] training user of each window
+        return SequenceEncoder(n_items, **p.encoder_kwargs(), causal=False, mask_token=True,
+                               ffn_dim=p.ffn_mult * p.dim)
 
     def mask_items(self, x: torch.Tensor, generator: torch.Generator):
         """x [B, L] left-padded ids -> (inputs [B, L] with [MASK] at masked positions,
@@ -65,23 +58,10 @@ class BERT4Rec(NeuralRecommender):
         targets = x.masked_fill(~masked, IGNORE)
         return inputs, targets
 
-    def train_batches(self, epoch, generator):
-        order = torch.randperm(len(self.windows), generator=generator)
-        return list(order.split(self.params.batch_size))  # index tensors [B]
-
-    def training_memory(self, label: str = "BERT4Rec",
-                        key: str = "models.BERT4Rec.params or datasets.<name>.model_params."
-                                   "BERT4Rec") -> Need | None:
-        """Full CE's peak over the masked positions of the fullest batch (None with SCE): a row
-        of n items masks about mask_prob * n; 1.5 times that (at least 1) bounds it."""
-        p = self.params
-        masked = (self.lengths.double() * p.mask_prob * 1.5).ceil().clamp(min=1)
-        masked = torch.minimum(masked, self.lengths.double())
-        n = largest_batch(masked, p.batch_size)
-        return catalog_loss_memory(n, self.encoder.n_items, p.dim, p.loss, label, key)
-
-    def training_loss(self, idx, generator):
-        return self.local_loss(idx, generator).loss
+    def scored_positions(self):
+        """A row of n items masks about mask_prob * n; 1.5 times that (at least 1) bounds it."""
+        masked = (self.lengths.double() * self.params.mask_prob * 1.5).ceil().clamp(min=1)
+        return torch.minimum(masked, self.lengths.double())
 
     def local_loss(self, idx, generator, item_weights=None) -> LocalLoss:
         """Masked-item loss of windows ``idx``: ``states`` are the masked positions' (the ones
@@ -92,16 +72,24 @@ class BERT4Rec(NeuralRecommender):
         device = self.encoder.item_emb.weight.device
         h = self.encoder(inputs.to(device))  # [B, L, d]
         states = h.reshape(-1, h.shape[-1])[where.to(device)]  # [N, d]
-        loss = catalog_loss(self, states, targets.reshape(-1)[where].to(device), generator,
-                            item_weights)
+        loss = self.catalog_loss(states, targets.reshape(-1)[where].to(device), generator,
+                                 item_weights)
         return LocalLoss(loss, h[:, -1], states, (where // L).to(device))
 
-    def window_targets(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+    def window_targets(self, idx):
         """(rows [N], items [N]): every real item of windows ``idx`` (each is a masked target in
         some step), with the batch row of each, on the CPU."""
         x = self.windows[idx]  # [B, max_len]
         rows, cols = (x != self.encoder.pad_id).nonzero(as_tuple=True)
         return rows, x[rows, cols]
+
+    def user_states(self, idx, local):
+        """h_u: the output at a [MASK] appended after each window's last max_len - 1 items (the
+        state that scores, as ``score`` makes it)."""
+        enc = self.encoder
+        items = self.windows[idx, 1:]  # [B, max_len - 1] the window's last items, left-padded
+        mask = torch.full((len(items), 1), enc.mask_id, dtype=items.dtype)
+        return enc(torch.cat([items, mask], dim=1).to(enc.item_emb.weight.device))[:, -1]
 
     def score(self, batch, item_weights=None):  # [B, n_items]
         self.eval()  # no dropout at inference

@@ -22,35 +22,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from recbench.errors import ConfigError
-from recbench.graph import training_graph
+from recbench.graph_model import GraphRecommender
 from recbench.models import register
-from recbench.nn.graph_encoders import NEGATIVES, LightGCNEncoder, NegativeSampler, user_states
-from recbench.training import NeuralRecommender, TrainConfig
+from recbench.nn.graph_encoders import LightGCNEncoder
+from recbench.params import GraphParams
 
 
 @register("LightGCN")
-class LightGCN(NeuralRecommender):
+class LightGCN(GraphRecommender):
     @dataclass
-    class Params(TrainConfig):
+    class Params(GraphParams):
         epochs: int = 40
         batch_size: int = 2048
         lr: float = 1e-3
         eval_every: int = 2
         patience: int | None = 5  # evaluations, i.e. 10 epochs
-        dim: int = 64
+        # GraphParams: dim 64, init_std 0.1 (normal init of both tables, as in the authors' code),
+        # exclude_positives, negatives ("sampled": one uniform negative), graph_last_n / _fraction
         n_layers: int = 3
         reg: float = 1e-4  # L2 on the batch's layer-0 embeddings (LightGCN's "decay")
-        init_std: float = 0.1  # normal init of both tables, as in the authors' code
-        exclude_positives: bool = True  # redraw a negative that is one of the user's items
-        negatives: str = "sampled"  # "sampled": one uniform negative; "catalog": every j not in H_u
         hop_norm: bool = False  # L2-normalise each hop's output before the layer mean
         edge_dropout: float = 0.0  # drop each edge with this probability per training propagation
-        graph_last_n: int | None = None  # graph: each user's last N interactions (None: all)
-        graph_last_fraction: float | None = None  # or each user's last fraction of them
 
         def validate(self):
             super().validate()
@@ -60,43 +55,23 @@ class LightGCN(NeuralRecommender):
             if self.reg < 0 or self.init_std <= 0:
                 raise ConfigError(f"models.LightGCN: reg must be >= 0 and init_std > 0, got "
                                   f"reg={self.reg}, init_std={self.init_std}")
-            if self.graph_last_n is not None and self.graph_last_fraction is not None:
-                raise ConfigError("models.LightGCN: set graph_last_n or graph_last_fraction, "
-                                  "not both (null for the other).")
-            if self.negatives not in NEGATIVES:
-                raise ConfigError(f"models.LightGCN.negatives must be one of {NEGATIVES}, got "
-                                  f"{self.negatives!r}")
             if not 0.0 <= self.edge_dropout < 1.0:
                 raise ConfigError(f"models.LightGCN.edge_dropout must lie in [0, 1), got "
                                   f"{self.edge_dropout}")
 
-    def build(self, train, item_embedding=None):
-        """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
+    def make_encoder(self, R, item_embedding):
         p = self.params
-        R = training_graph(train, p.graph_last_n, p.graph_last_fraction, "LightGCN")  # [U, I] CSR
-        self.R = R
-        self.encoder = LightGCNEncoder(R, dim=p.dim, n_layers=p.n_layers, reg=p.reg,
-                                       init_std=p.init_std, item_embedding=item_embedding,
-                                       hop_norm=p.hop_norm, edge_dropout=p.edge_dropout)
-        coo = R.tocoo()
-        self.edge_users = torch.from_numpy(coo.row.astype(np.int64))  # [E] CPU
-        self.edge_items = torch.from_numpy(coo.col.astype(np.int64))  # [E] CPU
-        self.sampler = NegativeSampler(R, exclude_positives=p.exclude_positives)
-        has_edges = torch.from_numpy(np.diff(R.indptr) > 0)  # [U]
-        self.register_buffer("has_embedding", has_edges, persistent=False)
+        return LightGCNEncoder(R, dim=p.dim, n_layers=p.n_layers, reg=p.reg, init_std=p.init_std,
+                               item_embedding=item_embedding, hop_norm=p.hop_norm,
+                               edge_dropout=p.edge_dropout)
+
+    def build(self, train, item_embedding=None):
+        super().build(train, item_embedding)
         self._final = None  # cached (users, items) final embeddings while evaluating
 
     def train(self, mode: bool = True):
         self._final = None  # weights change (training) or were just restored: recompute
         return super().train(mode)
-
-    def train_batches(self, epoch, generator):
-        perm = torch.randperm(len(self.edge_users), generator=generator)
-        return list(perm.split(self.params.batch_size))  # edge indices per step
-
-    def training_loss(self, batch, generator, final=None):
-        """BPR of edges ``batch`` [B] (``pair_loss`` of their users and items)."""
-        return self.pair_loss(self.edge_users[batch], self.edge_items[batch], generator, final)
 
     def propagate(self, generator: torch.Generator | None = None):
         """(users [U, d], items [I, d]) of one training step (edges dropped by ``generator``)."""
@@ -110,7 +85,7 @@ class LightGCN(NeuralRecommender):
             final = self.propagate(generator)
         if self.params.negatives == "catalog":
             return self.encoder.catalog_bpr_loss(users.to(dev), items.to(dev), final=final)
-        neg = self.sampler.sample(users, 1, generator)[:, 0]  # [B]
+        neg = self.sample_negatives(users, 1, generator)[:, 0]  # [B]
         return self.encoder.bpr_loss(users.to(dev), items.to(dev), neg.to(dev), final=final)
 
     def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,9 +95,3 @@ class LightGCN(NeuralRecommender):
         if self._final is None:
             self._final = self.encoder()
         return self._final
-
-    def score(self, batch):  # [B, n_items]
-        user_final, item_final = self.final_embeddings()
-        states = user_states(batch.users, batch.items, batch.pad, user_final, item_final,
-                             self.has_embedding)  # [B, d]
-        return states @ item_final.T

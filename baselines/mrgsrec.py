@@ -62,14 +62,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.lightgcn import LightGCN
-from baselines.sasrec import SequentialParams, largest_batch
 from recbench.errors import ConfigError
+from recbench.graph_model import GraphBackbone
 from recbench.memory import Need
 from recbench.models import make_params, register
-from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
+from recbench.nn.encoders import SequenceEncoder
 from recbench.nn.graph_encoders import user_states
-from recbench.nn.losses import FULL_CE_COPIES, full_ce, full_ce_bytes, scalable_ce
-from recbench.training import NeuralRecommender
+from recbench.nn.losses import FULL_CE_COPIES, full_ce_bytes
+from recbench.params import GraphSize, SequentialParams, check_graph_size
+from recbench.sequential import SequentialRecommender, largest_batch
 
 
 def bpr(states: torch.Tensor, items: torch.Tensor, pos: torch.Tensor,
@@ -84,9 +85,9 @@ def bpr(states: torch.Tensor, items: torch.Tensor, pos: torch.Tensor,
 
 
 @register("MRGSRec")
-class MRGSRec(NeuralRecommender):
+class MRGSRec(SequentialRecommender):
     @dataclass
-    class Params(SequentialParams):
+    class Params(SequentialParams, GraphSize):
         # training (TrainConfig)
         epochs: int = 100
         batch_size: int = 256
@@ -100,8 +101,7 @@ class MRGSRec(NeuralRecommender):
         # graph encoder (LightGCN on the shared item table)
         graph_layers: int = 1
         graph_init_std: float = 0.1  # normal init of the user table
-        graph_last_n: int | None = None  # graph: each user's last N training interactions
-        graph_last_fraction: float | None = None  # or each user's last fraction of them
+        # GraphSize: graph_last_n, graph_last_fraction (each user's last N or fraction)
         exclude_positives: bool = True  # sampled negatives: redraw a user's graph items
         # fusion and losses
         fusion_dim: int = 256  # hidden width of the fusion MLP
@@ -118,9 +118,6 @@ class MRGSRec(NeuralRecommender):
                 "ffn_dim": self.ffn_dim >= 1,
                 "graph_layers": self.graph_layers >= 0,
                 "graph_init_std": self.graph_init_std > 0,
-                "graph_last_n": self.graph_last_n is None or self.graph_last_n >= 1,
-                "graph_last_fraction": self.graph_last_fraction is None
-                or 0 < self.graph_last_fraction <= 1,
                 "fusion_dim": self.fusion_dim >= 1,
                 "n_negatives": self.n_negatives is None or self.n_negatives >= 1,
                 "w_local": self.w_local >= 0,
@@ -134,12 +131,10 @@ class MRGSRec(NeuralRecommender):
                 raise ConfigError(
                     "models.MRGSRec: parameter(s) out of range: "
                     + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-                    + ". ffn_dim, fusion_dim, graph_last_n, n_negatives must be >= 1 (the last "
-                    "three may be null), graph_layers >= 0, graph_init_std > 0, "
-                    "graph_last_fraction in (0, 1], loss weights w_* >= 0, temperature > 0.")
-            if self.graph_last_n is not None and self.graph_last_fraction is not None:
-                raise ConfigError("models.MRGSRec: set graph_last_n or graph_last_fraction, not "
-                                  "both (null for the other).")
+                    + ". ffn_dim, fusion_dim, n_negatives must be >= 1 (n_negatives may be "
+                    "null), graph_layers >= 0, graph_init_std > 0, loss weights w_* >= 0, "
+                    "temperature > 0.")
+            check_graph_size(self.graph_last_n, self.graph_last_fraction, "models.MRGSRec")
             if self.w_fusion == 0:
                 raise ConfigError("models.MRGSRec.w_fusion must be > 0: the fused prediction is "
                                   "the one scored at inference.")
@@ -152,34 +147,30 @@ class MRGSRec(NeuralRecommender):
                 "graph_last_n": self.graph_last_n,
                 "graph_last_fraction": self.graph_last_fraction}, "MRGSRec.graph")
 
-    uses_gpu = True
-
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)
-        self.max_history = params.max_len  # the evaluator passes at most this many items
         self._graph_params = params.graph_params()
+
+    def make_encoder(self, n_items):
+        return SequenceEncoder(n_items, **self.params.encoder_kwargs(), causal=True,
+                               ffn_dim=self.params.ffn_dim)
+
+    def window_length(self):
+        return self.params.max_len + 1  # inputs are the first max_len items, targets the last
 
     def build(self, train):
         p = self.params
-        self.encoder = SequenceEncoder(train.n_items, **p.encoder_kwargs(), causal=True,
-                                       ffn_dim=p.ffn_dim)
-        self.graph = LightGCN(self._graph_params, seed=self.seed, device=str(self.device))
-        self.graph.build(train, item_embedding=self.encoder.item_emb)  # one item table
+        super().build(train)  # the encoder (THE item table) and the windows
+        self.inputs, self.targets = self.windows[:, :-1], self.windows[:, 1:]  # [W, max_len], CPU
+        self.input_lengths = self.lengths - 1  # [W] real inputs per row (>= 1)
+        self.graph: GraphBackbone = LightGCN(self._graph_params, seed=self.seed,
+                                             device=str(self.device))
+        self.graph.build(train, item_embedding=self.item_table)  # one item table
         self.fusion = nn.Sequential(nn.Linear(2 * p.dim, p.fusion_dim), nn.GELU(),
                                     nn.Linear(p.fusion_dim, p.dim))
-        offsets, items = train.sequences()
-        # windows of max_len + 1 items: inputs are the first max_len, targets the last max_len
-        windows, lengths = tail_windows(offsets, items, p.max_len + 1, pad=train.n_items)
-        self.window_users = window_users(offsets)  # [W] user of each window
-        self.inputs, self.targets = windows[:, :-1], windows[:, 1:]  # [W, max_len] each, CPU
-        self.input_lengths = lengths - 1  # [W] real inputs per row (>= 1)
         if not bool(self.graph.has_embedding[self.window_users].all()):
             raise ConfigError("MRGSRec: a user with a training window has no graph edge; "
                               "graph_last_n / graph_last_fraction must keep >= 1 edge per user")
-
-    def train_batches(self, epoch, generator):
-        order = torch.randperm(len(self.inputs), generator=generator)
-        return list(order.split(self.params.batch_size))  # window indices [B]
 
     def training_memory(self) -> Need | None:
         """Peak of the [positions x catalog] matrices of a step: full CE (``loss: ce``) and the
@@ -190,7 +181,7 @@ class MRGSRec(NeuralRecommender):
         if not terms:
             return None
         copies = FULL_CE_COPIES * ((p.loss == "ce") + 2 * (p.n_negatives is None))
-        n, n_items = largest_batch(self.input_lengths, p.batch_size), self.encoder.n_items
+        n, n_items = largest_batch(self.scored_positions(), p.batch_size), self.encoder.n_items
         return Need(
             full_ce_bytes(n, n_items, p.dim, copies),
             f"MRGSRec: {' and '.join(terms)} over {n_items:,} items for up to {n:,} positions "
@@ -216,20 +207,16 @@ class MRGSRec(NeuralRecommender):
 
         h = self.encoder(x.to(dev))  # [B, L, d]
         states = h.reshape(-1, h.shape[-1])[real.to(dev)]  # [N, d]
-        user_final, item_final = self.graph.encoder()  # [U, d], [I, d]: propagated
+        user_final, item_final = self.graph.propagate()  # [U, d], [I, d]
         g = user_final[users.to(dev)]  # [B, d]
         g_pos = g[rows.to(dev)]  # [N, d]
         tgt = targets.to(dev)
         neg = None
         if p.n_negatives is not None:
-            neg = self.graph.sampler.sample(users[rows], p.n_negatives, generator).to(dev)  # [N, M]
+            neg = self.graph.sample_negatives(users[rows], p.n_negatives, generator)  # [N, M]
+            neg = neg.to(dev)
 
-        if p.loss == "sce":
-            local = scalable_ce(states, item_final, tgt, n_buckets=p.sce_n_buckets,
-                                bucket_size_x=p.sce_bucket_size_x,
-                                bucket_size_y=p.sce_bucket_size_y, generator=generator)
-        else:
-            local = full_ce(states, item_final, tgt)
+        local = self.catalog_loss(states, tgt, generator, item_weights=item_final)
         fused = self.fuse(states, g_pos)  # [N, d]
         sims = F.normalize(states, dim=-1) @ F.normalize(g, dim=-1).T / p.temperature  # [N, B]
         return {
@@ -238,6 +225,9 @@ class MRGSRec(NeuralRecommender):
             "fusion": bpr(fused, self.encoder.item_weights, tgt, neg),
             "contrastive": F.cross_entropy(sims, rows.to(dev)),
         }
+
+    def scored_positions(self):
+        return self.input_lengths
 
     def training_loss(self, idx, generator):
         p = self.params

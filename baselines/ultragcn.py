@@ -26,26 +26,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from recbench.errors import ConfigError
-from recbench.graph import training_graph
+from recbench.graph_model import GraphRecommender
 from recbench.models import register
-from recbench.nn.graph_encoders import NEGATIVES, NegativeSampler, UltraGCNEncoder, user_states
-from recbench.training import NeuralRecommender, TrainConfig
+from recbench.nn.graph_encoders import UltraGCNEncoder
+from recbench.params import GraphParams
 
 
 @register("UltraGCN")
-class UltraGCN(NeuralRecommender):
+class UltraGCN(GraphRecommender):
     @dataclass
-    class Params(TrainConfig):
+    class Params(GraphParams):
         epochs: int = 40
         batch_size: int = 1024
         lr: float = 1e-2  # official: 1e-3 over up to 2000 epochs; see the module docstring
         eval_every: int = 2
         patience: int | None = 5  # evaluations, i.e. 10 epochs: outlasts the early plateau
         dim: int = 128
+        init_std: float = 1e-3  # normal init of both tables
+        exclude_positives: bool = False  # redraw negatives that are the user's items (official: no)
+        # GraphParams' negatives: "sampled": negative_num uniform; "catalog": every j not in H_u
         n_neighbours: int = 10  # item-item constraint: top co-occurring items per item
         w1: float = 1e-7  # positive, uniform weight (L_O)
         w2: float = 1.0  # positive, degree weight beta_u * beta_i (L_C)
@@ -55,14 +55,9 @@ class UltraGCN(NeuralRecommender):
         negative_weight: float = 200.0  # weight of the mean negative loss
         gamma: float = 1e-4  # L2 norm of both tables
         lambda_ii: float = 1e-3  # item-item constraint loss L_I
-        init_std: float = 1e-3  # normal init of both tables
-        exclude_positives: bool = False  # redraw negatives that are the user's items (official: no)
-        negatives: str = "sampled"  # "sampled": negative_num uniform; "catalog": every j not in H_u
         # "sum": the official loss (batch sums, L2 of the whole tables); "mean": per-positive means,
         # L2 of the rows the step touched (CREATE's default, see recbench/nn/graph_encoders.py)
         reduction: str = "sum"
-        graph_last_n: int | None = None  # graph: each user's last N interactions (None: all)
-        graph_last_fraction: float | None = None  # or each user's last fraction of them
 
         def validate(self):
             super().validate()
@@ -78,56 +73,33 @@ class UltraGCN(NeuralRecommender):
             if self.reduction not in ("sum", "mean"):
                 raise ConfigError(f"models.UltraGCN.reduction must be 'sum' or 'mean', got "
                                   f"{self.reduction!r}")
-            if self.graph_last_n is not None and self.graph_last_fraction is not None:
-                raise ConfigError("models.UltraGCN: set graph_last_n or graph_last_fraction, "
-                                  "not both (null for the other).")
-            if self.negatives not in NEGATIVES:
-                raise ConfigError(f"models.UltraGCN.negatives must be one of {NEGATIVES}, got "
-                                  f"{self.negatives!r}")
 
-    def build(self, train, item_embedding=None):
-        """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
+        @classmethod
+        def branch_defaults(cls) -> dict:
+            """Beside a per-example cross-entropy, per-positive means (``reduction: mean``)."""
+            return {"reduction": "mean"}
+
+    def make_encoder(self, R, item_embedding):
         p = self.params
-        R = training_graph(train, p.graph_last_n, p.graph_last_fraction, "UltraGCN")  # [U, I] CSR
-        self.encoder = UltraGCNEncoder(
+        return UltraGCNEncoder(
             R, dim=p.dim, n_neighbours=p.n_neighbours, w1=p.w1, w2=p.w2, w3=p.w3, w4=p.w4,
             negative_weight=p.negative_weight, gamma=p.gamma, lambda_ii=p.lambda_ii,
             init_std=p.init_std, reduction=p.reduction, item_embedding=item_embedding)
-        self.R = R
-        coo = R.tocoo()
-        self.edge_users = torch.from_numpy(coo.row.astype(np.int64))  # [E] CPU
-        self.edge_items = torch.from_numpy(coo.col.astype(np.int64))  # [E] CPU
-        self.sampler = NegativeSampler(R, exclude_positives=p.exclude_positives)
-        has_edges = torch.from_numpy(np.diff(R.indptr) > 0)  # [U]
-        self.register_buffer("has_embedding", has_edges, persistent=False)
 
-    def train_batches(self, epoch, generator):
-        perm = torch.randperm(len(self.edge_users), generator=generator)
-        return list(perm.split(self.params.batch_size))  # edge indices per step
-
-    def training_loss(self, batch, generator, final=None):
-        """The loss of edges ``batch`` [B] (``pair_loss`` of their users and items)."""
-        return self.pair_loss(self.edge_users[batch], self.edge_items[batch], generator, final)
-
-    def propagate(self, generator: torch.Generator | None = None):
-        """(users [U, d], items [I, d]): the tables themselves (UltraGCN does not propagate; the
-        method lets CREATE treat both graph backbones alike)."""
+    def propagate(self, generator=None):
+        """(users [U, d], items [I, d]): the tables themselves (UltraGCN does not propagate)."""
         return self.encoder()
 
-    def final_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def final_embeddings(self):
         """(users [U, d], items [I, d]) for scoring: the tables."""
         return self.encoder()
 
     def pair_loss(self, users, items, generator, final=None):
-        """The loss of the positive pairs (users [B], items [B], CPU); ``final`` is unused."""
+        """The loss of the positive pairs (users [B], items [B], CPU). ``final`` is not needed:
+        without propagation the loss reads the tables themselves."""
         dev = self.device
         neg = None
         if self.params.negatives == "sampled":
-            neg = self.sampler.sample(users, self.params.negative_num, generator).to(dev)  # [B, M]
+            neg = self.sample_negatives(users, self.params.negative_num, generator)  # [B, M]
+            neg = neg.to(dev)
         return self.encoder.loss(users.to(dev), items.to(dev), neg)
-
-    def score(self, batch):  # [B, n_items]
-        user_final, item_final = self.final_embeddings()
-        states = user_states(batch.users, batch.items, batch.pad, user_final, item_final,
-                             self.has_embedding)  # [B, d]
-        return states @ item_final.T

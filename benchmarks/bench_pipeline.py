@@ -31,6 +31,7 @@ from pathlib import Path
 
 from _common import ROOT
 
+from recbench.provenance import usable_cores
 from recbench.threads import THREAD_ENV
 
 #: the paper config's reports (a config other than the default one reports under
@@ -171,7 +172,7 @@ def default_run(timeout: float = 3 * 3600) -> dict:
             pass
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
     return {"command": " ".join(DEFAULT_COMMAND), "commit": commit,
-            "cores": len(os.sched_getaffinity(0)), "seconds": seconds, "ok": ok,
+            "cores": usable_cores(), "seconds": seconds, "ok": ok,
             "returncode": proc.returncode, "jobs": counts.get("total"), "goal_s": DEFAULT_RUN_GOAL_S,
             "ratio": seconds / DEFAULT_RUN_GOAL_S, "tail": "" if ok else " | ".join(tail)}
 

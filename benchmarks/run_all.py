@@ -49,6 +49,8 @@ from pathlib import Path
 
 from _common import GiB, MiB, ROOT
 
+from recbench.provenance import cpu_model, meminfo, usable_cores
+
 SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu")
 
 FULL = {
@@ -84,26 +86,7 @@ def log(msg: str) -> None:
 def machine() -> dict:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = {}
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("MemTotal", "MemAvailable"):
-                mem[key] = int(value.split()[0]) * 1024
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
+    mem = meminfo()
     try:
         git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
                              capture_output=True, text=True).stdout.strip()
@@ -111,7 +94,7 @@ def machine() -> dict:
         git = ""
     cuda = torch.cuda.is_available()
     return {
-        "cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cores": usable_cores(), "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "ram_bytes": mem.get("MemTotal"), "available_bytes_at_start": mem.get("MemAvailable"),
         "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,

@@ -1,10 +1,11 @@
 """CREATE: Cross-REpresentation Aligned Transfer Encoders (the paper's Section 3).
 
-Built by composition from the project's own models, never from copies of them:
+Built by composition from the project's own models, never from copies of them, each reached
+only through its family's declared interface (so any model that provides it composes):
 
-- a sequential backbone, ``SASRec`` or ``BERT4Rec`` (baselines/sasrec.py, baselines/bert4rec.py),
+- a sequential backbone, ``SASRec`` or ``BERT4Rec`` (``recbench.sequential.SequentialBackbone``),
   whose item embedding table is THE item table of the model;
-- a graph backbone, ``LightGCN`` or ``UltraGCN`` (baselines/lightgcn.py, baselines/ultragcn.py),
+- a graph backbone, ``LightGCN`` or ``UltraGCN`` (``recbench.graph_model.GraphBackbone``),
   built on each user's last N (or last n%) training interactions and handed that same item table,
   so both encoders train one set of item embeddings; its user table exists only for training;
 - an alignment between the user's sequential state h_u and the user's graph embedding e_u: none,
@@ -55,20 +56,45 @@ import torch
 
 from create_model.alignment import ALIGNMENTS, BARLOW_SCALES, barlow_twins, info_nce
 from recbench.errors import ConfigError
+from recbench.evaluation import evaluate
+from recbench.graph_model import GraphBackbone
 from recbench.memory import Need
-from recbench.models import get_model_class, make_params, register
-from recbench.nn.graph_encoders import NEGATIVES
-from recbench.training import NeuralRecommender, TrainConfig
+from recbench.models import discover, make_params, missing_members, register
+from recbench.params import NEGATIVES, GraphParams, SequentialParams, TrainConfig
+from recbench.sequential import SequentialBackbone
+from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)
 
-SEQUENTIAL = ("SASRec", "BERT4Rec")
-GRAPH = ("LightGCN", "UltraGCN")
+#: the two branches: the key naming the backbone, its Params family and the interface it provides
+BRANCHES = {"sequential": ("sequential_backbone", SequentialParams, SequentialBackbone),
+            "graph": ("graph_backbone", GraphParams, GraphBackbone)}
 
 
-def _for_backbone(params: dict, backbone: str, backbones: tuple[str, ...]) -> dict:
-    """Shared keys plus the chosen backbone's own sub-dict; other backbones' sub-dicts dropped."""
-    shared = {k: v for k, v in params.items() if k not in backbones}
+def _backbone_class(name: str, branch: str) -> type:
+    """The registered model ``name`` if it can be CREATE's ``branch`` backbone: its Params are
+    the family's and it provides the family's interface (recbench/sequential.py, graph_model.py)."""
+    key, family, interface = BRANCHES[branch]
+    models = discover()
+    fits = sorted(n for n, c in models.items()
+                  if issubclass(c.Params, family) and not missing_members(c, interface))
+    if name not in models:
+        raise ConfigError(f"models.CREATE.{key}: unknown model {name!r}; the registered {branch} "
+                          f"backbones are {fits}.")
+    cls = models[name]
+    missing = missing_members(cls, interface)
+    if not issubclass(cls.Params, family) or missing:
+        lacks = f"; it lacks {', '.join(missing)}" if missing else ""
+        raise ConfigError(f"models.CREATE.{key}: {name!r} is no {branch} backbone (its Params "
+                          f"must subclass {family.__name__} and it must provide "
+                          f"{interface.__name__}{lacks}); the registered ones are {fits}.")
+    return cls
+
+
+def _for_backbone(params: dict, backbone: str) -> dict:
+    """Shared keys plus the chosen backbone's own sub-dict; other models' sub-dicts dropped."""
+    models = discover()
+    shared = {k: v for k, v in params.items() if k not in models}
     return {**shared, **(params.get(backbone) or {})}
 
 
@@ -119,12 +145,6 @@ class CREATE(NeuralRecommender):
 
         def validate(self):
             super().validate()
-            if self.sequential_backbone not in SEQUENTIAL:
-                raise ConfigError(f"models.CREATE.sequential_backbone must be one of {SEQUENTIAL}, "
-                                  f"got {self.sequential_backbone!r}")
-            if self.graph_backbone not in GRAPH:
-                raise ConfigError(f"models.CREATE.graph_backbone must be one of {GRAPH}, got "
-                                  f"{self.graph_backbone!r}")
             if self.alignment not in ALIGNMENTS:
                 raise ConfigError(f"models.CREATE.alignment must be one of {ALIGNMENTS}, got "
                                   f"{self.alignment!r}")
@@ -140,8 +160,10 @@ class CREATE(NeuralRecommender):
                                   "warmup_epochs must be >= 0")
             if self.temperature <= 0:
                 raise ConfigError(f"models.CREATE.temperature must be > 0, got {self.temperature}")
+            models = discover()
+            own = [v for k, v in self.graph.items() if k in models and isinstance(v, dict)]
             for key, why in GRAPH_SET_BY_CREATE.items():
-                if key in self.graph or any(key in (self.graph.get(g) or {}) for g in GRAPH):
+                if key in self.graph or any(key in sub for sub in own):
                     raise ConfigError(f"models.CREATE.graph.{key}: {why}; remove graph.{key}")
             # the backbones' own checks, with CREATE's key names in the messages
             self.backbone_params()
@@ -153,28 +175,29 @@ class CREATE(NeuralRecommender):
             return config
 
         def backbone_params(self):
-            seq_cls = get_model_class(self.sequential_backbone)
-            graph_cls = get_model_class(self.graph_backbone)
-            seq = make_params(seq_cls, _for_backbone(self.sequential, self.sequential_backbone,
-                                                     SEQUENTIAL), "CREATE.sequential")
-            graph = _for_backbone(self.graph, self.graph_backbone, GRAPH)
-            # the graph's users start at the shared item table's scale
-            defaults = {"init_std": seq.item_init_std(), "progress": False}
-            if self.graph_backbone == "UltraGCN":
-                defaults["reduction"] = "mean"  # per-example, like the cross-entropy beside it
+            seq_cls = _backbone_class(self.sequential_backbone, "sequential")
+            graph_cls = _backbone_class(self.graph_backbone, "graph")
+            seq = make_params(seq_cls, _for_backbone(self.sequential, self.sequential_backbone),
+                              "CREATE.sequential")
+            graph = _for_backbone(self.graph, self.graph_backbone)
+            # the graph's users start at the shared item table's scale; the backbone's own
+            # settings for a branch beside per-example losses (UltraGCN: reduction mean)
+            defaults = {"init_std": seq.item_init_std(), "progress": False,
+                        **graph_cls.Params.branch_defaults()}
             graph = make_params(graph_cls, {**defaults, **graph, "dim": seq.dim,
                                             "negatives": self.graph_negatives}, "CREATE.graph")
             return seq_cls, seq, graph_cls, graph
 
-    uses_gpu = True
-
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)
         seq_cls, seq_params, self._graph_cls, self._graph_params = params.backbone_params()
-        self.seq = seq_cls(seq_params, seed=self.seed, device=str(self.device))
+        self.seq: SequentialBackbone = seq_cls(seq_params, seed=self.seed, device=str(self.device))
         self.max_history = self.seq.max_history
-        self.no_validation_before = params.warmup_epochs + 1  # the loop skips validation before
         self._valid = None
+
+    def warming_up(self, epoch) -> bool:
+        """The warm-up epochs are neither validated nor selected."""
+        return epoch <= self.params.warmup_epochs
 
     @property
     def best_epoch(self) -> int | None:
@@ -198,8 +221,9 @@ class CREATE(NeuralRecommender):
 
     def build(self, train):
         self.seq.build(train)  # the item table lives in the sequential encoder
-        self.graph = self._graph_cls(self._graph_params, seed=self.seed, device=str(self.device))
-        self.graph.build(train, item_embedding=self.seq.encoder.item_emb)
+        self.graph: GraphBackbone = self._graph_cls(self._graph_params, seed=self.seed,
+                                                    device=str(self.device))
+        self.graph.build(train, item_embedding=self.seq.item_table)
         self.window_users = torch.as_tensor(self.seq.window_users)  # [W] user of each window
         if not bool(self.graph.has_embedding[self.window_users].all()):
             raise ConfigError("CREATE: a user with a training window has no graph edge; "
@@ -228,7 +252,7 @@ class CREATE(NeuralRecommender):
         windows = self.seq.train_batches(epoch, generator)
         if self.params.graph_schedule == "sequential":
             return [("joint", w, None) for w in windows]
-        edges = torch.randperm(len(self.graph.edge_users), generator=generator)
+        edges = torch.randperm(self.graph.n_edges, generator=generator)
         return [("joint", w, e) for w, e in zip(windows, edges.tensor_split(len(windows)))]
 
     def graph_pairs(self, windows, edges) -> tuple[torch.Tensor, torch.Tensor]:
@@ -237,34 +261,24 @@ class CREATE(NeuralRecommender):
         one pair per position, so a repeated target counts as often as the CE counts it
         (``window_targets`` of the backbone: SASRec's next items, BERT4Rec's window items)."""
         if edges is not None:
-            return self.graph.edge_users[edges], self.graph.edge_items[edges]
+            return self.graph.edges(edges)
         rows, items = self.seq.window_targets(windows)
         return self.window_users[windows][rows], items
-
-    def user_states(self, idx, h_last):
-        """h_u [B, d] of windows ``idx``: SASRec's last position (``h_last``, from its loss pass);
-        BERT4Rec's output at a [MASK] appended after the window's last max_len - 1 items."""
-        if self.params.sequential_backbone == "SASRec":
-            return h_last
-        enc = self.seq.encoder
-        items = self.seq.windows[idx, 1:]  # [B, max_len - 1] the window's last items, left-padded
-        mask = torch.full((len(items), 1), enc.mask_id, dtype=items.dtype)
-        return enc(torch.cat([items, mask], dim=1).to(enc.item_emb.weight.device))[:, -1]
 
     def alignment_loss(self, idx, local, final) -> torch.Tensor:
         """L_align of windows ``idx`` between their sequential states and their users' e_u
         (``local``: the step's ``LocalLoss``, ``final``: its graph output).
 
-        ``align_positions: last``: h_u, the state that scores the next item (``user_states``),
-        one pair per user. ``all``: every state the local loss scores (SASRec: every real
-        position; BERT4Rec: every masked position, the states that predict an item), each paired
-        with its user's e_u; Barlow Twins standardises over those N pairs, InfoNCE scores each
-        state against the batch's users (``info_nce`` with ``rows``)."""
+        ``align_positions: last``: h_u, the state that scores the next item (the backbone's
+        ``user_states``), one pair per user. ``all``: every state the local loss scores (SASRec:
+        every real position; BERT4Rec: every masked position, the states that predict an item),
+        each paired with its user's e_u; Barlow Twins standardises over those N pairs, InfoNCE
+        scores each state against the batch's users (``info_nce`` with ``rows``)."""
         e_u = final[0][self.window_users[idx].to(local.last.device)]  # [B, d]
         if self.params.align_positions == "all":
             h, rows = local.states, local.rows  # [N, d], [N]
         else:
-            h, rows = self.user_states(idx, local.last), None  # [B, d]
+            h, rows = self.seq.user_states(idx, local), None  # [B, d]
         if self.params.alignment == "barlow":
             return barlow_twins(h, e_u if rows is None else e_u[rows], self.params.barlow_lambda,
                                 self.params.barlow_scale)
@@ -306,8 +320,6 @@ class CREATE(NeuralRecommender):
         out = {"phase": "warmup" if epoch <= self.params.warmup_epochs else "joint"}
         if epoch != self.params.warmup_epochs or self._valid is None:
             return out
-        from recbench.evaluation import evaluate  # evaluation imports models, not the reverse
-
         self.graph.eval()
         metrics = evaluate(self.graph, self._valid, batch_size=self.params.eval_batch_size,
                            filter_seen=self.eval_filter_seen, device=self.device)[0]

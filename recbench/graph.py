@@ -1,4 +1,5 @@
-"""The user-item graph shared by LightGCN, UltraGCN, MRGSRec and CREATE.
+"""The user-item graph shared by LightGCN, UltraGCN, MRGSRec and CREATE (their base class:
+``recbench.graph_model``).
 
 Everything stays sparse: the bipartite adjacency is a scipy.sparse matrix turned into a torch
 sparse tensor, and item-item neighbours are found row by row of the sparse co-occurrence matrix.
@@ -14,14 +15,13 @@ No dense users x items or items x items matrix is ever built.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from recbench.data.dataset import Interactions
 from recbench.errors import ConfigError
+from recbench.params import check_graph_size
 
 
 def graph_edges(train: Interactions, last_n: int | None = None,
@@ -31,20 +31,15 @@ def graph_edges(train: Interactions, last_n: int | None = None,
     With neither set, every training interaction is an edge. A fraction keeps ceil(f * n) of a
     user's n interactions, so every user keeps at least one.
     """
-    if last_n is not None and last_fraction is not None:
-        raise ConfigError("graph: set either last_n or last_fraction, not both")
+    check_graph_size(last_n, last_fraction, "graph")
     users, items = train.users, train.items
     if last_n is None and last_fraction is None:
         return users, items
     offsets, _ = train.sequences()
     lengths = np.diff(offsets)
     if last_n is not None:
-        if last_n < 1:
-            raise ConfigError(f"graph.last_n must be >= 1, got {last_n}")
         keep = np.minimum(lengths, last_n)
     else:
-        if not 0.0 < last_fraction <= 1.0:
-            raise ConfigError(f"graph.last_fraction must be in (0, 1], got {last_fraction}")
         keep = np.ceil(np.round(lengths * last_fraction, 9)).astype(np.int64)
     from_end = offsets[users + 1] - 1 - np.arange(len(users))  # 0 for a user's last interaction
     mask = from_end < keep[users]
@@ -118,9 +113,3 @@ def item_neighbours(R: sp.csr_matrix, k: int) -> tuple[torch.Tensor, torch.Tenso
     nbr[rows[keep], rank[keep]] = cols[keep]
     wts[rows[keep], rank[keep]] = w[keep]
     return torch.from_numpy(nbr), torch.from_numpy(wts)
-
-
-def graph_size_label(last_n: int | None, last_fraction: float | None) -> str:
-    if last_fraction is not None:
-        return f"last {math.floor(last_fraction * 100 + 0.5)}%"
-    return f"last {last_n}" if last_n is not None else "all"

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recbench.errors import ResourceError
+from recbench.provenance import meminfo
 
 GiB = 2**30
 #: set to 1 in the environment to skip every check (e.g. a machine with large swap)
@@ -42,12 +43,9 @@ def _is_cuda(device) -> bool:
 
 def _meminfo_available() -> int | None:
     """MemAvailable of /proc/meminfo in bytes (Linux), else the free physical pages, else None."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
+    available = meminfo().get("MemAvailable")
+    if available is not None:
+        return available
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -51,16 +51,23 @@ class Recommender:
     max_history: ClassVar[int | None] = None
     #: whether training benefits from a GPU (sets the Snakemake job's gpu resource)
     uses_gpu: ClassVar[bool] = False
-    #: the evaluation protocol early stopping selects on: history items filtered from the
-    #: validation ranking or not (``evaluation.filter_seen``; recbench.runner sets it)
-    eval_filter_seen: bool = False
+    #: the name configs use (set by ``@register``; the class name for an unregistered one)
+    registry_name: ClassVar[str] = ""
 
     def __init__(self, params: "Recommender.Params", *, seed: int = 0, device: str = "cpu",
-                 workdir: Path | None = None):
+                 workdir: Path | None = None, eval_filter_seen: bool = False):
         self.params = params
         self.seed = seed
         self.device = torch.device(device)
         self.workdir = workdir  # where a model may write history.csv and other per-seed files
+        #: the evaluation protocol early stopping selects on: history items filtered from the
+        #: validation ranking or not (``evaluation.filter_seen``)
+        self.eval_filter_seen = eval_filter_seen
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "registry_name" not in vars(cls):
+            cls.registry_name = cls.__name__
 
     def fit(self, train: Interactions, valid: EvalSet | None = None) -> None:
         raise NotImplementedError
@@ -110,6 +117,13 @@ def get_model_class(name: str) -> type[Recommender]:
     return REGISTRY[name]
 
 
+def missing_members(cls: type, interface: type) -> list[str]:
+    """The methods and properties of the Protocol ``interface`` that ``cls`` does not have."""
+    names = [n for n, v in vars(interface).items()
+             if not n.startswith("_") and (callable(v) or isinstance(v, property))]
+    return [n for n in names if not hasattr(cls, n)]
+
+
 def _check_type(value, annotation) -> bool:
     origin = typing.get_origin(annotation)
     if annotation in (typing.Any, None) or isinstance(annotation, str):
@@ -130,7 +144,7 @@ def _check_type(value, annotation) -> bool:
 def make_params(cls: type[Recommender], params: dict | None, model_name: str = ""):
     """Validate a config mapping against ``cls.Params``, naming any unknown or mistyped key."""
     params = dict(params or {})
-    label = model_name or getattr(cls, "registry_name", cls.__name__)
+    label = model_name or cls.registry_name
     fields = {f.name: f for f in dataclasses.fields(cls.Params)}
     unknown = sorted(set(params) - set(fields))
     if unknown:
@@ -157,6 +171,10 @@ def make_params(cls: type[Recommender], params: dict | None, model_name: str = "
 
 
 def build_model(name: str, params: dict | None = None, *, seed: int = 0, device: str = "cpu",
-                workdir: Path | None = None, label: str = "") -> Recommender:
+                workdir: Path | None = None, label: str = "",
+                filter_seen: bool = False) -> Recommender:
+    """The model ``name`` with ``params`` validated; ``filter_seen``: the evaluation protocol
+    (``evaluation.filter_seen``) a neural model's early stopping selects on."""
     cls = get_model_class(name)
-    return cls(make_params(cls, params, label or name), seed=seed, device=device, workdir=workdir)
+    return cls(make_params(cls, params, label or name), seed=seed, device=device, workdir=workdir,
+               eval_filter_seen=filter_seen)

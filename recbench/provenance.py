@@ -136,6 +136,28 @@ def package_versions(packages=PACKAGES) -> dict[str, str | None]:
     return versions
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a job's or container's share), or
+    the machine's count where the OS has none (macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes (MemTotal, MemAvailable, ...); {} where there is none (not Linux)."""
+    out = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields = value.split()
+            if fields and fields[0].isdigit():
+                out[key] = int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
+    except OSError:
+        pass
+    return out
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -65,8 +65,7 @@ def train_and_evaluate(
         Path(workdir).mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
-                        label=label or model_class)
-    model.eval_filter_seen = filter_seen
+                        label=label or model_class, filter_seen=filter_seen)
     log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,
              device, params)
     t0 = time.perf_counter()
@@ -106,9 +105,9 @@ def validate_params(
     seed_everything(seed)
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
+    # early stopping selects on the configured protocol too
     model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
-                        label=label or model_class)
-    model.eval_filter_seen = filter_seen  # early stopping selects on the configured protocol too
+                        label=label or model_class, filter_seen=filter_seen)
     t0 = time.perf_counter()
     model.fit(tuning.train, tuning.test)
     metrics, _ = evaluate(model, tuning.test, batch_size=batch_size, filter_seen=filter_seen,

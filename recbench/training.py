@@ -1,23 +1,26 @@
 """The one training loop of every neural model: AdamW, epochs, early stopping on validation NDCG@10.
 
-A model plugs in by being a ``torch.nn.Module`` with two methods:
+A model plugs in by implementing ``Trainable`` (below), the only hooks the loop calls; subclassing
+``TrainableModule`` gives the optional ones their defaults, so a model writes two methods:
 
-    train_batches(epoch, generator) -> iterable of batches   # the data of one epoch, in order
+    train_batches(epoch, generator) -> list of batches   # the data of one epoch, in order
     training_loss(batch, generator) -> scalar loss tensor    # one step's forward pass
 
 ``training_loss`` may instead return a dict with the scalar to minimise under ``"loss"`` and named
 terms beside it (CREATE: ``L_local``, ``L_global``, ``L_align``); each term's epoch mean becomes a
-column of the history. A model may also define ``epoch_metrics(epoch) -> dict``, called after each
-epoch's steps; its entries join that epoch's history row (CREATE logs its graph branch's own
-validation NDCG@10 at the end of its warm-up).
+column of the history. The optional hooks: ``training_memory()`` (refuse a step that cannot fit
+before the first one), ``epoch_metrics(epoch)`` (extra columns of an epoch's history row; CREATE
+logs its phase and its graph branch's own validation NDCG@10) and ``warming_up(epoch)`` (an epoch
+that is neither validated nor selected; CREATE's warm-up).
 
 Every random choice a model makes while training (shuffling, masking, negatives, SCE projections)
 draws from ``generator``, a ``torch.Generator`` on the CPU seeded from the model seed; dropout
 draws from torch's global generator, which ``train`` seeds too. Two CPU runs with one seed are
 therefore identical, step for step.
 
-``NeuralRecommender`` is a ``Recommender`` that is also an ``nn.Module``; its ``fit`` builds the
-network (the catalog size is known only then) and calls ``train``:
+``NeuralRecommender`` is a ``Recommender`` that is also a ``TrainableModule``; its ``fit`` builds
+the network (the catalog size is known only then) and calls ``train``. A sequential or graph
+model starts from its family's base instead (``recbench.sequential``, ``recbench.graph_model``):
 
     @register("MyModel")
     class MyModel(NeuralRecommender):
@@ -42,13 +45,12 @@ without one it trains exactly ``epochs`` epochs (retraining with a tuned epoch c
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Protocol, runtime_checkable
 
 import pandas as pd
 import torch
@@ -56,10 +58,12 @@ from torch import nn
 from tqdm import tqdm
 
 from recbench.data.dataset import EvalSet, Interactions
-from recbench.errors import ConfigError, TrainingError
+from recbench.errors import TrainingError
+from recbench.evaluation import evaluate
 from recbench.io import write_csv, write_json
-from recbench.memory import require_need
+from recbench.memory import Need, require_need
 from recbench.models import Recommender
+from recbench.params import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -69,55 +73,47 @@ SELECT_METRIC = "ndcg@10"
 CHECK_EVERY = 16
 
 
-@dataclass
-class TrainConfig:
-    """Optimisation settings; neural models' ``Params`` inherit them, so configs set them directly."""
-
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int | None = 5  # evaluations without a better val NDCG@10 before stopping; None: never
-    eval_every: int = 1  # epochs between two validation evaluations
-    amp: bool = False  # float16 autocast + GradScaler; CUDA only, ignored on CPU
-    max_grad_norm: float | None = None  # clip the global gradient norm; None: no clipping
-    eval_batch_size: int = 1024
-    progress: bool | None = None  # tqdm bar per epoch; None: only on a terminal
-
-    def validate(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0,
-            "patience": self.patience is None or self.patience >= 1,
-            "eval_every": self.eval_every >= 1,
-            "max_grad_norm": self.max_grad_norm is None or self.max_grad_norm > 0,
-            "eval_batch_size": self.eval_batch_size >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(
-                f"training parameter(s) out of range: {', '.join(f'{k}={getattr(self, k)!r}' for k in bad)}. "
-                "epochs, batch_size, eval_every, eval_batch_size and patience must be >= 1 (patience "
-                "may be null), lr > 0, weight_decay >= 0, max_grad_norm > 0 or null."
-            )
-
-    def train_config(self) -> "TrainConfig":
-        """The TrainConfig part of a model's Params (which subclass this)."""
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
-
-
+@runtime_checkable
 class Trainable(Protocol):
-    """What ``train`` needs from a model, besides being an ``nn.Module``."""
+    """Every hook ``train`` calls, besides being an ``nn.Module``; ``TrainableModule`` gives the
+    last three their defaults, so a model writes only the first two."""
 
-    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable: ...
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable:
+        """The batches of one epoch, in order (a list: the progress bar counts it)."""
 
-    def training_loss(self, batch, generator: torch.Generator) -> torch.Tensor: ...
+    def training_loss(self, batch, generator: torch.Generator) -> torch.Tensor | dict:
+        """One step's loss: a scalar, or {"loss": scalar, term: scalar, ...}."""
 
-    # optional: ``training_memory() -> recbench.memory.Need | None``, the peak of one step where it
-    # grows with the catalog; ``train`` refuses to start (ResourceError) when it does not fit
+    def training_memory(self) -> Need | None:
+        """The peak of one step where it grows with the catalog; ``train`` refuses to start
+        (ResourceError) when it does not fit. None: nothing to check."""
+
+    def epoch_metrics(self, epoch: int) -> dict:
+        """Extra columns of the epoch's history row, called after its steps."""
+
+    def warming_up(self, epoch: int) -> bool:
+        """True for an epoch the loop neither validates nor selects (CREATE's warm-up)."""
+
+
+class TrainableModule(nn.Module):
+    """An ``nn.Module`` with the defaults of ``Trainable``'s optional hooks: no memory check, no
+    extra history columns, every epoch validated. A model's ``state_dict`` is all ``train``
+    keeps of it (the best epoch's weights), so saving and loading a model start here too."""
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable:
+        raise NotImplementedError
+
+    def training_loss(self, batch, generator: torch.Generator) -> torch.Tensor | dict:
+        raise NotImplementedError
+
+    def training_memory(self) -> Need | None:
+        return None
+
+    def epoch_metrics(self, epoch: int) -> dict:
+        return {}
+
+    def warming_up(self, epoch: int) -> bool:
+        return False
 
 
 @dataclass
@@ -181,14 +177,13 @@ def _train(
     whose ``ndcg@10`` is that of the configured protocol (``evaluation.filter_seen``). Without
     ``valid`` and without ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs.
     """
-    from recbench.evaluation import evaluate  # here: evaluation imports nothing from training
-
     config.validate()
     name = name or type(module).__name__
     device = torch.device(device)
-    for attr in ("train_batches", "training_loss"):
-        if not callable(getattr(module, attr, None)):
-            raise TypeError(f"{name} has no method {attr}(); see recbench.training.Trainable.")
+    if not isinstance(module, Trainable):
+        raise TypeError(f"{name} does not implement recbench.training.Trainable; subclass "
+                        "TrainableModule (or NeuralRecommender) and define train_batches() and "
+                        "training_loss().")
     if evaluate_fn is None and valid is not None:
         def evaluate_fn():
             return evaluate(module, valid, batch_size=config.eval_batch_size, device=device,
@@ -201,9 +196,7 @@ def _train(
     generator = torch.Generator().manual_seed(seed)  # shuffling, masking, negatives
     module.to(device)
     # a step that cannot fit (e.g. full CE over a huge catalog) is refused now, not at step one
-    training_memory = getattr(module, "training_memory", None)
-    if callable(training_memory):
-        require_need(training_memory(), device=device)
+    require_need(module.training_memory(), device=device)
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -252,12 +245,9 @@ def _train(
         row = {"epoch": epoch, "train_loss": train_loss,
                **{key: float(torch.stack(values).mean()) for key, values in terms.items()},
                "val_ndcg@10": math.nan, "val_recall@10": math.nan, "seconds": math.nan}
-        epoch_metrics = getattr(module, "epoch_metrics", None)
-        if callable(epoch_metrics):
-            row.update(epoch_metrics(epoch))
+        row.update(module.epoch_metrics(epoch))
         stop = False
-        warming_up = epoch < getattr(module, "no_validation_before", 0)  # e.g. CREATE's warm-up
-        if evaluate_fn is not None and not warming_up and (
+        if evaluate_fn is not None and not module.warming_up(epoch) and (
                 epoch % config.eval_every == 0 or epoch == config.epochs):
             module.eval()
             metrics = evaluate_fn()
@@ -306,7 +296,7 @@ def history_frame(history: list[dict]) -> pd.DataFrame:
     return frame[head + [c for c in frame.columns if c not in head]]
 
 
-class NeuralRecommender(Recommender, nn.Module):
+class NeuralRecommender(Recommender, TrainableModule):
     """A Recommender that is an nn.Module trained by ``train``. Its Params subclass TrainConfig.
 
     Subclasses implement ``build(train)`` (create layers and training tensors, seeded),
@@ -316,9 +306,11 @@ class NeuralRecommender(Recommender, nn.Module):
 
     uses_gpu = True
 
-    def __init__(self, params, *, seed: int = 0, device: str = "cpu", workdir: Path | None = None):
+    def __init__(self, params, *, seed: int = 0, device: str = "cpu", workdir: Path | None = None,
+                 eval_filter_seen: bool = False):
         nn.Module.__init__(self)
-        Recommender.__init__(self, params, seed=seed, device=device, workdir=workdir)
+        Recommender.__init__(self, params, seed=seed, device=device, workdir=workdir,
+                             eval_filter_seen=eval_filter_seen)
         self.train_result: TrainResult | None = None
 
     def build(self, train: Interactions) -> None:
@@ -340,8 +332,7 @@ class NeuralRecommender(Recommender, nn.Module):
 
 def train_model(model: NeuralRecommender, valid: EvalSet | None = None) -> TrainResult:
     """``train`` with a NeuralRecommender's own config, seed, device, workdir and the evaluation
-    protocol early stopping selects on (``eval_filter_seen``, set by the runner)."""
+    protocol early stopping selects on (``eval_filter_seen``, given at construction)."""
     return train(model, model.params.train_config(), valid=valid, seed=model.seed,
-                 device=model.device, workdir=model.workdir,
-                 name=getattr(model, "registry_name", type(model).__name__),
-                 filter_seen=getattr(model, "eval_filter_seen", False))
+                 device=model.device, workdir=model.workdir, name=model.registry_name,
+                 filter_seen=model.eval_filter_seen)

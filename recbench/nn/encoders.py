@@ -28,32 +28,12 @@ Input: item ids [B, L], left-padded with ``pad_id = n_items`` (as ``HistoryBatch
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
 from recbench.errors import ConfigError
-
-#: the initialisations of ``SequenceEncoder`` (module docstring)
-INITS = ("scaled", "trunc_normal")
-#: std of ``init="trunc_normal"`` before truncation at +-2 std (the predecessor's 0.02)
-TRUNC_STD = 0.02
-
-
-def init_std(dim: int, init: str = "scaled") -> float:
-    """The std of the item table as ``SequenceEncoder`` initialises it (so that another table, e.g.
-    CREATE's graph users, can start at its scale): d^-1/2, or that of a normal with std 0.02
-    truncated at +-2 std (0.02 * 0.880)."""
-    if init not in INITS:
-        raise ConfigError(f"init must be one of {INITS}, got {init!r}")
-    if init == "scaled":
-        return dim ** -0.5
-    phi = math.exp(-2.0) / math.sqrt(2 * math.pi)  # standard normal density at 2
-    inside = math.erf(2 / math.sqrt(2))  # P(|z| < 2)
-    return TRUNC_STD * math.sqrt(1 - 4 * phi / inside)
-
+from recbench.params import INITS, TRUNC_STD
 
 class SequenceEncoder(nn.Module):
     def __init__(self, n_items: int, *, dim: int = 64, n_layers: int = 2, n_heads: int = 2,

@@ -131,7 +131,6 @@ class SymmetricSpMM(torch.autograd.Function):
 
 #: catalogue-wide negatives: scores per block of items, [B, block] float32 (64 MiB)
 CATALOG_BLOCK = 2**24
-NEGATIVES = ("sampled", "catalog")
 
 
 class CatalogSum(torch.autograd.Function):

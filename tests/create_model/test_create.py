@@ -90,6 +90,9 @@ def test_same_seed_repeats_exactly(small_split):
 def test_bad_backbone_is_named():
     with pytest.raises(ConfigError, match="graph_backbone"):
         build_model("CREATE", {"graph_backbone": "GAT"})
+    # a sequential model that is no backbone: MRGSRec has no local_loss of its own
+    with pytest.raises(ConfigError, match="'MRGSRec' is no sequential backbone.*lacks local_loss"):
+        build_model("CREATE", {"sequential_backbone": "MRGSRec"})
     with pytest.raises(ConfigError, match="CREATE.sequential"):
         build_model("CREATE", {"sequential": {"dmi": 3}})
 
@@ -180,7 +183,7 @@ def test_bert4rec_aligns_the_state_of_an_appended_mask(small_split):
     model.eval()
     idx = torch.arange(8)
     with torch.no_grad():
-        h_u = model.user_states(idx, None)  # [8, d]
+        h_u = model.seq.user_states(idx, None)  # [8, d]
         history = SimpleNamespace(items=model.seq.windows[idx, 1:])  # what score reads
         scores = model.seq.score(history)
     assert torch.allclose(h_u @ model.seq.encoder.item_weights.T, scores, atol=1e-5)

@@ -135,12 +135,12 @@ def test_a_training_step_that_fits_is_not_refused():
 
 
 def test_the_memory_error_reaches_the_user_from_train(little_memory):
-    """train() itself checks any module that has training_memory()."""
+    """train() itself checks every module's training_memory()."""
     from torch import nn
 
-    from recbench.training import TrainConfig, train
+    from recbench.training import TrainableModule, TrainConfig, train
 
-    class Big(nn.Module):
+    class Big(TrainableModule):
         def __init__(self):
             super().__init__()
             self.w = nn.Parameter(torch.zeros(1))

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from recbench.errors import ConfigError, TrainingError
-from recbench.training import CHECK_EVERY, TrainConfig, train
+from recbench.training import CHECK_EVERY, TrainableModule, TrainConfig, train
 
 
-class Regression(nn.Module):
+class Regression(TrainableModule):
     """Linear regression on fixed random data, shuffled by the loop's generator, with dropout."""
 
     def __init__(self, n=256, batch=32, bad_step=None, bad_value=float("nan")):
@@ -139,7 +139,7 @@ def test_bad_settings_and_modules_are_named():
         train(Regression(), cfg(lr=0))
     with pytest.raises(ConfigError, match="patience=0"):
         train(Regression(), cfg(patience=0))
-    with pytest.raises(TypeError, match="no method train_batches"):
+    with pytest.raises(TypeError, match="Linear does not implement recbench.training.Trainable"):
         train(nn.Linear(2, 2), cfg())
 
 
@@ -185,7 +185,7 @@ def test_early_stopping_selects_on_the_configured_protocol(filter_seen, best_epo
 
 
 def test_neural_models_early_stop_on_their_eval_filter_seen(monkeypatch):
-    """train_model hands the runner's protocol (model.eval_filter_seen) to the loop."""
+    """train_model hands the protocol the model was built with (eval_filter_seen) to the loop."""
     from recbench import training
 
     seen = []
@@ -198,9 +198,7 @@ def test_neural_models_early_stop_on_their_eval_filter_seen(monkeypatch):
             pass
 
     for flag in (False, True):
-        model = Model(TrainConfig())
-        model.eval_filter_seen = flag
-        model.fit(None, history_first_valid())
+        Model(TrainConfig(), eval_filter_seen=flag).fit(None, history_first_valid())
     assert seen == [False, True]
 
 

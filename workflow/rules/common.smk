@@ -18,7 +18,7 @@ from recbench import config as cfg
 from recbench import studies
 from recbench.data.sources import PARSE_KEYS, RAW_KEYS, source_of
 from recbench.errors import ConfigError
-from recbench.provenance import file_fingerprint
+from recbench.provenance import file_fingerprint, usable_cores
 
 # --config values typed by the schema (Snakemake passes seeds=[0] as ['0']), the config
 # validated (each error names its key, in a few lines) and the schema's defaults filled; then
@@ -132,11 +132,7 @@ def per_user_of(metrics):
 # --cores says (8 single-thread jobs on 2 cores thrash and start the long studies late): each
 # declares its threads as the resource cpu_threads, limited to the cores this process may use.
 # Only for local runs (a cluster runs jobs on other machines); --resources cpu_threads=N overrides.
-MACHINE_CORES = (
-    len(os.sched_getaffinity(0))
-    if hasattr(os, "sched_getaffinity")  # not on macOS
-    else os.cpu_count()
-)
+MACHINE_CORES = usable_cores()
 if workflow.local_exec and "cpu_threads" not in workflow.global_resources:
     workflow.register_resource("cpu_threads", MACHINE_CORES)
 

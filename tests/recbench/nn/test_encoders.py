@@ -10,7 +10,8 @@ from torch import nn
 
 from recbench.errors import ConfigError
 from recbench.models import build_model
-from recbench.nn.encoders import SequenceEncoder, init_std
+from recbench.nn.encoders import SequenceEncoder
+from recbench.params import init_std
 
 N_ITEMS, D = 10, 8
 IDS = torch.tensor([[10, 10, 3, 4, 5], [1, 2, 3, 4, 5]])  # left-padded (pad = N_ITEMS)

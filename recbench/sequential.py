@@ -1,0 +1,158 @@
+"""Sequential models start here: ``SequentialRecommender``, the base of SASRec, BERT4Rec and
+MRGSRec, and ``SequentialBackbone``, what a joint model (CREATE) takes from one.
+
+The base owns what every transformer over a user's recent items shares:
+
+- the training windows: every training user's last ``window_length()`` items (users with at
+  least two), left-padded, with the user of each window (``window_users``); an epoch is one pass
+  over them in a random order, ``batch_size`` windows per step (``train_batches``);
+- the item table: the encoder's embedding (``item_table``), whose first ``n_items`` rows are also
+  the output layer (``item_weights``);
+- the catalog loss: full cross-entropy or SCE by ``loss`` (``catalog_loss``), and the memory full
+  CE needs, refused before training when it does not fit (``training_memory``).
+
+A new sequential model subclasses it, declares ``Params(SequentialParams)``
+(``recbench.params``) and writes ``make_encoder``, ``local_loss`` and ``score``; to serve as
+CREATE's backbone also ``window_targets`` and ``user_states`` (``SequentialBackbone`` lists the
+whole interface). ``baselines/sasrec.py`` is the shortest example; MRGSRec is a sequential model
+with its own ``training_loss`` that is no backbone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import torch
+from torch import nn
+
+from recbench.memory import Need
+from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
+from recbench.nn.losses import full_ce, full_ce_bytes, scalable_ce
+from recbench.params import SequentialParams
+from recbench.training import NeuralRecommender
+
+
+class LocalLoss(NamedTuple):
+    """What a sequential model's ``local_loss`` returns for a batch of B windows."""
+
+    loss: torch.Tensor  # scalar: CE (or SCE) over the scored positions
+    last: torch.Tensor  # [B, d] the state at each window's last position
+    states: torch.Tensor  # [N, d] the states the loss scores (SASRec: every real position)
+    rows: torch.Tensor  # [N] the batch row (window) of each
+
+
+def largest_batch(lengths: torch.Tensor, batch_size: int) -> int:
+    """The most positions one batch of ``batch_size`` rows can hold: the sum of the longest rows."""
+    return int(lengths.topk(min(batch_size, len(lengths))).values.sum()) if len(lengths) else 0
+
+
+class SequentialBackbone(Protocol):
+    """What CREATE takes from its sequential backbone (any model that provides this; the
+    ``SequentialRecommender`` subclasses do). Shapes: B windows, N scored positions, d dims."""
+
+    params: SequentialParams
+    max_history: int | None
+    window_users: torch.Tensor  # [W] the training user of each window (after ``build``)
+
+    def build(self, train) -> None:
+        """Create the layers (the item table among them) and the training windows."""
+
+    @property
+    def item_table(self) -> nn.Embedding:
+        """The item embedding a graph branch shares (its first n_items rows)."""
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """Window indices [B] per step."""
+
+    def local_loss(self, idx: torch.Tensor, generator: torch.Generator,
+                   item_weights: torch.Tensor | None = None) -> LocalLoss:
+        """The model's own loss on windows ``idx``, scored against ``item_weights`` [n_items, d]
+        (default: its item table)."""
+
+    def window_targets(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows [N], items [N]) on the CPU: the items ``local_loss`` predicts, with their row."""
+
+    def user_states(self, idx: torch.Tensor, local: LocalLoss) -> torch.Tensor:
+        """h_u [B, d] of windows ``idx``: the state that would score each user's next item."""
+
+    def training_memory(self, label: str | None = None, key: str | None = None) -> Need | None:
+        """The full-CE peak of a step, its message naming ``label`` and the config ``key``."""
+
+    def score(self, batch, item_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, n_items] scores of the histories against ``item_weights`` (default: the table)."""
+
+
+class SequentialRecommender(NeuralRecommender):
+    """The base of a sequential model (module docstring). Subclasses set ``Params``."""
+
+    Params = SequentialParams
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.max_history = params.max_len  # the evaluator passes at most this many items
+
+    # -- what a subclass writes -------------------------------------------------------------
+    def make_encoder(self, n_items: int) -> SequenceEncoder:
+        """The transformer (with the item table) over a catalog of ``n_items``."""
+        raise NotImplementedError
+
+    def window_length(self) -> int:
+        """Items per training window: ``max_len`` (a subclass that shifts targets adds one)."""
+        return self.params.max_len
+
+    def scored_positions(self) -> torch.Tensor:
+        """[W] how many positions of each window the catalog loss scores, at most (the bound of
+        ``training_memory``): every real one by default."""
+        return self.lengths
+
+    # -- what the family shares --------------------------------------------------------------
+    def build(self, train):
+        self.encoder = self.make_encoder(train.n_items)
+        offsets, items = train.sequences()
+        # [W, window_length] left-padded with n_items, real lengths [W], on the CPU
+        self.windows, self.lengths = tail_windows(offsets, items, self.window_length(),
+                                                  pad=train.n_items)
+        self.window_users = window_users(offsets)  # [W] training user of each window
+
+    @property
+    def item_table(self) -> nn.Embedding:
+        return self.encoder.item_emb
+
+    def train_batches(self, epoch, generator):
+        order = torch.randperm(len(self.windows), generator=generator)
+        return list(order.split(self.params.batch_size))  # index tensors [B]
+
+    def training_loss(self, idx, generator):
+        """The model's own loss on windows ``idx`` (``local_loss``; a model without one writes
+        its own ``training_loss``)."""
+        return self.local_loss(idx, generator).loss
+
+    def catalog_loss(self, states: torch.Tensor, targets: torch.Tensor,
+                     generator: torch.Generator, item_weights: torch.Tensor | None = None
+                     ) -> torch.Tensor:
+        """CE or SCE (by ``loss``) of states [N, d] against targets [N], scored against
+        ``item_weights`` [n_items, d] (default: the encoder's own item table)."""
+        p = self.params
+        weights = self.encoder.item_weights if item_weights is None else item_weights
+        if p.loss == "sce":
+            return scalable_ce(states, weights, targets, n_buckets=p.sce_n_buckets,
+                               bucket_size_x=p.sce_bucket_size_x,
+                               bucket_size_y=p.sce_bucket_size_y, generator=generator)
+        return full_ce(states, weights, targets)
+
+    def training_memory(self, label: str | None = None, key: str | None = None) -> Need | None:
+        """Full CE's peak for the batch with the most scored positions (None with SCE)."""
+        p, name = self.params, self.registry_name
+        n = largest_batch(self.scored_positions(), p.batch_size)
+        if p.loss != "ce" or n == 0:
+            return None
+        n_items = self.encoder.n_items
+        key = key or f"models.{name}.params or datasets.<name>.model_params.{name}"
+        return Need(
+            full_ce_bytes(n, n_items, p.dim),
+            f"{label or name}: full cross-entropy over {n_items:,} items for up to {n:,} "
+            f"positions per batch (float32 [{n:,} x {n_items:,}] logits, their softmax and "
+            "gradient)",
+            f"Set `loss: sce` ({key}; scalable cross-entropy never builds that matrix), or lower "
+            "batch_size or max_len, or use a machine with more memory",
+        )
