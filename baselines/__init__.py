@@ -1,5 +1,6 @@
 """One module per baseline model; each registers itself with ``@register("<Name>")``.
 
 Modules here are imported automatically by ``recbench.models.discover``: adding a baseline is
-adding a module and a config entry.
+adding a module and a config entry. ``params.py`` declares the shipped models' Params
+without torch (``recbench.params.declare``).
 """

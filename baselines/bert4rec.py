@@ -9,14 +9,12 @@ items and its state scores the catalog.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 
-from recbench.errors import ConfigError
+from baselines.params import BERT4RecParams
 from recbench.models import register
 from recbench.nn.encoders import SequenceEncoder
-from recbench.params import SequentialParams
 from recbench.sequential import LocalLoss, SequentialRecommender
 
 IGNORE = -100  # target of an unmasked position
@@ -24,19 +22,7 @@ IGNORE = -100  # target of an unmasked position
 
 @register("BERT4Rec")
 class BERT4Rec(SequentialRecommender):
-    @dataclass
-    class Params(SequentialParams):
-        mask_prob: float = 0.2
-        ffn_mult: int = 4  # feed-forward width = ffn_mult * dim (BERT's 4x)
-
-        def validate(self) -> None:
-            super().validate()
-            if not 0.0 < self.mask_prob <= 1.0:
-                raise ConfigError(f"mask_prob must lie in (0, 1], got {self.mask_prob}.")
-            if self.max_len < 2:
-                raise ConfigError("BERT4Rec needs max_len >= 2 (history items plus one [MASK]).")
-            if self.ffn_mult < 1:
-                raise ConfigError(f"ffn_mult must be >= 1, got {self.ffn_mult}.")
+    Params = BERT4RecParams
 
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)

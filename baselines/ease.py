@@ -7,11 +7,11 @@ catalog whose matrices do not fit in the memory available is refused up front
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from baselines.params import EASEParams
 from recbench.errors import ConfigError
 from recbench.memory import require
 from recbench.models import Recommender, register
@@ -19,10 +19,7 @@ from recbench.models import Recommender, register
 
 @register("EASE")
 class EASE(Recommender):
-    @dataclass
-    class Params:
-        l2: float = 100.0
-        max_items: int = 40_000
+    Params = EASEParams
 
     @staticmethod
     def memory_bytes(n_items: int) -> int:

@@ -7,7 +7,6 @@ Training uses implicit's conjugate-gradient ALS on the binary user-item matrix w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,18 +14,13 @@ import torch
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
+from baselines.params import IALSParams
 from recbench.models import Recommender, register
 
 
 @register("iALS")
 class IALS(Recommender):
-    @dataclass
-    class Params:
-        factors: int = 64
-        regularization: float = 0.01
-        alpha: float = 10.0
-        iterations: int = 15
-        num_threads: int = 0  # 0: the job's thread budget (torch's, see recbench/threads.py)
+    Params = IALSParams
 
     def fit(self, train, valid=None):
         p = self.params

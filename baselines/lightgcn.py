@@ -20,44 +20,18 @@ loss. ``weight_decay`` (AdamW's decoupled decay on the whole tables) stays 0 by 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 
-from recbench.errors import ConfigError
+from baselines.params import LightGCNParams
 from recbench.graph_model import GraphRecommender
 from recbench.models import register
 from recbench.nn.graph_encoders import LightGCNEncoder
-from recbench.params import GraphParams
 
 
 @register("LightGCN")
 class LightGCN(GraphRecommender):
-    @dataclass
-    class Params(GraphParams):
-        epochs: int = 40
-        batch_size: int = 2048
-        lr: float = 1e-3
-        eval_every: int = 2
-        patience: int | None = 5  # evaluations, i.e. 10 epochs
-        # GraphParams: dim 64, init_std 0.1 (normal init of both tables, as in the authors' code),
-        # exclude_positives, negatives ("sampled": one uniform negative), graph_last_n / _fraction
-        n_layers: int = 3
-        reg: float = 1e-4  # L2 on the batch's layer-0 embeddings (LightGCN's "decay")
-        hop_norm: bool = False  # L2-normalise each hop's output before the layer mean
-        edge_dropout: float = 0.0  # drop each edge with this probability per training propagation
-
-        def validate(self):
-            super().validate()
-            if self.dim < 1 or self.n_layers < 0:
-                raise ConfigError(f"models.LightGCN: dim must be >= 1 and n_layers >= 0, got "
-                                  f"dim={self.dim}, n_layers={self.n_layers}")
-            if self.reg < 0 or self.init_std <= 0:
-                raise ConfigError(f"models.LightGCN: reg must be >= 0 and init_std > 0, got "
-                                  f"reg={self.reg}, init_std={self.init_std}")
-            if not 0.0 <= self.edge_dropout < 1.0:
-                raise ConfigError(f"models.LightGCN.edge_dropout must lie in [0, 1), got "
-                                  f"{self.edge_dropout}")
+    Params = LightGCNParams
 
     def make_encoder(self, R, item_embedding):
         p = self.params

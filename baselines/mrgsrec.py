@@ -55,21 +55,20 @@ targets lie after the split time and never enter the graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from baselines.lightgcn import LightGCN
+from baselines.params import MRGSRecParams
 from recbench.errors import ConfigError
 from recbench.graph_model import GraphBackbone
 from recbench.memory import Need
-from recbench.models import make_params, register
+from recbench.models import register
 from recbench.nn.encoders import SequenceEncoder
 from recbench.nn.graph_encoders import user_states
 from recbench.nn.losses import FULL_CE_COPIES, full_ce_bytes
-from recbench.params import GraphSize, SequentialParams, check_graph_size
 from recbench.sequential import SequentialRecommender, largest_batch
 
 
@@ -86,66 +85,7 @@ def bpr(states: torch.Tensor, items: torch.Tensor, pos: torch.Tensor,
 
 @register("MRGSRec")
 class MRGSRec(SequentialRecommender):
-    @dataclass
-    class Params(SequentialParams, GraphSize):
-        # training (TrainConfig)
-        epochs: int = 100
-        batch_size: int = 256
-        lr: float = 1e-3
-        patience: int | None = 5
-        # sequential encoder (SequentialParams: dim, n_layers, n_heads, loss, sce_*)
-        dim: int = 64
-        max_len: int = 10
-        dropout: float = 0.3
-        ffn_dim: int = 256  # transformer feed-forward width (the reference's dim_feedforward)
-        # graph encoder (LightGCN on the shared item table)
-        graph_layers: int = 1
-        graph_init_std: float = 0.1  # normal init of the user table
-        # GraphSize: graph_last_n, graph_last_fraction (each user's last N or fraction)
-        exclude_positives: bool = True  # sampled negatives: redraw a user's graph items
-        # fusion and losses
-        fusion_dim: int = 256  # hidden width of the fusion MLP
-        n_negatives: int | None = None  # BPR negatives per position; None: the whole catalog
-        w_local: float = 1.0
-        w_global: float = 0.1
-        w_fusion: float = 0.5
-        w_contrastive: float = 0.05
-        temperature: float = 1.0  # InfoNCE between the views
-
-        def validate(self) -> None:
-            super().validate()
-            checks = {
-                "ffn_dim": self.ffn_dim >= 1,
-                "graph_layers": self.graph_layers >= 0,
-                "graph_init_std": self.graph_init_std > 0,
-                "fusion_dim": self.fusion_dim >= 1,
-                "n_negatives": self.n_negatives is None or self.n_negatives >= 1,
-                "w_local": self.w_local >= 0,
-                "w_global": self.w_global >= 0,
-                "w_fusion": self.w_fusion >= 0,
-                "w_contrastive": self.w_contrastive >= 0,
-                "temperature": self.temperature > 0,
-            }
-            bad = [k for k, ok in checks.items() if not ok]
-            if bad:
-                raise ConfigError(
-                    "models.MRGSRec: parameter(s) out of range: "
-                    + ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-                    + ". ffn_dim, fusion_dim, n_negatives must be >= 1 (n_negatives may be "
-                    "null), graph_layers >= 0, graph_init_std > 0, loss weights w_* >= 0, "
-                    "temperature > 0.")
-            check_graph_size(self.graph_last_n, self.graph_last_fraction, "models.MRGSRec")
-            if self.w_fusion == 0:
-                raise ConfigError("models.MRGSRec.w_fusion must be > 0: the fused prediction is "
-                                  "the one scored at inference.")
-
-        def graph_params(self):
-            """The LightGCN backbone's Params (its training settings are unused)."""
-            return make_params(LightGCN, {
-                "dim": self.dim, "n_layers": self.graph_layers, "reg": 0.0,
-                "init_std": self.graph_init_std, "exclude_positives": self.exclude_positives,
-                "graph_last_n": self.graph_last_n,
-                "graph_last_fraction": self.graph_last_fraction}, "MRGSRec.graph")
+    Params = MRGSRecParams
 
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)

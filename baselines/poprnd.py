@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import torch
 
+from baselines.params import PopRndParams
 from recbench.models import Recommender, register
 
 
 @register("PopRnd")
 class PopRnd(Recommender):
+    Params = PopRndParams
+
     def fit(self, train, valid=None):
         self.log_p = torch.from_numpy(train.popularity()).double().log()  # [n_items], -inf if unseen
         self.generator = torch.Generator().manual_seed(self.seed)

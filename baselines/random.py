@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from baselines.params import RandomParams
 from recbench.models import Recommender, register
 
 
 @register("Random")
 class RandomRecommender(Recommender):
+    Params = RandomParams
+
     def fit(self, train, valid=None):
         self.n_items = train.n_items
         self.generator = torch.Generator().manual_seed(self.seed)

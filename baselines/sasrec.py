@@ -10,19 +10,16 @@ state for scoring is the output at the last position.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
+from baselines.params import SASRecParams
 from recbench.models import register
 from recbench.nn.encoders import SequenceEncoder
-from recbench.params import SequentialParams
 from recbench.sequential import LocalLoss, SequentialRecommender
 
 
 @register("SASRec")
 class SASRec(SequentialRecommender):
-    @dataclass
-    class Params(SequentialParams):
-        pass
+    Params = SASRecParams
 
     def make_encoder(self, n_items):
         return SequenceEncoder(n_items, **self.params.encoder_kwargs(), causal=True)

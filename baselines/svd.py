@@ -8,28 +8,19 @@ is projected onto them, so a user unseen in training is scored like any other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils.extmath import randomized_svd
 
-from recbench.errors import ConfigError
+from baselines.params import SVDParams
 from recbench.models import Recommender, register
 
 
 @register("SVD")
 class PureSVD(Recommender):
-    @dataclass
-    class Params:
-        rank: int = 64
-        scaling: float = 1.0
-        n_iter: int = 7  # power iterations of the randomized SVD
-
-        def validate(self):
-            if self.rank < 1:
-                raise ConfigError(f"models.SVD.rank must be >= 1, got {self.rank}")
+    Params = SVDParams
 
     def fit(self, train, valid=None):
         A = train.csr()  # [n_users, n_items] binary

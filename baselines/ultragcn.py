@@ -24,60 +24,16 @@ of its distinct items' embeddings (``recbench.nn.graph_encoders.user_states``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-from recbench.errors import ConfigError
+from baselines.params import UltraGCNParams
 from recbench.graph_model import GraphRecommender
 from recbench.models import register
 from recbench.nn.graph_encoders import UltraGCNEncoder
-from recbench.params import GraphParams
 
 
 @register("UltraGCN")
 class UltraGCN(GraphRecommender):
-    @dataclass
-    class Params(GraphParams):
-        epochs: int = 40
-        batch_size: int = 1024
-        lr: float = 1e-2  # official: 1e-3 over up to 2000 epochs; see the module docstring
-        eval_every: int = 2
-        patience: int | None = 5  # evaluations, i.e. 10 epochs: outlasts the early plateau
-        dim: int = 128
-        init_std: float = 1e-3  # normal init of both tables
-        exclude_positives: bool = False  # redraw negatives that are the user's items (official: no)
-        # GraphParams' negatives: "sampled": negative_num uniform; "catalog": every j not in H_u
-        n_neighbours: int = 10  # item-item constraint: top co-occurring items per item
-        w1: float = 1e-7  # positive, uniform weight (L_O)
-        w2: float = 1.0  # positive, degree weight beta_u * beta_i (L_C)
-        w3: float = 1e-7  # negative, uniform weight (L_O)
-        w4: float = 1.0  # negative, degree weight beta_u * beta_j (L_C)
-        negative_num: int = 200  # uniform negatives per positive
-        negative_weight: float = 200.0  # weight of the mean negative loss
-        gamma: float = 1e-4  # L2 norm of both tables
-        lambda_ii: float = 1e-3  # item-item constraint loss L_I
-        # "sum": the official loss (batch sums, L2 of the whole tables); "mean": per-positive means,
-        # L2 of the rows the step touched (CREATE's default, see recbench/nn/graph_encoders.py)
-        reduction: str = "sum"
-
-        def validate(self):
-            super().validate()
-            bad = {k: getattr(self, k) for k, ok in {
-                "dim": self.dim >= 1, "n_neighbours": self.n_neighbours >= 0,
-                "negative_num": self.negative_num >= 1, "init_std": self.init_std > 0,
-                **{k: getattr(self, k) >= 0 for k in ("w1", "w2", "w3", "w4", "negative_weight",
-                                                      "gamma", "lambda_ii")},
-            }.items() if not ok}
-            if bad:
-                raise ConfigError(f"models.UltraGCN: out of range {bad}; dim and negative_num "
-                                  "must be >= 1, init_std > 0, the weights and n_neighbours >= 0.")
-            if self.reduction not in ("sum", "mean"):
-                raise ConfigError(f"models.UltraGCN.reduction must be 'sum' or 'mean', got "
-                                  f"{self.reduction!r}")
-
-        @classmethod
-        def branch_defaults(cls) -> dict:
-            """Beside a per-example cross-entropy, per-positive means (``reduction: mean``)."""
-            return {"reduction": "mean"}
+    Params = UltraGCNParams
 
     def make_encoder(self, R, item_embedding):
         p = self.params

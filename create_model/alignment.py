@@ -28,10 +28,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from create_model.params import BARLOW_SCALES
+
 #: eps of the standardisation, relative to the view's mean per-dimension variance
 EPS = 1e-5
 
-BARLOW_SCALES = ("sum", "mean")
 
 
 def standardise(z: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -64,5 +65,3 @@ def info_nce(h: torch.Tensor, e: torch.Tensor, temperature: float = 0.2,
     labels = torch.arange(len(h), device=h.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
-
-ALIGNMENTS = ("none", "contrastive", "barlow")

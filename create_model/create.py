@@ -50,147 +50,49 @@ folding-in, so a user unseen in training is scored like any other.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import torch
 
-from create_model.alignment import ALIGNMENTS, BARLOW_SCALES, barlow_twins, info_nce
+from create_model.alignment import barlow_twins, info_nce
+from create_model.params import BRANCHES, CREATEParams, family_models
 from recbench.errors import ConfigError
 from recbench.evaluation import evaluate
 from recbench.graph_model import GraphBackbone
 from recbench.memory import Need
-from recbench.models import discover, make_params, missing_members, register
-from recbench.params import NEGATIVES, GraphParams, SequentialParams, TrainConfig
+from recbench.models import discover, get_model_class, missing_members, register
 from recbench.sequential import SequentialBackbone
 from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)
 
-#: the two branches: the key naming the backbone, its Params family and the interface it provides
-BRANCHES = {"sequential": ("sequential_backbone", SequentialParams, SequentialBackbone),
-            "graph": ("graph_backbone", GraphParams, GraphBackbone)}
+#: the interface each branch's backbone provides
+INTERFACES = {"sequential": SequentialBackbone, "graph": GraphBackbone}
 
 
 def _backbone_class(name: str, branch: str) -> type:
-    """The registered model ``name`` if it can be CREATE's ``branch`` backbone: its Params are
-    the family's and it provides the family's interface (recbench/sequential.py, graph_model.py)."""
-    key, family, interface = BRANCHES[branch]
-    models = discover()
-    fits = sorted(n for n, c in models.items()
-                  if issubclass(c.Params, family) and not missing_members(c, interface))
-    if name not in models:
-        raise ConfigError(f"models.CREATE.{key}: unknown model {name!r}; the registered {branch} "
-                          f"backbones are {fits}.")
-    cls = models[name]
+    """The registered model ``name``, which must provide ``branch``'s interface
+    (recbench/sequential.py, graph_model.py); its Params were checked by ``CREATEParams``."""
+    key, interface = BRANCHES[branch][0], INTERFACES[branch]
+    cls = get_model_class(name)
     missing = missing_members(cls, interface)
-    if not issubclass(cls.Params, family) or missing:
-        lacks = f"; it lacks {', '.join(missing)}" if missing else ""
-        raise ConfigError(f"models.CREATE.{key}: {name!r} is no {branch} backbone (its Params "
-                          f"must subclass {family.__name__} and it must provide "
-                          f"{interface.__name__}{lacks}); the registered ones are {fits}.")
+    if missing:
+        fits = sorted(n for n, c in discover().items() if not missing_members(c, interface)
+                      and n in family_models(branch))
+        raise ConfigError(f"models.CREATE.{key}: {name!r} is no {branch} backbone (it must "
+                          f"provide {interface.__name__}; it lacks {', '.join(missing)}); the "
+                          f"registered ones are {fits}.")
     return cls
-
-
-def _for_backbone(params: dict, backbone: str) -> dict:
-    """Shared keys plus the chosen backbone's own sub-dict; other models' sub-dicts dropped."""
-    models = discover()
-    shared = {k: v for k, v in params.items() if k not in models}
-    return {**shared, **(params.get(backbone) or {})}
-
-
-#: the readings of CREATE's own open points (create_model/readings.py) and their values
-CHOICES = {
-    "graph_schedule": ("edges", "sequential"),
-    "graph_negatives": NEGATIVES,
-    "score_table": ("raw", "propagated"),
-    "align_positions": ("last", "all"),
-}
-#: keys of ``graph:`` that CREATE sets itself, and where to set them instead
-GRAPH_SET_BY_CREATE = {
-    "dim": "the graph backbone shares the item table, so its dim is sequential.dim",
-    "negatives": "set models.CREATE.graph_negatives instead",
-}
 
 
 @register("CREATE")
 class CREATE(NeuralRecommender):
-    @dataclass
-    class Params(TrainConfig):
-        epochs: int = 100  # joint epochs: the loop runs warmup_epochs + epochs in all
-        batch_size: int = 128  # sequential windows per step
-        lr: float = 1e-3
-        patience: int | None = 5
-        sequential_backbone: str = "SASRec"
-        graph_backbone: str = "LightGCN"
-        # parameters of the backbones, as their own config entries take them; the graph's `dim`
-        # is always the sequential one (one shared item table). A sub-dict named after a
-        # backbone applies to that backbone only, so one config serves the backbone grid:
-        #   graph: {graph_last_n: 50, LightGCN: {n_layers: 3}, UltraGCN: {negative_num: 50}}
-        # The graph's batch_size is its warm-up batch (edges per step, graph_schedule: edges).
-        sequential: dict = field(default_factory=dict)
-        graph: dict = field(default_factory=lambda: {"graph_last_n": 50})
-        alignment: str = "barlow"  # none | contrastive | barlow
-        w_global: float = 0.1
-        w_align: float = 0.1
-        barlow_lambda: float = 5e-3
-        barlow_scale: str = "mean"  # Eq. 3 as a sum ("sum") or divided by d ("mean")
-        temperature: float = 0.2  # InfoNCE
-        warmup_epochs: int = 5  # graph-only epochs before the `epochs` joint ones
-        # the readings of the paper's open points (create_model/readings.py):
-        graph_schedule: str = "edges"  # edges: passes over the graph's edges; sequential: the
-        #                                sequential batch's (user, next item) pairs
-        graph_negatives: str = "sampled"  # sampled (the backbone's) | catalog (every j not in H_u)
-        score_table: str = "raw"  # raw: the shared item table; propagated: the graph's items
-        align_positions: str = "last"  # last: the state that scores; all: every scored position
-
-        def validate(self):
-            super().validate()
-            if self.alignment not in ALIGNMENTS:
-                raise ConfigError(f"models.CREATE.alignment must be one of {ALIGNMENTS}, got "
-                                  f"{self.alignment!r}")
-            if self.barlow_scale not in BARLOW_SCALES:
-                raise ConfigError(f"models.CREATE.barlow_scale must be one of {BARLOW_SCALES}, "
-                                  f"got {self.barlow_scale!r}")
-            for key, values in CHOICES.items():
-                if getattr(self, key) not in values:
-                    raise ConfigError(f"models.CREATE.{key} must be one of {values}, got "
-                                      f"{getattr(self, key)!r}")
-            if min(self.w_global, self.w_align, self.barlow_lambda, self.warmup_epochs) < 0:
-                raise ConfigError("models.CREATE: w_global, w_align, barlow_lambda and "
-                                  "warmup_epochs must be >= 0")
-            if self.temperature <= 0:
-                raise ConfigError(f"models.CREATE.temperature must be > 0, got {self.temperature}")
-            models = discover()
-            own = [v for k, v in self.graph.items() if k in models and isinstance(v, dict)]
-            for key, why in GRAPH_SET_BY_CREATE.items():
-                if key in self.graph or any(key in sub for sub in own):
-                    raise ConfigError(f"models.CREATE.graph.{key}: {why}; remove graph.{key}")
-            # the backbones' own checks, with CREATE's key names in the messages
-            self.backbone_params()
-
-        def train_config(self) -> TrainConfig:
-            """The loop's settings: it runs the warm-up epochs and then ``epochs`` joint ones."""
-            config = super().train_config()
-            config.epochs = self.warmup_epochs + self.epochs
-            return config
-
-        def backbone_params(self):
-            seq_cls = _backbone_class(self.sequential_backbone, "sequential")
-            graph_cls = _backbone_class(self.graph_backbone, "graph")
-            seq = make_params(seq_cls, _for_backbone(self.sequential, self.sequential_backbone),
-                              "CREATE.sequential")
-            graph = _for_backbone(self.graph, self.graph_backbone)
-            # the graph's users start at the shared item table's scale; the backbone's own
-            # settings for a branch beside per-example losses (UltraGCN: reduction mean)
-            defaults = {"init_std": seq.item_init_std(), "progress": False,
-                        **graph_cls.Params.branch_defaults()}
-            graph = make_params(graph_cls, {**defaults, **graph, "dim": seq.dim,
-                                            "negatives": self.graph_negatives}, "CREATE.graph")
-            return seq_cls, seq, graph_cls, graph
+    Params = CREATEParams
 
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)
-        seq_cls, seq_params, self._graph_cls, self._graph_params = params.backbone_params()
+        seq_params, self._graph_params = params.backbone_params()
+        seq_cls = _backbone_class(params.sequential_backbone, "sequential")
+        self._graph_cls = _backbone_class(params.graph_backbone, "graph")
         self.seq: SequentialBackbone = seq_cls(seq_params, seed=self.seed, device=str(self.device))
         self.max_history = self.seq.max_history
         self._valid = None

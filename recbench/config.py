@@ -20,7 +20,7 @@ from recbench import studies, tuning
 from recbench.data.sources import source_of
 from recbench.data.split import make_split
 from recbench.errors import ConfigError
-from recbench.models import get_model_class, make_params
+from recbench.params import make_params, params_class, uses_gpu
 from recbench.verdicts import Rules
 
 
@@ -261,7 +261,7 @@ def n_trials(config: dict, model: str) -> int:
 
 def model_uses_gpu(config: dict, model: str) -> bool:
     base = studies.parse_label(model)[0]
-    return bool(get_model_class(_entry(config, base).get("class", base)).uses_gpu)
+    return uses_gpu(params_class(_entry(config, base).get("class", base)))
 
 
 def check(config: dict) -> None:
@@ -291,7 +291,7 @@ def check(config: dict) -> None:
         for model in model_names(config, name):
             cls_name, params = model_spec(config, name, model)
             try:
-                make_params(get_model_class(cls_name), params, model)
+                make_params(params_class(cls_name), params, model)
             except ConfigError as exc:
                 if model not in (spec.get("model_params") or {}):
                     raise
@@ -300,7 +300,7 @@ def check(config: dict) -> None:
             defaults = tuning.defaults_in_space(params, space, f"models.{model}.search")
             for key, value in defaults.items():  # every value of the space must be usable too
                 for probe in _probes(space[key]):
-                    make_params(get_model_class(cls_name),
+                    make_params(params_class(cls_name),
                                 studies.apply_overrides(params, {key: probe}),
                                 f"{model} (search {key}={probe!r})")
     check_table3(config)
@@ -323,7 +323,7 @@ def check(config: dict) -> None:
                 raise ConfigError(f"studies.{name}.datasets: {dataset!r} is not in `datasets:`.")
             for point in study_points(config, name, dataset):
                 cls_name, params = model_spec(config, dataset, point.label)
-                make_params(get_model_class(cls_name), params, f"studies.{name}: {point.label}")
+                make_params(params_class(cls_name), params, f"studies.{name}: {point.label}")
 
 
 def table3(config: dict) -> dict:
@@ -352,7 +352,7 @@ def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:
     """The points (model labels) of an ablation study on a dataset."""
     cls_name, params = model_spec(config, dataset, studies.study(config, name)["base"])
     # the base's full parameters, defaults included, so a point equal to the base shares its jobs
-    resolved = {**dataclasses.asdict(make_params(get_model_class(cls_name), params)), **params}
+    resolved = {**dataclasses.asdict(make_params(params_class(cls_name), params)), **params}
     base = studies.study(config, name)["base"]
     return studies.points(config, name, dataset, resolved, set(model_search(config, base)))
 

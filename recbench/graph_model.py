@@ -10,9 +10,9 @@ The base owns what every model trained on the user-item graph shares:
 - scoring: a user's final embedding against every item's, a history without a learned user
   folded in (``recbench.nn.graph_encoders.user_states``).
 
-A new graph model subclasses it, declares ``Params(GraphParams)`` (``recbench.params``) and
-writes ``make_encoder``, ``propagate``, ``pair_loss`` and ``final_embeddings``;
-``baselines/ultragcn.py`` is the shortest example.
+A new graph model subclasses it, declares ``Params(GraphParams)`` (``recbench.params``; the
+shipped ones are in ``baselines/params.py``) and writes ``make_encoder``, ``propagate``,
+``pair_loss`` and ``final_embeddings``; ``baselines/ultragcn.py`` is the shortest example.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ whole catalog. Its hyperparameters are a dataclass ``Params`` next to it, with d
 ``create_model/`` are imported automatically, so a new baseline is one new module there plus one
 config entry, and no rule changes.
 
+The workflow checks a config's parameters before any job; to plan without importing torch it reads
+the Params from each package's torch-free ``params`` module (``recbench.params.declare``). A model
+may instead keep its Params in its own class, as below; the workflow then imports the model code
+to check them.
+
     @register("MyPop")
     class MyPop(Recommender):
         @dataclass
@@ -22,11 +27,8 @@ config entry, and no rule changes.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -35,8 +37,11 @@ import torch
 
 from recbench.data.dataset import EvalSet, HistoryBatch, Interactions
 from recbench.errors import ConfigError
+from recbench.params import MODEL_PACKAGES, declarations, make_params
 
-MODEL_PACKAGES = ("baselines", "create_model")
+__all__ = ["Recommender", "register", "discover", "get_model_class", "build_model", "make_params",
+           "missing_members", "REGISTRY"]
+
 REGISTRY: dict[str, type["Recommender"]] = {}
 
 
@@ -49,8 +54,6 @@ class Recommender:
 
     #: the evaluator passes at most this many last history items to ``score`` (None: all)
     max_history: ClassVar[int | None] = None
-    #: whether training benefits from a GPU (sets the Snakemake job's gpu resource)
-    uses_gpu: ClassVar[bool] = False
     #: the name configs use (set by ``@register``; the class name for an unregistered one)
     registry_name: ClassVar[str] = ""
 
@@ -86,6 +89,11 @@ def register(name: str):
                               f"({REGISTRY[name].__module__} and {cls.__module__})")
         if not (isinstance(cls, type) and issubclass(cls, Recommender)):
             raise TypeError(f"@register({name!r}) needs a Recommender subclass")
+        declared = declarations().get(name)
+        if declared is not None and cls.Params is not declared:
+            raise TypeError(f"@register({name!r}): {cls.__name__}.Params must be the Params "
+                            f"declared for {name!r} ({declared.__module__}."
+                            f"{declared.__qualname__}): set `Params = {declared.__qualname__}`")
         REGISTRY[name] = cls
         cls.registry_name = name
         return cls
@@ -124,57 +132,11 @@ def missing_members(cls: type, interface: type) -> list[str]:
     return [n for n in names if not hasattr(cls, n)]
 
 
-def _check_type(value, annotation) -> bool:
-    origin = typing.get_origin(annotation)
-    if annotation in (typing.Any, None) or isinstance(annotation, str):
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_check_type(value, a) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is not None:
-        return isinstance(value, origin)
-    return isinstance(value, annotation)
-
-
-def make_params(cls: type[Recommender], params: dict | None, model_name: str = ""):
-    """Validate a config mapping against ``cls.Params``, naming any unknown or mistyped key."""
-    params = dict(params or {})
-    label = model_name or cls.registry_name
-    fields = {f.name: f for f in dataclasses.fields(cls.Params)}
-    unknown = sorted(set(params) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"models.{label}: unknown parameter(s) {unknown}; {cls.__name__} accepts "
-            f"{sorted(fields) or 'none'}."
-        )
-    hints = typing.get_type_hints(cls.Params)
-    for key, value in params.items():
-        if not _check_type(value, hints.get(key, typing.Any)):
-            raise ConfigError(
-                f"models.{label}.{key}: expected {hints[key]}, got {value!r} "
-                f"({type(value).__name__}). Fix the value in the config."
-            )
-    obj = cls.Params(**params)
-    if hasattr(obj, "validate"):
-        try:
-            obj.validate()
-        except ConfigError as exc:  # a range check: name the model, as the checks above do
-            if str(exc).startswith(f"models.{label}"):
-                raise
-            raise ConfigError(f"models.{label}: {exc}") from exc
-    return obj
-
-
 def build_model(name: str, params: dict | None = None, *, seed: int = 0, device: str = "cpu",
                 workdir: Path | None = None, label: str = "",
                 filter_seen: bool = False) -> Recommender:
     """The model ``name`` with ``params`` validated; ``filter_seen``: the evaluation protocol
     (``evaluation.filter_seen``) a neural model's early stopping selects on."""
     cls = get_model_class(name)
-    return cls(make_params(cls, params, label or name), seed=seed, device=device, workdir=workdir,
+    return cls(make_params(cls.Params, params, label or name), seed=seed, device=device, workdir=workdir,
                eval_filter_seen=filter_seen)

@@ -8,14 +8,28 @@
   training interactions; the parameters of ``recbench.graph_model.GraphRecommender``.
   ``GraphSize`` is the graph-size part alone (MRGSRec's graph view takes it too).
 
-Each ``validate`` raises ``ConfigError`` naming the key and the allowed values;
-``recbench.models.make_params`` prefixes the model's config key.
+Each model's own ``Params`` is declared here too, torch-free, so that the workflow plans and
+checks a config (``recbench.config.check``) without importing model code:
+
+- ``@declare("Name")`` on a Params dataclass in a model package's ``params`` module
+  (``baselines/params.py``, ``create_model/params.py``); the model class says ``Params =
+  NameParams`` and ``recbench.models.register`` checks that they agree;
+- ``params_class(name)``: the Params of a model name, from the declarations, or, for a model
+  whose module declares none (a new baseline may keep its ``Params`` in its own class), by
+  importing the model packages;
+- ``make_params(params_cls, mapping, label)``: a config mapping validated against them, naming
+  any unknown or mistyped key and the model's config key.
+
+Each ``validate`` raises ``ConfigError`` naming the key and the allowed values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import types
+import typing
 from dataclasses import dataclass
 
 from recbench.errors import ConfigError
@@ -159,7 +173,7 @@ class GraphParams(TrainConfig, GraphSize):
 
     def validate(self) -> None:
         super().validate()
-        name = type(self).__qualname__.split(".")[0]
+        name = model_name(type(self))
         check_graph_size(self.graph_last_n, self.graph_last_fraction, f"models.{name}")
         if self.negatives not in NEGATIVES:
             raise ConfigError(f"models.{name}.negatives must be one of {NEGATIVES}, got "
@@ -170,3 +184,111 @@ class GraphParams(TrainConfig, GraphSize):
         """Parameters this graph model takes when it is the graph branch of a joint model whose
         other losses are per-example means (CREATE): none unless a model says otherwise."""
         return {}
+
+
+#: the packages whose modules hold models (``recbench.models.discover``) and whose ``params``
+#: module declares their Params
+MODEL_PACKAGES = ("baselines", "create_model")
+#: model name -> its Params dataclass (``declare``)
+DECLARED: dict[str, type] = {}
+
+
+def declare(name: str):
+    """Class decorator: ``cls`` is the Params of the model registered as ``name``."""
+
+    def deco(cls):
+        if name in DECLARED and DECLARED[name] is not cls:
+            raise ConfigError(f"model name {name!r} has its Params declared twice "
+                              f"({DECLARED[name].__module__} and {cls.__module__})")
+        DECLARED[name] = cls
+        cls.model_name = name
+        return cls
+
+    return deco
+
+
+def declarations() -> dict[str, type]:
+    """Every declared Params, by model name (imports each model package's torch-free ``params``)."""
+    for pkg in MODEL_PACKAGES:
+        try:
+            importlib.import_module(f"{pkg}.params")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (pkg, f"{pkg}.params"):
+                raise
+    return DECLARED
+
+
+def params_class(name: str) -> type:
+    """The Params dataclass of the model ``name``: its declaration, else the registered class's
+    own (importing the model code, and torch, to find it)."""
+    if name in declarations():
+        return DECLARED[name]
+    from recbench.models import get_model_class  # a model whose Params are not declared
+
+    return get_model_class(name).Params
+
+
+def known_models() -> set[str]:
+    """Names of the declared models and of those registered so far."""
+    import sys
+
+    registry = getattr(sys.modules.get("recbench.models"), "REGISTRY", {})
+    return set(declarations()) | set(registry)
+
+
+def model_name(params_cls: type) -> str:
+    """The model a Params class belongs to: its declared name, else its owner class's name."""
+    return getattr(params_cls, "model_name", None) or params_cls.__qualname__.split(".")[0]
+
+
+def uses_gpu(params_cls: type) -> bool:
+    """Whether the model trains on a GPU when there is one: the neural models, whose Params are
+    the training loop's (``TrainConfig``). It sets the Snakemake job's gpu resource."""
+    return issubclass(params_cls, TrainConfig)
+
+
+def _check_type(value, annotation) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation in (typing.Any, None) or isinstance(annotation, str):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_check_type(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is not None:
+        return isinstance(value, origin)
+    return isinstance(value, annotation)
+
+
+def make_params(params_cls: type, params: dict | None, label: str = ""):
+    """Validate a config mapping against the dataclass ``params_cls``, naming any unknown or
+    mistyped key; ``label`` is the model's config key (default: the model's name)."""
+    params = dict(params or {})
+    label = label or model_name(params_cls)
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"models.{label}: unknown parameter(s) {unknown}; {model_name(params_cls)} accepts "
+            f"{sorted(fields) or 'none'}."
+        )
+    hints = typing.get_type_hints(params_cls)
+    for key, value in params.items():
+        if not _check_type(value, hints.get(key, typing.Any)):
+            raise ConfigError(
+                f"models.{label}.{key}: expected {hints[key]}, got {value!r} "
+                f"({type(value).__name__}). Fix the value in the config."
+            )
+    obj = params_cls(**params)
+    if hasattr(obj, "validate"):
+        try:
+            obj.validate()
+        except ConfigError as exc:  # a range check: name the model, as the checks above do
+            if str(exc).startswith(f"models.{label}"):
+                raise
+            raise ConfigError(f"models.{label}: {exc}") from exc
+    return obj

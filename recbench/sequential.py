@@ -12,8 +12,8 @@ The base owns what every transformer over a user's recent items shares:
   CE needs, refused before training when it does not fit (``training_memory``).
 
 A new sequential model subclasses it, declares ``Params(SequentialParams)``
-(``recbench.params``) and writes ``make_encoder``, ``local_loss`` and ``score``; to serve as
-CREATE's backbone also ``window_targets`` and ``user_states`` (``SequentialBackbone`` lists the
+(``recbench.params``; the shipped ones are in ``baselines/params.py``) and writes
+``make_encoder``, ``local_loss`` and ``score``; to serve as CREATE's backbone also ``window_targets`` and ``user_states`` (``SequentialBackbone`` lists the
 whole interface). ``baselines/sasrec.py`` is the shortest example; MRGSRec is a sequential model
 with its own ``training_loss`` that is no backbone.
 """

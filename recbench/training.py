@@ -304,8 +304,6 @@ class NeuralRecommender(Recommender, TrainableModule):
     ``epochs_trained`` and ``best_epoch``.
     """
 
-    uses_gpu = True
-
     def __init__(self, params, *, seed: int = 0, device: str = "cpu", workdir: Path | None = None,
                  eval_filter_seen: bool = False):
         nn.Module.__init__(self)

@@ -9,6 +9,7 @@ from recbench.data.dataset import HistoryBatch, Interactions
 from recbench.errors import ConfigError
 from recbench.models import Recommender, build_model
 from recbench.nn.losses import SCE_EXACT
+from recbench.params import uses_gpu
 
 TINY = {"dim": 16, "n_layers": 2, "n_heads": 2, "dropout": 0.0, "max_len": 6, "progress": False}
 
@@ -59,7 +60,7 @@ def test_max_history_is_the_instance_max_len():
     model = build_model("SASRec", {"max_len": 37}, seed=0)
     assert model.max_history == 37 and Recommender.max_history is None
     assert type(model).max_history is None  # the class attribute stays untouched
-    assert model.uses_gpu
+    assert uses_gpu(type(model).Params) and not uses_gpu(build_model("PopRnd").Params)
 
 
 def test_changing_a_later_item_never_changes_an_earlier_output():

@@ -118,9 +118,9 @@ def test_catalog_negatives_reach_the_graph_backbone_and_draw_nothing(small_split
 
 def test_the_standalone_graph_models_keep_their_official_defaults():
     for name in GRAPHS:
-        p = make_params(build_model(name).__class__, {})
+        p = make_params(build_model(name).Params, {})
         assert p.negatives == "sampled"
-    light = make_params(build_model("LightGCN").__class__, {})
+    light = make_params(build_model("LightGCN").Params, {})
     assert (light.hop_norm, light.edge_dropout, light.n_layers) == (False, 0.0, 3)
 
 
@@ -277,12 +277,12 @@ CONFIGS = {path: _configured_create(path) for path in ("config/config.yaml", "co
 
 def resolved(params: dict, option: str):
     """The value CREATE's Params resolve ``option`` to (its backbones' own for nested keys)."""
-    p = make_params(CREATE, params)
+    p = make_params(CREATE.Params, params)
     head, _, rest = option.partition(".")
     if head == "sequential":
-        return getattr(p.backbone_params()[1], rest)
+        return getattr(p.backbone_params()[0], rest)
     if head == "graph":
-        return getattr(p.backbone_params()[3], rest.split(".")[-1])
+        return getattr(p.backbone_params()[1], rest.split(".")[-1])
     return getattr(p, option)
 
 
@@ -320,11 +320,11 @@ def test_the_predecessor_bundle_builds_and_learns(small_split):
 def test_barlow_lambda_is_searchable():
     space = distributions({"barlow_lambda": {"low": 1e-3, "high": 0.1, "log": True}})
     assert defaults_in_space({"barlow_lambda": 5e-3}, space, "search") == {"barlow_lambda": 5e-3}
-    assert make_params(CREATE, {"barlow_lambda": 0.05}).barlow_lambda == 0.05
+    assert make_params(CREATE.Params, {"barlow_lambda": 0.05}).barlow_lambda == 0.05
 
 
 def test_sasrec_keeps_its_default_encoder():
-    p = make_params(SASRec, {})
+    p = make_params(SASRec.Params, {})
     assert (p.input_norm, p.norm_first, p.init) == (False, True, "scaled")
 
 

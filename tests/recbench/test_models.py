@@ -7,6 +7,7 @@ import torch
 
 from recbench.errors import ConfigError
 from recbench.models import REGISTRY, Recommender, build_model, discover, register
+from recbench.params import DECLARED, declarations, declare, params_class
 from recbench.runner import train_and_evaluate
 
 
@@ -40,6 +41,48 @@ def test_toy_model_end_to_end(small_split, tmp_path):
         assert metrics["coverage@10"] == pytest.approx(10 / small_split.n_items)
     finally:
         REGISTRY.pop("ToyPop", None)
+
+
+def test_every_shipped_model_uses_its_torch_free_declaration():
+    """The workflow checks configs by the declarations (recbench.params): they must be the
+    classes' own Params, and every model shipped in the packages has one."""
+    shipped = {n: c for n, c in discover().items()
+               if c.__module__.split(".")[0] in ("baselines", "create_model")}
+    assert set(shipped) == set(declarations())
+    for name, cls in shipped.items():
+        assert cls.Params is DECLARED[name] is params_class(name)
+
+
+def test_register_refuses_params_other_than_the_declared_ones():
+    @declare("DeclaredToy")
+    @dataclass
+    class DeclaredToyParams:
+        k: int = 3
+
+    try:
+        with pytest.raises(TypeError, match="DeclaredToy.*must be the Params declared.*"
+                                            "set `Params = .*DeclaredToyParams`"):
+            @register("DeclaredToy")
+            class DeclaredToy(Recommender):  # forgot `Params = DeclaredToyParams`
+                pass
+        assert "DeclaredToy" not in REGISTRY
+    finally:
+        DECLARED.pop("DeclaredToy", None)
+
+
+def test_an_undeclared_model_keeps_its_params_in_its_class():
+    @register("Undeclared")
+    class Undeclared(Recommender):
+        @dataclass
+        class Params:
+            k: int = 3
+
+    try:
+        assert params_class("Undeclared") is Undeclared.Params
+        with pytest.raises(ConfigError, match="models.Undeclared.k: expected .*int.*got .three."):
+            build_model("Undeclared", {"k": "three"})
+    finally:
+        REGISTRY.pop("Undeclared", None)
 
 
 def test_register_twice_is_refused():

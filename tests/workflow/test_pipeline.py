@@ -182,9 +182,28 @@ def test_lint_is_clean():
     assert "Congratulations" in proc.stdout + proc.stderr
 
 
-def test_paper_config_dry_run_plans_all_datasets(repo):
-    proc = snakemake(repo, "-n", "results/runs/paper/table2.md", "--configfile",
-                     "config/paper.yaml")
+# runs Snakemake's command line and, at exit, writes the names of every module it imported
+WITH_MODULES = """import atexit, runpy, sys
+out, sys.argv = sys.argv[1], ["snakemake", *sys.argv[2:]]
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+runpy.run_module("snakemake", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_paper_config_dry_run_plans_all_datasets(repo, tmp_path):
+    modules_file = tmp_path / "modules.txt"
+    proc = subprocess.run([sys.executable, "-c", WITH_MODULES, str(modules_file), "-n",
+                           "results/runs/paper/table2.md", "--configfile", "config/paper.yaml"],
+                          cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # it checked every model's parameters from their declarations, without model code or torch
+    modules = set(modules_file.read_text().split())
+    assert {"recbench.config", "baselines.params", "create_model.params"} <= modules
+    model_code = sorted(m for m in modules if m.split(".")[0] == "torch"
+                        or m.split(".")[0] in ("baselines", "create_model")
+                        and m not in ("baselines", "create_model") and not m.endswith(".params"))
+    assert model_code == [], model_code
     out = proc.stdout + proc.stderr
     paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     for dataset in ["ml-1m", "beauty", "sports", "clothing", "yambda-50m-likes"]:
