@@ -103,7 +103,7 @@ def validate(config: dict, overrides: dict | None, schema_path: str | os.PathLik
     from snakemake.utils import validate as fill_defaults
 
     schema = yaml.safe_load(Path(schema_path).read_text())
-    config.update(deep_merge(config, typed(overrides or {}, schema)))
+    config.update(studies.deep_merge(config, typed(overrides or {}, schema)))
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config),
                     key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
@@ -204,7 +204,7 @@ def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
     entry = _entry(config, model)
     params = dict(entry.get("params") or {})
     dataset_params = (dataset_spec(config, dataset).get("model_params") or {}).get(model) or {}
-    return entry.get("class", model), deep_merge(params, dataset_params)
+    return entry.get("class", model), studies.deep_merge(params, dataset_params)
 
 
 def variant_overrides(config: dict, dataset: str, model: str) -> dict:
@@ -228,17 +228,6 @@ def _entry(config: dict, model: str) -> dict:
     if model not in config["models"]:
         raise ConfigError(f"model {model!r} is not in config `models:` ({sorted(config['models'])})")
     return config["models"][model] or {}
-
-
-def deep_merge(base: dict, update: dict) -> dict:
-    """``base`` updated by ``update``; nested dicts merge key by key instead of being replaced."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def model_search(config: dict, model: str) -> dict:

@@ -64,16 +64,14 @@ MAX_LABEL_BYTES = 200
 DIGEST = "overrides"
 
 
-#: parameters every point reports with its swept values (the rows of Tables 4 and 5)
-DESCRIBE = ("sequential_backbone", "graph_backbone", "alignment")
-
-
 @dataclass(frozen=True)
 class Point:
     """One point of a study on one dataset."""
 
     label: str  # the {model} wildcard: a config model label, or BASE~key=value~...
-    values: dict = field(default_factory=dict)  # swept values, plus the DESCRIBE parameters
+    values: dict = field(default_factory=dict)  # swept values, plus the point's other top-level
+    #                                             scalar parameters as resolved (what a report's
+    #                                             rows name, e.g. Table 4's graph_backbone)
     name: str = ""  # a variant's name, "default" for the base, the label of an include
     overrides: dict = field(default_factory=dict)  # what the label stands for (kept overrides)
 
@@ -118,6 +116,19 @@ def apply_overrides(params: dict, overrides: dict, label: str = "") -> dict:
                                   f"which is {child!r}, not a dict of parameters")
             node = child
         node[path[-1]] = value
+    return out
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """A copy of ``base`` updated by ``update``: nested dicts merge key by key, any other value
+    replaces (a dataset's ``model_params`` over a model's ``params``, ``--config`` over a config
+    file). ``apply_overrides`` is the same for dotted keys, refusing to reach into a non-dict."""
+    out = _deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = _deepcopy(value) if isinstance(value, dict) else value
     return out
 
 
@@ -193,7 +204,7 @@ def points(config: dict, name: str, dataset: str, base_params: dict, searched=()
     for combo in itertools.product(*(grid[k] for k in keys)):
         values = dict(zip(keys, combo))
         params = apply_overrides(base_params, {**fixed, **values})
-        described = {k: params[k] for k in DESCRIBE if k in params}
+        described = {k: v for k, v in params.items() if not isinstance(v, dict)}
         over = {**fixed, **values}
         label = variant_label(base, over, base_params, searched)
         out.append(Point(label, {**described, **values}, label,

@@ -75,6 +75,14 @@ def test_points_of_the_default_studies(default_config):
     assert "CREATE" in [p.label for p in t4]  # LightGCN + barlow is the base CREATE
     f4 = cfg.study_points(default_config, "fig4_warmup", "synthetic")
     assert [p.values["warmup_epochs"] for p in f4] == [0, 10]
+    # a point names its resolved top-level parameters beside its swept ones (Table 4's rows read
+    # the backbones and alignment): the swept value wins, nested dicts stay out, include is bare
+    assert t4[0].values == {}
+    lightgcn_none = next(p for p in t4 if p.label == "CREATE~alignment=none")
+    assert lightgcn_none.values["graph_backbone"] == "LightGCN"
+    assert lightgcn_none.values["alignment"] == "none"
+    assert lightgcn_none.values["sequential_backbone"] == "SASRec"
+    assert not any(isinstance(v, dict) for v in lightgcn_none.values.values())
     assert studies.study_seeds(default_config, "fig3_graph_size") == [0]
 
 
