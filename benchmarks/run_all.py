@@ -47,8 +47,7 @@ import time
 import traceback
 from pathlib import Path
 
-from _common import GiB, MiB, ROOT
-
+from benchmarks._common import GiB, MiB, ROOT
 from recbench.provenance import cpu_model, meminfo, usable_cores
 
 SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu")
@@ -107,7 +106,7 @@ def machine() -> dict:
 
 
 def run_eval(cfg: dict, device: str = "cpu") -> list[dict]:
-    import bench_eval
+    from benchmarks import bench_eval
 
     return bench_eval.sweep(cfg["catalogs"], device=device, repeats=cfg["repeats"],
                             scores=cfg["scores"], max_users=cfg["max_users"],
@@ -115,23 +114,22 @@ def run_eval(cfg: dict, device: str = "cpu") -> list[dict]:
 
 
 def run_steps(cfg: dict, device: str = "cpu") -> list[dict]:
-    import bench_steps
+    from benchmarks import bench_steps
 
     return bench_steps.sweep(device=device, quick=cfg["quick"], steps=cfg["steps"],
                              rounds=cfg["rounds"], log=log)
 
 
 def run_memory(cfg: dict, scale_cfg: dict, device: str = "cpu", amp: bool = False) -> dict:
-    import bench_scale
-    import bench_sequential
-    from _common import in_subprocess
+    from benchmarks import bench_scale, bench_sequential
+    from benchmarks._common import in_fresh_process
 
     sweep = bench_sequential.memory_sweep(cfg["catalogs"], cfg["batch"], cfg["length"], device,
                                           log=log)
     models = scale_cfg["gpu_models" if device.startswith("cuda") else "models"]
     epochs = bench_scale.run(models, scale_cfg["scale"], device, amp=amp, log=log)
-    refusal = in_subprocess("bench_scale", "ce_refusal", model="CREATE",
-                            scale=scale_cfg["scale"], device=device)
+    refusal = in_fresh_process(bench_scale.ce_refusal, model="CREATE", scale=scale_cfg["scale"],
+                               device=device)
     log(f"  CREATE with loss: ce at this size: {'refused' if refusal.get('refused') else 'fits'}"
         + (f" ({refusal['error']})" if "error" in refusal else ""))
     return {"sweep": sweep, "batch": cfg["batch"], "length": cfg["length"], "epochs": epochs,
@@ -140,7 +138,7 @@ def run_memory(cfg: dict, scale_cfg: dict, device: str = "cpu", amp: bool = Fals
 
 
 def run_data(cfg: dict) -> dict:
-    import bench_data
+    from benchmarks import bench_data
 
     r = bench_data.measure(cfg["rows"])
     if "time_ratio" in r:
@@ -150,7 +148,7 @@ def run_data(cfg: dict) -> dict:
 
 
 def run_pipeline(cfg: dict) -> dict:
-    import bench_pipeline
+    from benchmarks import bench_pipeline
 
     r = bench_pipeline.measure_dry_run(tiny=cfg["tiny"])
     log(f"  snakemake -n: {r['ours']['jobs']:,} jobs in {r['ours']['seconds']:.1f} s (bare "
@@ -159,7 +157,7 @@ def run_pipeline(cfg: dict) -> dict:
 
 
 def run_default() -> dict:
-    import bench_pipeline
+    from benchmarks import bench_pipeline
 
     r = bench_pipeline.default_run()
     log(f"  default run, cold: {r['seconds']:.0f} s ({'ok' if r['ok'] else 'FAILED'})")

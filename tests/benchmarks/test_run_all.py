@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_pipeline import DEFAULT_COMMAND, clean_env, job_stats
+from recbench.threads import THREAD_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ["## Summary", "## Machine",
             "## 1. Evaluation", "## 2. Training steps", "## 3. Memory", "## 4. Data",
@@ -135,11 +138,6 @@ def test_plots_and_raw_numbers_are_written(tiny_run):
 
 
 def test_job_stats_are_parsed_from_snakemake_output():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_pipeline import job_stats
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     text = ("Building DAG of jobs...\nJob stats:\njob               count\n--------------  -------\n"
             "fetch_raw             6\ntune_trial         1517\ntotal              2065\n\n\n"
             "[Wed] rule fetch_raw:\nJob stats:\njob  count\n---  ---\ntotal  1\n")
@@ -150,11 +148,6 @@ def test_job_stats_are_parsed_from_snakemake_output():
 
 def test_the_default_run_times_the_readmes_main_command():
     """--default-run measures the command the README's quick start gives, not a variant of it."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_pipeline import DEFAULT_COMMAND
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     readme = (ROOT / "README.md").read_text()
     start = readme.index("## Quick start")
     quick_start = readme[start:readme.index("\n## ", start + 1)]
@@ -162,17 +155,9 @@ def test_the_default_run_times_the_readmes_main_command():
     assert main.split("&&")[-1].split() == list(DEFAULT_COMMAND), main
 
 
-
 def test_the_default_run_leaves_every_thread_variable_to_the_workflow(monkeypatch):
     """--default-run times the command in a researcher's clean shell: no OMP_NUM_THREADS nor any
     other thread-pool variable, so the workflow has to set the jobs' threads itself."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_pipeline import clean_env
-
-        from recbench.threads import THREAD_ENV
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     for name in THREAD_ENV:
         monkeypatch.setenv(name, "1")
     monkeypatch.setenv("KEEP_ME", "yes")
