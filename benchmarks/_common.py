@@ -97,12 +97,14 @@ def in_fresh_process(fn, timeout: float | None = None, **kwargs) -> dict:
     so its peak is its own, see ``peak_rss_bytes``); its dict result plus ``peak_rss_bytes`` (the
     whole process: interpreter, imports, data) and ``base_rss_bytes`` (after the imports of
     ``fn``'s module, before the call). ``fn`` is a module-level function; kwargs and result are
-    pickled. On failure: {"error": "ExceptionType: message"}, or how the process ended."""
+    pickled. The fresh process imports the main script too, so a script keeps its work under
+    ``if __name__ == "__main__":``. On failure: {"error": "ExceptionType: message"}, or how the
+    process ended."""
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(send, fn, kwargs))
     proc.start()
-    send.close()  # the child's end only: a child that dies unheard gives EOF, not a hang
+    send.close()  # this process's copy: a child that dies unheard gives EOF, not a hang
     try:
         if not receive.poll(timeout):
             proc.kill()
