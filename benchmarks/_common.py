@@ -3,31 +3,23 @@
 - ``interleaved(fns, rounds)``: the best time of each function over ``rounds`` rounds, the
   functions taking turns inside a round, so a burst of load on a shared machine hits all of them
   alike (the ratios are what the reports compare; absolute times on a noisy machine mean little);
-- ``in_subprocess(module, function, **kwargs)``: call ``benchmarks/<module>.py:<function>`` in a
-  fresh Python process and return its result (a dict) with the process's peak RSS added, so one
-  memory-heavy case never hides another's peak. ``python benchmarks/_common.py --call m:f --kwargs
-  JSON`` is that process;
+- ``in_fresh_process(fn, **kwargs)``: ``fn(**kwargs)`` in a fresh Python process
+  (multiprocessing's "spawn") and its result (a dict) with the process's peak RSS added, so one
+  memory-heavy case never hides another's peak;
 - ``synthetic_log``: a log of a given number of users, items and interactions with power-law item
   popularity (``YAMBDA_50M_LIKES`` is the size of the paper's largest dataset).
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import os
+import multiprocessing
 import resource
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-if str(ROOT) not in sys.path:  # measure this checkout's code, whatever is installed
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: its config, Snakefile and git
 #: users, items, interactions of Yambda-50M likes and of MovieLens-1M (the paper's Table 1)
 YAMBDA_50M_LIKES = (8_283, 181_304, 881_456)
 ML_1M = (6_040, 3_706, 1_000_209)
@@ -100,40 +92,41 @@ def interleaved(fns: dict, rounds: int, device: str = "cpu", warmup: bool = True
     return best
 
 
-def in_subprocess(module: str, function: str, timeout: float | None = None, **kwargs) -> dict:
-    """``benchmarks/<module>.py:<function>(**kwargs)`` in a fresh process; its dict result plus
-    ``peak_rss_bytes`` (the whole fresh process: interpreter, imports, data) and
-    ``base_rss_bytes`` (after the imports, before the call). On failure: {"error": the last line of its stderr}."""
-    cmd = [sys.executable, str(BENCH_DIR / "_common.py"), "--call", f"{module}:{function}",
-           "--kwargs", json.dumps(kwargs)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+def in_fresh_process(fn, timeout: float | None = None, **kwargs) -> dict:
+    """``fn(**kwargs)`` in a fresh Python process (multiprocessing's "spawn": a new interpreter,
+    so its peak is its own, see ``peak_rss_bytes``); its dict result plus ``peak_rss_bytes`` (the
+    whole process: interpreter, imports, data) and ``base_rss_bytes`` (after the imports of
+    ``fn``'s module, before the call). ``fn`` is a module-level function; kwargs and result are
+    pickled. The fresh process imports the main script too, so a script keeps its work under
+    ``if __name__ == "__main__":``. On failure: {"error": "ExceptionType: message"}, or how the
+    process ended."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, fn, kwargs))
+    proc.start()
+    send.close()  # this process's copy: a child that dies unheard gives EOF, not a hang
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=ROOT)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        err = proc.stderr.strip().splitlines()
-        return {"error": err[-1] if err else f"exit status {proc.returncode}"}
-    return json.loads(lines[-1])
+        if not receive.poll(timeout):
+            proc.kill()
+            return {"error": f"timed out after {timeout:.0f} s"}
+        return receive.recv()
+    except EOFError:  # killed (out of memory?) or failed before fn ran (its traceback is above)
+        proc.join()
+        return {"error": f"the process ended with exit status {proc.exitcode} before returning"}
+    finally:
+        receive.close()
+        proc.join()
 
 
-def _child(call: str, kwargs: dict) -> None:
-    sys.path.insert(0, str(BENCH_DIR))
-    module, function = call.split(":")
-    fn = getattr(importlib.import_module(module), function)
-    import torch  # noqa: F401 - imported before the baseline is taken, as every case needs it
-
-    base = current_rss_bytes()
+def _child(send, fn, kwargs: dict) -> None:
+    base = current_rss_bytes()  # fn's module was imported when the arguments were unpickled
     try:
-        out = fn(**kwargs)
+        out = {**fn(**kwargs), "peak_rss_bytes": peak_rss_bytes(), "base_rss_bytes": base}
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which records it
         traceback.print_exc()
-        print(f"{type(exc).__name__}: {exc}".replace("\n", " "), file=sys.stderr)
-        sys.exit(1)
-    print(json.dumps({**out, "peak_rss_bytes": peak_rss_bytes(), "base_rss_bytes": base}))
+        out = {"error": f"{type(exc).__name__}: {exc}".replace("\n", " ")}
+    send.send(out)
+    send.close()
 
 
 def synthetic_log(users: int, items: int, rows: int, seed: int = 0, zipf: float = 1.2,
@@ -168,10 +161,3 @@ def sequence_log(users: int, length: int, items: int, seed: int = 0):
     i = np.random.default_rng(seed).integers(0, items, len(u))
     return Interactions(u, i, np.arange(len(u)), users, items)
 
-
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--call", required=True)
-    ap.add_argument("--kwargs", default="{}")
-    args = ap.parse_args()
-    _child(args.call, json.loads(args.kwargs))

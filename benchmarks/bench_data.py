@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import GiB, MiB, current_rss_bytes, in_subprocess, peak_rss_bytes, reset_peak_rss
+
+from benchmarks._common import (GiB, MiB, current_rss_bytes, in_fresh_process, peak_rss_bytes,
+                                reset_peak_rss)
 
 SECONDS_PER_MILLION = 10.0  # goal: prepare + split at most this per million rows
 YAMBDA_500M_ROWS = 500_000_000
@@ -88,10 +90,10 @@ def measure(rows: int = 10_000_000, timeout: float | None = None) -> dict:
     """Make the log here, run both paths in fresh processes; times, peaks and ratios."""
     with tempfile.TemporaryDirectory() as tmp:
         log = make_log(str(Path(tmp) / "log.parquet"), rows)
-        ours = in_subprocess("bench_data", "prepare_and_split", timeout=timeout,
-                             path=str(Path(tmp) / "log.parquet"), out=tmp)
-        bare = in_subprocess("bench_data", "bare_read_sort_write", timeout=timeout,
-                             path=str(Path(tmp) / "log.parquet"), out=tmp)
+        ours = in_fresh_process(prepare_and_split, timeout=timeout,
+                                path=str(Path(tmp) / "log.parquet"), out=tmp)
+        bare = in_fresh_process(bare_read_sort_write, timeout=timeout,
+                                path=str(Path(tmp) / "log.parquet"), out=tmp)
     r = {**log, "ours": ours, "bare": bare, "goal_s": SECONDS_PER_MILLION * rows / 1e6}
     if "error" not in ours and "error" not in bare:
         r["time_ratio"] = ours["total_s"] / bare["total_s"]

@@ -14,8 +14,8 @@ import argparse
 
 import numpy as np
 import torch
-from _common import interleaved
 
+from benchmarks._common import interleaved
 from recbench.data.dataset import EvalSet
 from recbench.evaluation import evaluate
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import GiB
 
-import bench_scale
+from benchmarks import bench_scale
+from benchmarks._common import GiB
 
 
 def main():

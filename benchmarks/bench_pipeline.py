@@ -29,8 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT
-
+from benchmarks._common import ROOT
 from recbench.provenance import usable_cores
 from recbench.threads import THREAD_ENV
 

@@ -7,7 +7,7 @@
 
 The log has 8,283 users, 181,304 items and 881,456 interactions (Yambda-50M likes, the paper's
 Table 1) with power-law item popularity; ``--scale k`` divides all three by k. Each model runs in
-its own fresh process (``_common.in_subprocess``), so each peak is that model's own: the whole
+its own fresh process (``_common.in_fresh_process``), so each peak is that model's own: the whole
 process, data, model, optimizer and all. The models take the paper's settings for this dataset
 (config/paper.yaml: SCE, max_len 200, CREATE = SASRec + UltraGCN on all of each user's
 interactions), CREATE without warm-up so that the epoch trains the whole model; ``--warmup``
@@ -30,7 +30,8 @@ import argparse
 import time
 
 import torch
-from _common import ML_1M, GiB, YAMBDA_50M_LIKES, in_subprocess, synthetic_log
+
+from benchmarks._common import ML_1M, GiB, YAMBDA_50M_LIKES, in_fresh_process, synthetic_log
 
 #: config/paper.yaml's parameters for yambda-50m-likes (batch sizes: the models' defaults)
 PAPER_PARAMS = {
@@ -153,9 +154,8 @@ def run(models=("SASRec", "CREATE"), scale: int = 1, device: str = "cpu", amp: b
     """``epoch`` of each model, each in a fresh process, on a log of ``size``'s size."""
     out = []
     for name in models:
-        r = in_subprocess("bench_scale", "epoch", timeout=timeout, model=name, scale=scale,
-                          device=device, amp=amp, steps=steps, log=size,
-                          params=(params or {}).get(name))
+        r = in_fresh_process(epoch, timeout=timeout, model=name, scale=scale, device=device,
+                             amp=amp, steps=steps, log=size, params=(params or {}).get(name))
         r.setdefault("model", name)
         r.setdefault("device", device)
         if "error" in r:

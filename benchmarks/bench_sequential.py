@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import MiB, current_rss_bytes, in_subprocess, peak_rss_bytes, reset_peak_rss
 
-import bench_steps
+from benchmarks import bench_steps
+from benchmarks._common import (MiB, current_rss_bytes, in_fresh_process, peak_rss_bytes,
+                                reset_peak_rss)
 
 CATALOGS = (4_000, 20_000, 50_000, 100_000, 200_000)
 BATCH, LENGTH, DIM = 128, 50, 64
@@ -29,7 +30,7 @@ SCE = {"n_buckets": 256, "bucket_size_x": 256, "bucket_size_y": 256}
 def memory_point(loss: str, n_items: int, batch: int = BATCH, length: int = LENGTH,
                  dim: int = DIM, device: str = "cpu") -> dict:
     """Peak bytes of one forward+backward of ``loss`` above what its inputs hold (run it in a
-    fresh process: ``in_subprocess("bench_sequential", "memory_point", ...)``)."""
+    fresh process: ``in_fresh_process(memory_point, ...)``)."""
     from recbench.nn.losses import full_ce, scalable_ce
 
     g = torch.Generator().manual_seed(0)
@@ -78,14 +79,14 @@ def memory_sweep(catalogs=CATALOGS, batch: int = BATCH, length: int = LENGTH,
         try:
             require(est, f"full CE over {n_items:,} items for {batch * length:,} positions",
                     "use SCE", device=device)
-            r = in_subprocess("bench_sequential", "memory_point", loss="ce", n_items=n_items,
-                              batch=batch, length=length, device=device)
+            r = in_fresh_process(memory_point, loss="ce", n_items=n_items, batch=batch,
+                                 length=length, device=device)
             row["ce_peak_bytes"] = r.get("peak_bytes")
             row["ce_error"] = r.get("error")
         except ResourceError as exc:
             row["ce_peak_bytes"], row["ce_refused"] = None, str(exc)
-        r = in_subprocess("bench_sequential", "memory_point", loss="sce", n_items=n_items,
-                          batch=batch, length=length, device=device)
+        r = in_fresh_process(memory_point, loss="sce", n_items=n_items, batch=batch,
+                             length=length, device=device)
         row["sce_peak_bytes"], row["sce_error"] = r.get("peak_bytes"), r.get("error")
         ce = row["ce_peak_bytes"]
         log(f"  memory {n_items:>7,} items: CE "

@@ -27,8 +27,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from _common import interleaved, sequence_log
 from torch import nn
+
+from benchmarks._common import interleaved, sequence_log
 
 GOAL = 1.2  # ours / bare step time, at most
 MODELS = ("SASRec", "BERT4Rec", "LightGCN", "UltraGCN", "CREATE")

@@ -31,7 +31,9 @@ the absolute numbers. Sections (each a module of benchmarks/ that also runs on i
 
 Peaks are resident sets of fresh processes (VmHWM; see ``_common.peak_rss_bytes``). The report,
 its plots (PNG, ``<out stem>/``) and the raw numbers (``<out stem>/benchmarks.json``) are written
-atomically, after every section (a stopped run keeps what it measured). The exit status is 1 when a section failed to run (its error is in the report).
+atomically, after every section (a stopped run keeps what it measured). The exit status is 1
+when a section failed to run (its error is in the report). ``REPORT`` says how each section is
+rendered.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
-from _common import GiB, MiB, ROOT
-
+from benchmarks._common import GiB, MiB, ROOT
 from recbench.provenance import cpu_model, meminfo, usable_cores
 
 SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu")
@@ -107,7 +110,7 @@ def machine() -> dict:
 
 
 def run_eval(cfg: dict, device: str = "cpu") -> list[dict]:
-    import bench_eval
+    from benchmarks import bench_eval
 
     return bench_eval.sweep(cfg["catalogs"], device=device, repeats=cfg["repeats"],
                             scores=cfg["scores"], max_users=cfg["max_users"],
@@ -115,23 +118,22 @@ def run_eval(cfg: dict, device: str = "cpu") -> list[dict]:
 
 
 def run_steps(cfg: dict, device: str = "cpu") -> list[dict]:
-    import bench_steps
+    from benchmarks import bench_steps
 
     return bench_steps.sweep(device=device, quick=cfg["quick"], steps=cfg["steps"],
                              rounds=cfg["rounds"], log=log)
 
 
 def run_memory(cfg: dict, scale_cfg: dict, device: str = "cpu", amp: bool = False) -> dict:
-    import bench_scale
-    import bench_sequential
-    from _common import in_subprocess
+    from benchmarks import bench_scale, bench_sequential
+    from benchmarks._common import in_fresh_process
 
     sweep = bench_sequential.memory_sweep(cfg["catalogs"], cfg["batch"], cfg["length"], device,
                                           log=log)
     models = scale_cfg["gpu_models" if device.startswith("cuda") else "models"]
     epochs = bench_scale.run(models, scale_cfg["scale"], device, amp=amp, log=log)
-    refusal = in_subprocess("bench_scale", "ce_refusal", model="CREATE",
-                            scale=scale_cfg["scale"], device=device)
+    refusal = in_fresh_process(bench_scale.ce_refusal, model="CREATE", scale=scale_cfg["scale"],
+                               device=device)
     log(f"  CREATE with loss: ce at this size: {'refused' if refusal.get('refused') else 'fits'}"
         + (f" ({refusal['error']})" if "error" in refusal else ""))
     return {"sweep": sweep, "batch": cfg["batch"], "length": cfg["length"], "epochs": epochs,
@@ -140,7 +142,7 @@ def run_memory(cfg: dict, scale_cfg: dict, device: str = "cpu", amp: bool = Fals
 
 
 def run_data(cfg: dict) -> dict:
-    import bench_data
+    from benchmarks import bench_data
 
     r = bench_data.measure(cfg["rows"])
     if "time_ratio" in r:
@@ -150,7 +152,7 @@ def run_data(cfg: dict) -> dict:
 
 
 def run_pipeline(cfg: dict) -> dict:
-    import bench_pipeline
+    from benchmarks import bench_pipeline
 
     r = bench_pipeline.measure_dry_run(tiny=cfg["tiny"])
     log(f"  snakemake -n: {r['ours']['jobs']:,} jobs in {r['ours']['seconds']:.1f} s (bare "
@@ -159,7 +161,7 @@ def run_pipeline(cfg: dict) -> dict:
 
 
 def run_default() -> dict:
-    import bench_pipeline
+    from benchmarks import bench_pipeline
 
     r = bench_pipeline.default_run()
     log(f"  default run, cold: {r['seconds']:.0f} s ({'ok' if r['ok'] else 'FAILED'})")
@@ -317,240 +319,6 @@ EPOCH_HEADER = ["model", "device", "steps", "epoch (s)", "build (s)", "peak RSS 
                 "ratio to 24 GiB", "goal", "status"]
 
 
-def render(results: dict, out: Path, plots: Path, tiny: bool, default_run: bool) -> str:
-    m, S = results["machine"], results["sections"]
-    mode = "tiny (--tiny: small shapes, a smoke test)" if tiny else "full"
-    lines = [
-        "# Benchmarks",
-        "",
-        f"`python benchmarks/run_all.py{' --tiny' if tiny else ''}"
-        f"{' --default-run' if default_run else ''}`: mode {mode}, {m['date']}, "
-        f"{results['wall_s']:.0f} s in all. Each figure is a ratio against a bare reference "
-        "measured in the same run on the same machine; absolute numbers beside it. Raw numbers: "
-        f"`{plots.name}/benchmarks.json`.",
-        "",
-    ]
-    summary = []
-    unfinished = results.get("unfinished") or []
-    if unfinished:
-        lines += [f"**Unfinished**: this report was written after each section; the run was still "
-                  f"going or was stopped before {', '.join(unfinished)}.", ""]
-
-    def add_summary(section, headline, ratio, goal, status):
-        summary.append([section, headline, ratio, goal, status])
-
-    labels = {"eval": "1. evaluation", "steps": "2. training steps", "memory": "3. memory",
-              "data": "4. data", "pipeline": "5. pipeline", "gpu": "7. GPU"}
-
-    def absent(name: str) -> str:
-        missed = name in unfinished
-        if name in labels:
-            add_summary(labels[name], "not measured" if missed else "not run in this invocation",
-                        "—", "—", "not run")
-        if missed:
-            return "Not measured: the run stopped (or was still going) before this section."
-        return "Not run in this invocation."
-
-    # -- machine
-    body = ["## Machine", ""]
-    load0, load1 = m.get("load_average_at_start"), m.get("load_average_at_end")
-    body += table(["", "this run"], [
-        ["CPU", m["cpu"]], ["cores (usable)", m["cores"]],
-        ["torch threads", f"{m['torch_threads']} (OMP_NUM_THREADS={m['omp_num_threads']})"],
-        ["RAM", f"{_gib(m['ram_bytes'])} GiB ({_gib(m['available_bytes_at_start'])} GiB "
-                "available at the start)"],
-        ["load average (1, 5, 15 min)", f"{_fmt_load(load0)} at the start, {_fmt_load(load1)} "
-                                        "at the end"],
-        ["GPU", m["cuda"] + f" ({_gib(m['cuda_memory_bytes'])} GiB)" if m["cuda"] else
-         "none (no GPU on this machine)"],
-        ["torch", m["torch"]], ["Python", m["python"]], ["OS", m["os"]],
-        ["commit", m["git"]], ["date", m["date"]],
-    ])
-
-    # -- 1. evaluation
-    body += ["## 1. Evaluation: scoring + top-100 against a bare `H @ E.T; topk`", ""]
-    sec = S.get("eval")
-    if sec is None:
-        body += [absent("eval"), ""]
-    elif _error(sec):
-        body += [f"Failed: {_error(sec)}", ""]
-        add_summary("1. evaluation", "failed", "—", f">= {EVAL_GOAL}", "FAIL")
-    else:
-        body += [f"Histories per second through `recbench.evaluation.evaluate` (a SASRec-like "
-                 "head's `score`, deterministic top-100 with tie repair, target ranks, coverage) "
-                 "against a bare `torch.topk(H @ E.T, 100)` on the same tensors; d = 64, batches "
-                 f"of 1,024, {_threads(sec[0]['threads'])}. Ratio = recbench / bare throughput.",
-                 "", f"![evaluation]({plots.name}/eval.png)", ""]
-        body += table(EVAL_HEADER, eval_rows(sec))
-        worst = min(sec, key=lambda r: r["ratio"])
-        add_summary("1. evaluation", f"worst of {len(sec)} catalogs ({worst['items']:,} items)",
-                    f"{worst['ratio']:.2f}", f">= {EVAL_GOAL}", _status(worst["ratio"] >= EVAL_GOAL))
-
-    # -- 2. training steps
-    body += ["## 2. Training steps against a bare plain-torch step of the same shapes", ""]
-    sec = S.get("steps")
-    if sec is None:
-        body += [absent("steps"), ""]
-    elif _error(sec):
-        body += [f"Failed: {_error(sec)}", ""]
-        add_summary("2. training steps", "failed", "—", f"<= {STEP_GOAL}", "FAIL")
-    else:
-        body += ["One AdamW step of the project's model (its `training_loss`, the path of "
-                 "`recbench.training.train`) against a step written in plain torch with the same "
-                 "tensor shapes (`benchmarks/bench_steps.py` says what each bare step does); best "
-                 "of the rounds, the two taking turns. Ratio = recbench / bare time.", "",
-                 f"![training steps]({plots.name}/steps.png)", ""]
-        body += table(STEPS_HEADER, steps_rows(sec))
-        worst = max(sec, key=lambda r: r["ratio"])
-        add_summary("2. training steps", f"worst of {len(sec)} models ({worst['model']})",
-                    f"{worst['ratio']:.2f}", f"<= {STEP_GOAL}", _status(worst["ratio"] <= STEP_GOAL))
-
-    # -- 3. memory
-    body += ["## 3. Memory: full cross-entropy against SCE, and a Yambda-size epoch", ""]
-    sec = S.get("memory")
-    if sec is None:
-        body += [absent("memory"), ""]
-    elif _error(sec):
-        body += [f"Failed: {_error(sec)}", ""]
-        add_summary("3. memory", "failed", "—", "—", "FAIL")
-    else:
-        body += _render_memory(sec, plots, "memory", add_summary, "3.")
-
-    # -- 4. data
-    body += [f"## 4. Data: prepare + split of a {_rows(S.get('data'))} synthetic log", ""]
-    sec = S.get("data")
-    if sec is None:
-        body += [absent("data"), ""]
-    elif _error(sec) or "time_ratio" not in sec:
-        err = _error(sec) or sec["ours"].get("error") or sec["bare"].get("error")
-        body += [f"Failed: {err}", ""]
-        add_summary("4. data", "failed", "—", "—", "FAIL")
-    else:
-        o, b = sec["ours"], sec["bare"]
-        per_m = o["total_s"] / (sec["rows"] / 1e6)
-        body += [f"A download-free log of {sec['rows']:,} rows ({sec['users']:,} users, "
-                 f"{sec['items']:,} items, power-law popularity; parquet "
-                 f"{sec['file_bytes'] / MiB:,.0f} MiB) parsed as a custom dataset (`prepare`, "
-                 "with its memory check), saved, split by the global temporal split, indexed and "
-                 "saved, in a fresh process; the bare reference reads the same file with polars, "
-                 "sorts it by time and writes it, in another. Peaks are each process's resident "
-                 "set above what it held before the work.", ""]
-        body += table(["", "recbench", "bare read-sort-write", "ratio", "goal", "status"], [
-            ["seconds", f"{o['total_s']:.2f} (prepare {o['prepare_s']:.2f}, split + index + "
-                        f"save {o['split_s']:.2f})", f"{b['total_s']:.2f}",
-             f"{sec['time_ratio']:.2f}", "—", "info"],
-            ["seconds per million rows", f"{per_m:.2f}", "—", f"{per_m / 10:.2f}",
-             "<= 10 s", _status(per_m <= 10)],
-            ["peak memory (MiB)", f"{_mib(o['peak_bytes'])} ({o['peak_bytes'] / sec['rows']:.0f} "
-                                  "bytes per row)", _mib(b["peak_bytes"]),
-             f"{sec['memory_ratio']:.2f}", "—", "info"],
-            ["prepare's peak / its up-front estimate", f"{_mib(o['prepare_peak_bytes'])} / "
-             f"{_mib(o['parse_estimate_bytes'])} MiB", "—", f"{sec['estimate_ratio']:.2f}",
-             "<= 1", _status(sec["estimate_ratio"] <= 1)],
-        ])
-        if sec["rows"] >= 1_000_000:  # below, fixed costs dominate the bytes per row
-            body += [f"At this many bytes per row a Yambda-500M-class log (500,000,000 rows) "
-                     f"would peak near {sec['extrapolated_500m_bytes'] / GiB:,.0f} GiB in "
-                     "prepare + split."]
-        body += ["`prepare` refuses a file whose parsing alone does not fit, before reading it, "
-                 "with the GiB it needs.", ""]
-        add_summary("4. data", f"{sec['rows']:,} rows: {o['total_s']:.1f} s, peak "
-                    f"{_mib(o['peak_bytes'])} MiB", f"{per_m / 10:.2f}", "<= 1 (10 s per M rows)",
-                    _status(per_m <= 10 and sec["estimate_ratio"] <= 1))
-
-    # -- 5. pipeline
-    body += ["## 5. Pipeline: `snakemake -n` of the paper's grid", ""]
-    sec = S.get("pipeline")
-    if sec is None:
-        body += [absent("pipeline"), ""]
-    elif _error(sec):
-        body += [f"Failed: {_error(sec)}", ""]
-        add_summary("5. pipeline", "failed", "—", "—", "FAIL")
-    else:
-        o, b = sec["ours"], sec["bare"]
-        body += [f"`snakemake -n {' '.join(sec['targets'])} --configfile {sec['configfile']}` in "
-                 "a throw-away copy of the working tree (nothing written here), against a dry run "
-                 "of a bare Snakefile of as many trivial jobs (Snakemake's own cost). Ratio = "
-                 "ours / bare time.", ""]
-        body += table(["", "jobs planned", "seconds", "ratio"], [
-            ["paper grid" if sec["configfile"].endswith("paper.yaml") else "default Table 2",
-             f"{o['jobs']:,}", f"{o['seconds']:.1f}", f"{sec['ratio']:.2f}"],
-            ["bare Snakefile", f"{b['jobs']:,}", f"{b['seconds']:.1f}", "1.00"],
-        ])
-        body += ["Jobs per rule: " + ", ".join(f"{k} {v:,}" for k, v in o["job_counts"].items()
-                                              if k != "total") + ".", ""]
-        add_summary("5. pipeline", f"{o['jobs']:,} jobs planned in {o['seconds']:.1f} s",
-                    f"{sec['ratio']:.2f}", "—", "info")
-
-    # -- 6. default run
-    body += ["## 6. The default command, cold, on this machine", ""]
-    sec = S.get("default")
-    if sec is None:
-        body += [absent("default") + (" `python benchmarks/run_all.py --default-run` runs "
-                 "the README's `snakemake --cores 8 results/table2.md` in a fresh clone and "
-                 "times it."), ""]
-        add_summary("6. default run", "not measured" if "default" in unfinished else
-                    "not run in this invocation", "—", "<= 1 (600 s)", "not run")
-    elif _error(sec):
-        body += [f"Failed: {_error(sec)}", ""]
-        add_summary("6. default run", "failed", "—", "<= 1 (600 s)", "FAIL")
-    else:
-        body += [f"`{sec['command']}` in a fresh `git clone` of commit {sec['commit'][:10]}, its "
-                 "committed results removed (no data, no results, no .snakemake), "
-                 f"{sec['cores']} cores. Ratio = seconds / 600.", ""]
-        body += table(["command", "jobs", "seconds", "ratio", "goal", "status"], [
-            [f"`{sec['command']}`", _fmt(sec.get("jobs"), ","), f"{sec['seconds']:.0f}",
-             f"{sec['ratio']:.2f}", "<= 1 (600 s)",
-             _status(sec["ok"] and sec["seconds"] <= sec["goal_s"])
-             + ("" if sec["ok"] else f" (failed: {sec['tail']})")]])
-        add_summary("6. default run", f"{sec['seconds']:.0f} s on {sec['cores']} cores",
-                    f"{sec['ratio']:.2f}", "<= 1 (600 s)",
-                    _status(sec["ok"] and sec["seconds"] <= sec["goal_s"]))
-
-    # -- 7. gpu
-    body += ["## 7. GPU", ""]
-    sec = S.get("gpu")
-    if sec is None:
-        body += [absent("gpu"), ""]
-    elif _error(sec):
-        body += [f"Failed: {_error(sec)}", ""]
-    elif not sec.get("available"):
-        body += ["No GPU on this machine (`torch.cuda.is_available()` is False): sections 1-3 "
-                 "ran on the CPU only. On a machine with CUDA the same command repeats them on "
-                 "the GPU, the Yambda-size SASRec and CREATE epochs with mixed precision.", ""]
-        add_summary("7. GPU", "no GPU on this machine", "—", "—", "not run")
-    else:
-        body += [f"{sec['device']}: sections 1-3 on the GPU; the Yambda-size epochs with "
-                 "mixed precision (float16 autocast).", ""]
-        for i, (name, title) in enumerate((("eval", "Evaluation"), ("steps", "Training steps"),
-                                           ("memory", "Memory")), start=1):
-            part = sec.get(name)
-            body += [f"### 7.{i} {title} (cuda)", ""]
-            if part is None or _error(part):
-                body += [f"Failed: {_error(part)}", ""]
-                continue
-            if name == "eval":
-                body += [f"![evaluation on the GPU]({plots.name}/eval_cuda.png)", ""]
-                body += table(EVAL_HEADER, eval_rows(part))
-                worst = min(part, key=lambda r: r["ratio"])
-                add_summary("7. GPU evaluation", f"worst ({worst['items']:,} items)",
-                            f"{worst['ratio']:.2f}", f">= {EVAL_GOAL}",
-                            _status(worst["ratio"] >= EVAL_GOAL))
-            elif name == "steps":
-                body += [f"![training steps on the GPU]({plots.name}/steps_cuda.png)", ""]
-                body += table(STEPS_HEADER, steps_rows(part))
-                worst = max(part, key=lambda r: r["ratio"])
-                add_summary("7. GPU training steps", f"worst ({worst['model']})",
-                            f"{worst['ratio']:.2f}", f"<= {STEP_GOAL}",
-                            _status(worst["ratio"] <= STEP_GOAL))
-            else:
-                body += _render_memory(part, plots, "memory_cuda", add_summary, "7. GPU")
-
-    lines += ["## Summary", ""]
-    lines += table(["section", "headline", "ratio", "goal", "status"], summary)
-    return "\n".join(lines + body)
-
-
 def _threads(n: int) -> str:
     return f"{n} thread" + ("" if n == 1 else "s")
 
@@ -563,10 +331,41 @@ def _rows(sec):
     return f"{sec['rows']:,}-row" if isinstance(sec, dict) and "rows" in sec else "large"
 
 
-def _render_memory(sec: dict, plots: Path, plot_name: str, add_summary, label: str) -> list[str]:
+# Each section's renderer: (its results, the plots' folder) -> (body lines, summary rows), called
+# only when the section ran without an error; a summary row is [section, headline, ratio, goal,
+# status].
+
+
+def _eval(sec: list, plots: Path):
+    worst = min(sec, key=lambda r: r["ratio"])
+    lines = [f"Histories per second through `recbench.evaluation.evaluate` (a SASRec-like "
+             "head's `score`, deterministic top-100 with tie repair, target ranks, coverage) "
+             "against a bare `torch.topk(H @ E.T, 100)` on the same tensors; d = 64, batches "
+             f"of 1,024, {_threads(sec[0]['threads'])}. Ratio = recbench / bare throughput.",
+             "", f"![evaluation]({plots.name}/eval.png)", "", *table(EVAL_HEADER, eval_rows(sec))]
+    return lines, [["1. evaluation", f"worst of {len(sec)} catalogs ({worst['items']:,} items)",
+                    f"{worst['ratio']:.2f}", f">= {EVAL_GOAL}",
+                    _status(worst["ratio"] >= EVAL_GOAL)]]
+
+
+def _steps(sec: list, plots: Path):
+    worst = max(sec, key=lambda r: r["ratio"])
+    lines = ["One AdamW step of the project's model (its `training_loss`, the path of "
+             "`recbench.training.train`) against a step written in plain torch with the same "
+             "tensor shapes (`benchmarks/bench_steps.py` says what each bare step does); best "
+             "of the rounds, the two taking turns. Ratio = recbench / bare time.", "",
+             f"![training steps]({plots.name}/steps.png)", "",
+             *table(STEPS_HEADER, steps_rows(sec))]
+    return lines, [["2. training steps", f"worst of {len(sec)} models ({worst['model']})",
+                    f"{worst['ratio']:.2f}", f"<= {STEP_GOAL}",
+                    _status(worst["ratio"] <= STEP_GOAL)]]
+
+
+def _memory(sec: dict, plots: Path, plot_name: str = "memory", label: str = "3."):
     users, items, rows = sec["sizes"]
     sweep = sec["sweep"]
     device = sweep[0]["device"] if sweep else "cpu"
+    summary = []
     body = [f"Peak memory of one forward + backward of the loss over {sec['batch']} x "
             f"{sec['length']} positions, d = 64, each point in a fresh process "
             + ("(`torch.cuda.max_memory_allocated`)" if device.startswith("cuda") else
@@ -574,22 +373,22 @@ def _render_memory(sec: dict, plots: Path, plot_name: str, add_summary, label: s
             + ". Full CE is first checked by the library's estimate (`recbench.nn.losses."
             "full_ce_bytes`, the check training makes): a point that does not fit is refused up "
             "front and plotted at its estimate. SCE: 256 buckets of 256 x 256. Ratio = SCE / CE "
-            "(CE's estimate where refused).", "", f"![CE against SCE]({plots.name}/{plot_name}.png)",
-            ""]
+            "(CE's estimate where refused).", "",
+            f"![CE against SCE]({plots.name}/{plot_name}.png)", ""]
     body += table(MEMORY_HEADER, memory_rows(sweep))
     big = [r for r in sweep if r["items"] >= SCE_GOAL_FROM and r.get("sce_peak_bytes")]
     if big:
         r = big[-1]
         ref = r.get("ce_peak_bytes") or r["ce_estimate_bytes"]
         ratio = r["sce_peak_bytes"] / ref
-        add_summary(f"{label} memory, CE vs SCE", f"{r['items']:,} items: SCE "
-                    f"{_mib(r['sce_peak_bytes'])} MiB, CE {_mib(ref)} MiB", f"{ratio:.3f}",
-                    f"<= {SCE_GOAL}", _status(ratio <= SCE_GOAL))
+        summary.append([f"{label} memory, CE vs SCE", f"{r['items']:,} items: SCE "
+                        f"{_mib(r['sce_peak_bytes'])} MiB, CE {_mib(ref)} MiB", f"{ratio:.3f}",
+                        f"<= {SCE_GOAL}", _status(ratio <= SCE_GOAL)])
     measured = [r["ce_peak_bytes"] / r["ce_estimate_bytes"] for r in sweep
                 if r.get("ce_peak_bytes")]
     if measured:
-        add_summary(f"{label} memory, CE estimate", "worst measured / estimated CE peak",
-                    f"{max(measured):.2f}", "<= 1", _status(max(measured) <= 1))
+        summary.append([f"{label} memory, CE estimate", "worst measured / estimated CE peak",
+                        f"{max(measured):.2f}", "<= 1", _status(max(measured) <= 1)])
     part = "" if sec["scale"] == 1 else f"; 1/{sec['scale']} of it"
     body += [f"### Epochs on a log of Yambda-50M likes' size ({users:,} users, {items:,} items, "
              f"{rows:,} interactions{part})",
@@ -602,20 +401,225 @@ def _render_memory(sec: dict, plots: Path, plot_name: str, add_summary, label: s
     for r in sec["epochs"]:
         if r.get("model") == "CREATE":
             ok = "error" not in r and r["peak_rss_bytes"] <= LIMIT_BYTES
-            add_summary(f"{label} CREATE epoch, SCE", "failed" if "error" in r else
-                        f"{r['epoch_s']:.0f} s, peak {_gib(r['peak_rss_bytes'])} GiB",
-                        "—" if "error" in r else f"{r['peak_rss_bytes'] / LIMIT_BYTES:.2f}",
-                        "<= 1 (24 GiB)", _status(ok))
+            summary.append([f"{label} CREATE epoch, SCE", "failed" if "error" in r else
+                            f"{r['epoch_s']:.0f} s, peak {_gib(r['peak_rss_bytes'])} GiB",
+                            "—" if "error" in r else f"{r['peak_rss_bytes'] / LIMIT_BYTES:.2f}",
+                            "<= 1 (24 GiB)", _status(ok)])
     ref = sec["ce_refusal"]
     if "error" in ref:
-        body += [f"CREATE with `loss: ce` at this size: the check failed to run: {ref['error']}", ""]
+        body += [f"CREATE with `loss: ce` at this size: the check failed to run: {ref['error']}",
+                 ""]
     else:
         body += [f"The same CREATE with `sequential: {{loss: ce}}` needs "
                  f"{_gib(ref['need_bytes'])} GiB for full CE ({_gib(ref['available_bytes'])} GiB "
                  f"available on {ref['device']}): "
                  + (f"refused before training, in {ref['check_s'] * 1e3:.1f} ms, with: "
                     f"\"{ref['message']}\"" if ref["refused"] else "it would fit here.") + "", ""]
-    return body
+    return body, summary
+
+
+def _data_error(sec) -> str | None:
+    """Its error, or its measured paths' (then it has no ratios)."""
+    if _error(sec) or "time_ratio" not in sec:
+        return (_error(sec) or sec["ours"].get("error") or sec["bare"].get("error")
+                or "no time_ratio in its results")
+    return None
+
+
+def _data(sec: dict, plots: Path):
+    o, b = sec["ours"], sec["bare"]
+    per_m = o["total_s"] / (sec["rows"] / 1e6)
+    body = [f"A download-free log of {sec['rows']:,} rows ({sec['users']:,} users, "
+            f"{sec['items']:,} items, power-law popularity; parquet "
+            f"{sec['file_bytes'] / MiB:,.0f} MiB) parsed as a custom dataset (`prepare`, "
+            "with its memory check), saved, split by the global temporal split, indexed and "
+            "saved, in a fresh process; the bare reference reads the same file with polars, "
+            "sorts it by time and writes it, in another. Peaks are each process's resident "
+            "set above what it held before the work.", ""]
+    body += table(["", "recbench", "bare read-sort-write", "ratio", "goal", "status"], [
+        ["seconds", f"{o['total_s']:.2f} (prepare {o['prepare_s']:.2f}, split + index + "
+                    f"save {o['split_s']:.2f})", f"{b['total_s']:.2f}",
+         f"{sec['time_ratio']:.2f}", "—", "info"],
+        ["seconds per million rows", f"{per_m:.2f}", "—", f"{per_m / 10:.2f}",
+         "<= 10 s", _status(per_m <= 10)],
+        ["peak memory (MiB)", f"{_mib(o['peak_bytes'])} ({o['peak_bytes'] / sec['rows']:.0f} "
+                              "bytes per row)", _mib(b["peak_bytes"]),
+         f"{sec['memory_ratio']:.2f}", "—", "info"],
+        ["prepare's peak / its up-front estimate", f"{_mib(o['prepare_peak_bytes'])} / "
+         f"{_mib(o['parse_estimate_bytes'])} MiB", "—", f"{sec['estimate_ratio']:.2f}",
+         "<= 1", _status(sec["estimate_ratio"] <= 1)],
+    ])
+    if sec["rows"] >= 1_000_000:  # below, fixed costs dominate the bytes per row
+        body += [f"At this many bytes per row a Yambda-500M-class log (500,000,000 rows) "
+                 f"would peak near {sec['extrapolated_500m_bytes'] / GiB:,.0f} GiB in "
+                 "prepare + split."]
+    body += ["`prepare` refuses a file whose parsing alone does not fit, before reading it, "
+             "with the GiB it needs.", ""]
+    return body, [["4. data", f"{sec['rows']:,} rows: {o['total_s']:.1f} s, peak "
+                   f"{_mib(o['peak_bytes'])} MiB", f"{per_m / 10:.2f}", "<= 1 (10 s per M rows)",
+                   _status(per_m <= 10 and sec["estimate_ratio"] <= 1)]]
+
+
+def _pipeline(sec: dict, plots: Path):
+    o, b = sec["ours"], sec["bare"]
+    body = [f"`snakemake -n {' '.join(sec['targets'])} --configfile {sec['configfile']}` in "
+            "a throw-away copy of the working tree (nothing written here), against a dry run "
+            "of a bare Snakefile of as many trivial jobs (Snakemake's own cost). Ratio = "
+            "ours / bare time.", ""]
+    body += table(["", "jobs planned", "seconds", "ratio"], [
+        ["paper grid" if sec["configfile"].endswith("paper.yaml") else "default Table 2",
+         f"{o['jobs']:,}", f"{o['seconds']:.1f}", f"{sec['ratio']:.2f}"],
+        ["bare Snakefile", f"{b['jobs']:,}", f"{b['seconds']:.1f}", "1.00"],
+    ])
+    body += ["Jobs per rule: " + ", ".join(f"{k} {v:,}" for k, v in o["job_counts"].items()
+                                          if k != "total") + ".", ""]
+    return body, [["5. pipeline", f"{o['jobs']:,} jobs planned in {o['seconds']:.1f} s",
+                   f"{sec['ratio']:.2f}", "—", "info"]]
+
+
+def _default(sec: dict, plots: Path):
+    status = _status(sec["ok"] and sec["seconds"] <= sec["goal_s"])
+    body = [f"`{sec['command']}` in a fresh `git clone` of commit {sec['commit'][:10]}, its "
+            "committed results removed (no data, no results, no .snakemake), "
+            f"{sec['cores']} cores. Ratio = seconds / 600.", ""]
+    body += table(["command", "jobs", "seconds", "ratio", "goal", "status"], [
+        [f"`{sec['command']}`", _fmt(sec.get("jobs"), ","), f"{sec['seconds']:.0f}",
+         f"{sec['ratio']:.2f}", "<= 1 (600 s)",
+         status + ("" if sec["ok"] else f" (failed: {sec['tail']})")]])
+    return body, [["6. default run", f"{sec['seconds']:.0f} s on {sec['cores']} cores",
+                   f"{sec['ratio']:.2f}", "<= 1 (600 s)", status]]
+
+
+def _gpu_eval(part: list, plots: Path):
+    worst = min(part, key=lambda r: r["ratio"])
+    return ([f"![evaluation on the GPU]({plots.name}/eval_cuda.png)", "",
+             *table(EVAL_HEADER, eval_rows(part))],
+            [["7. GPU evaluation", f"worst ({worst['items']:,} items)", f"{worst['ratio']:.2f}",
+              f">= {EVAL_GOAL}", _status(worst["ratio"] >= EVAL_GOAL)]])
+
+
+def _gpu_steps(part: list, plots: Path):
+    worst = max(part, key=lambda r: r["ratio"])
+    return ([f"![training steps on the GPU]({plots.name}/steps_cuda.png)", "",
+             *table(STEPS_HEADER, steps_rows(part))],
+            [["7. GPU training steps", f"worst ({worst['model']})", f"{worst['ratio']:.2f}",
+              f"<= {STEP_GOAL}", _status(worst["ratio"] <= STEP_GOAL)]])
+
+
+#: the GPU section's parts: key in its results, heading, renderer
+GPU_PARTS = (("eval", "Evaluation", _gpu_eval), ("steps", "Training steps", _gpu_steps),
+             ("memory", "Memory",
+              lambda part, plots: _memory(part, plots, "memory_cuda", "7. GPU")))
+
+
+def _gpu(sec: dict, plots: Path):
+    if not sec.get("available"):
+        return (["No GPU on this machine (`torch.cuda.is_available()` is False): sections 1-3 "
+                 "ran on the CPU only. On a machine with CUDA the same command repeats them on "
+                 "the GPU, the Yambda-size SASRec and CREATE epochs with mixed precision.", ""],
+                [["7. GPU", "no GPU on this machine", "—", "—", "not run"]])
+    body, summary = [f"{sec['device']}: sections 1-3 on the GPU; the Yambda-size epochs with "
+                     "mixed precision (float16 autocast).", ""], []
+    for i, (key, title, render_part) in enumerate(GPU_PARTS, start=1):
+        part = sec.get(key)
+        body += [f"### 7.{i} {title} (cuda)", ""]
+        if part is None or _error(part):
+            body += [f"Failed: {_error(part)}", ""]
+            continue
+        lines, rows = render_part(part, plots)
+        body, summary = body + lines, summary + rows
+    return body, summary
+
+
+class Section(NamedTuple):
+    """How the report shows one section of the results."""
+
+    label: str  # its row in the summary
+    heading: str | Callable[[object], str]  # or a function of its results
+    render: Callable  # (results, plots folder) -> (body lines, summary rows), when it ran
+    goal: str = "—"  # the summary's goal when it failed
+    not_run_goal: str = "—"  # ... and when it did not run
+    not_run_note: str = ""  # after "Not run in this invocation."
+    error: Callable[[object], str | None] = _error
+
+
+REPORT = {
+    "eval": Section("1. evaluation",
+                    "1. Evaluation: scoring + top-100 against a bare `H @ E.T; topk`", _eval,
+                    goal=f">= {EVAL_GOAL}"),
+    "steps": Section("2. training steps",
+                     "2. Training steps against a bare plain-torch step of the same shapes",
+                     _steps, goal=f"<= {STEP_GOAL}"),
+    "memory": Section("3. memory",
+                      "3. Memory: full cross-entropy against SCE, and a Yambda-size epoch",
+                      _memory),
+    "data": Section("4. data", lambda sec: f"4. Data: prepare + split of a {_rows(sec)} "
+                    "synthetic log", _data, error=_data_error),
+    "pipeline": Section("5. pipeline", "5. Pipeline: `snakemake -n` of the paper's grid",
+                        _pipeline),
+    "default": Section("6. default run", "6. The default command, cold, on this machine",
+                       _default, goal="<= 1 (600 s)", not_run_goal="<= 1 (600 s)",
+                       not_run_note=" `python benchmarks/run_all.py --default-run` runs the "
+                       "README's `snakemake --cores 8 results/table2.md` in a fresh clone and "
+                       "times it."),
+    "gpu": Section("7. GPU", "7. GPU", _gpu),
+}
+
+
+def _machine(m: dict) -> list[str]:
+    load0, load1 = m.get("load_average_at_start"), m.get("load_average_at_end")
+    return ["## Machine", ""] + table(["", "this run"], [
+        ["CPU", m["cpu"]], ["cores (usable)", m["cores"]],
+        ["torch threads", f"{m['torch_threads']} (OMP_NUM_THREADS={m['omp_num_threads']})"],
+        ["RAM", f"{_gib(m['ram_bytes'])} GiB ({_gib(m['available_bytes_at_start'])} GiB "
+                "available at the start)"],
+        ["load average (1, 5, 15 min)", f"{_fmt_load(load0)} at the start, {_fmt_load(load1)} "
+                                        "at the end"],
+        ["GPU", m["cuda"] + f" ({_gib(m['cuda_memory_bytes'])} GiB)" if m["cuda"] else
+         "none (no GPU on this machine)"],
+        ["torch", m["torch"]], ["Python", m["python"]], ["OS", m["os"]],
+        ["commit", m["git"]], ["date", m["date"]],
+    ])
+
+
+def render(results: dict, plots: Path, tiny: bool, default_run: bool) -> str:
+    """The report's markdown: a header, the summary, the machine, then each section of
+    ``REPORT``, in the order of ``SECTIONS``."""
+    m, S = results["machine"], results["sections"]
+    mode = "tiny (--tiny: small shapes, a smoke test)" if tiny else "full"
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`python benchmarks/run_all.py{' --tiny' if tiny else ''}"
+        f"{' --default-run' if default_run else ''}`: mode {mode}, {m['date']}, "
+        f"{results['wall_s']:.0f} s in all. Each figure is a ratio against a bare reference "
+        "measured in the same run on the same machine; absolute numbers beside it. Raw numbers: "
+        f"`{plots.name}/benchmarks.json`.",
+        "",
+    ]
+    unfinished = results.get("unfinished") or []
+    if unfinished:
+        lines += [f"**Unfinished**: this report was written after each section; the run was still "
+                  f"going or was stopped before {', '.join(unfinished)}.", ""]
+    body, summary = _machine(m), []
+    for key in SECTIONS:
+        part, sec = REPORT[key], S.get(key)
+        body += [f"## {part.heading(sec) if callable(part.heading) else part.heading}", ""]
+        if sec is None:
+            missed = key in unfinished
+            body += [("Not measured: the run stopped (or was still going) before this section."
+                      if missed else "Not run in this invocation.") + part.not_run_note, ""]
+            summary.append([part.label, "not measured" if missed else "not run in this invocation",
+                            "—", part.not_run_goal, "not run"])
+        elif part.error(sec):
+            body += [f"Failed: {part.error(sec)}", ""]
+            summary.append([part.label, "failed", "—", part.goal, "FAIL"])
+        else:
+            more, rows = part.render(sec, plots)
+            body, summary = body + more, summary + rows
+    lines += ["## Summary", ""]
+    lines += table(["section", "headline", "ratio", "goal", "status"], summary)
+    return "\n".join(lines + body)
 
 
 # ----------------------------------------------------------------------------- plots
@@ -693,7 +697,8 @@ def _plot_steps(rows, path):
         ax.text(i, r["ratio"], f"{r['ratio']:.2f}\n{r['ours_ms']:.0f} / {r['bare_ms']:.0f} ms",
                 ha="center", va="bottom", fontsize=8)
     ax.set(ylabel="step time, recbench / bare", ylim=(0, max(1.5, max(ratios) * 1.3)),
-           title=f"Training step against a bare plain-torch step ({rows[0]['device']}; lower is better)")
+           title="Training step against a bare plain-torch step "
+                 f"({rows[0]['device']}; lower is better)")
     ax.legend(loc="upper left")
     _save(fig, path)
 
@@ -735,11 +740,12 @@ def write_report(results: dict, out: Path, tiny: bool, default_run: bool) -> Non
     plots = out.parent / out.stem
     write_json(results, plots / "benchmarks.json")
     plot_all(results, plots)
-    write_text(render(results, out, plots, tiny, default_run) + "\n", out)
+    write_text(render(results, plots, tiny, default_run) + "\n", out)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="small shapes: a smoke test, < 1 minute")
     ap.add_argument("--default-run", action="store_true",
                     help="also run `snakemake --cores 8 results/table2.md` cold in a fresh clone")

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.bench_pipeline import DEFAULT_COMMAND, clean_env, job_stats
+from benchmarks.run_all import render
+from recbench.threads import THREAD_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ["## Summary", "## Machine",
             "## 1. Evaluation", "## 2. Training steps", "## 3. Memory", "## 4. Data",
@@ -135,11 +139,6 @@ def test_plots_and_raw_numbers_are_written(tiny_run):
 
 
 def test_job_stats_are_parsed_from_snakemake_output():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_pipeline import job_stats
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     text = ("Building DAG of jobs...\nJob stats:\njob               count\n--------------  -------\n"
             "fetch_raw             6\ntune_trial         1517\ntotal              2065\n\n\n"
             "[Wed] rule fetch_raw:\nJob stats:\njob  count\n---  ---\ntotal  1\n")
@@ -150,11 +149,6 @@ def test_job_stats_are_parsed_from_snakemake_output():
 
 def test_the_default_run_times_the_readmes_main_command():
     """--default-run measures the command the README's quick start gives, not a variant of it."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_pipeline import DEFAULT_COMMAND
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     readme = (ROOT / "README.md").read_text()
     start = readme.index("## Quick start")
     quick_start = readme[start:readme.index("\n## ", start + 1)]
@@ -162,17 +156,9 @@ def test_the_default_run_times_the_readmes_main_command():
     assert main.split("&&")[-1].split() == list(DEFAULT_COMMAND), main
 
 
-
 def test_the_default_run_leaves_every_thread_variable_to_the_workflow(monkeypatch):
     """--default-run times the command in a researcher's clean shell: no OMP_NUM_THREADS nor any
     other thread-pool variable, so the workflow has to set the jobs' threads itself."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_pipeline import clean_env
-
-        from recbench.threads import THREAD_ENV
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
     for name in THREAD_ENV:
         monkeypatch.setenv(name, "1")
     monkeypatch.setenv("KEEP_ME", "yes")
@@ -180,3 +166,24 @@ def test_the_default_run_leaves_every_thread_variable_to_the_workflow(monkeypatc
     assert not set(THREAD_ENV) & set(env) and {"OMP_NUM_THREADS", "POLARS_MAX_THREADS"} <= set(
         THREAD_ENV)
     assert env["KEEP_ME"] == "yes" and env["PYTHONPATH"] == "/some/clone"
+
+
+def test_a_failed_or_missing_section_is_stated_in_its_place_and_in_the_summary():
+    machine = {"cpu": "x", "cores": 2, "torch_threads": 2, "omp_num_threads": "unset",
+               "ram_bytes": 2**34, "available_bytes_at_start": 2**33, "cuda": None,
+               "torch": "2", "python": "3.11", "os": "linux", "git": "abc", "date": "today"}
+    results = {"machine": machine, "wall_s": 1.0, "unfinished": ["steps"],
+               "sections": {"eval": {"error": "RuntimeError: boom"}, "gpu": {"error": "no"}}}
+    text = render(results, Path("benchmarks"), tiny=True, default_run=False)
+    summary = {r["section"]: r for r in tables(sections(text)["## Summary"])[0]}
+    assert summary["1. evaluation"] == {"section": "1. evaluation", "headline": "failed",
+                                        "ratio": "—", "goal": ">= 0.5", "status": "FAIL"}
+    assert summary["2. training steps"]["headline"] == "not measured"
+    assert summary["3. memory"]["headline"] == "not run in this invocation"
+    assert summary["7. GPU"]["status"] == "FAIL"
+    assert summary["6. default run"]["goal"] == "<= 1 (600 s)"
+    by_section = sections(text)
+    assert "Failed: RuntimeError: boom" in next(v for k, v in by_section.items()
+                                                if k.startswith("## 1."))
+    assert "Not measured: the run stopped" in next(v for k, v in by_section.items()
+                                                   if k.startswith("## 2."))
