@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 #: bump when the layout of checkpoint.pt changes; an older one is discarded, not misread
 FORMAT = 1
 FILENAME = "checkpoint.pt"
+#: epochs between two checkpoints (the config's ``checkpoint_every`` default): a save costs
+#: 1-3 % of a default-run epoch, so every 5th keeps it under 2 % (benchmarks/bench_checkpoint.py)
+DEFAULT_EVERY = 5
 #: the exit status after a checkpoint on SIGTERM (128 + 15, a shell's status of a SIGTERM death)
 SIGTERM_STATUS = 128 + signal.SIGTERM
 #: the keys every checkpoint holds
@@ -63,7 +66,7 @@ class Checkpoints:
     SIGTERM only)."""
 
     folder: Path
-    every: int | None = 1
+    every: int | None = DEFAULT_EVERY
 
     def __post_init__(self):
         self.folder = Path(self.folder)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbench.checkpoints import Checkpoints
+from recbench.checkpoints import DEFAULT_EVERY, Checkpoints
 from recbench.data.dataset import SplitData
 from recbench.evaluation import evaluate, metric_names
 from recbench.io import write_json, write_parquet
@@ -70,7 +70,7 @@ def train_and_evaluate(
     batch_size: int = 1024,
     filter_seen: bool = False,
     checkpoint_dir: str | Path | None = None,
-    checkpoint_every: int | None = 1,
+    checkpoint_every: int | None = DEFAULT_EVERY,
 ) -> dict[str, float]:
     """Fit ``model_class`` with ``params`` and write metrics.json and per_user.parquet to
     ``outdir``; the model's own files (a neural model's history.csv) go to ``workdir``, its
@@ -116,7 +116,7 @@ def validate_params(
     batch_size: int = 1024,
     filter_seen: bool = False,
     checkpoint_dir: str | Path | None = None,
-    checkpoint_every: int | None = 1,
+    checkpoint_every: int | None = DEFAULT_EVERY,
 ) -> tuple[float, dict]:
     """One tuning trial: (validation NDCG@10, facts) of ``params`` on the validation view; a
     neural model's checkpoints go to ``checkpoint_dir`` (removed at the end).
