@@ -188,7 +188,8 @@ def training_loss(self, batch, generator):
     return original(self, batch, generator)
 cls.training_loss = training_loss
 train_and_evaluate(load_split({split!r}), "SASRec", {params!r}, seed=0, outdir={out!r},
-                   workdir={out!r} + "/training", checkpoint_dir={out!r} + "/training.partial")
+                   workdir={out!r} + "/training", checkpoint_dir={out!r} + "/training.partial",
+                   checkpoint_every=1)
 """
 
 
@@ -205,7 +206,7 @@ def test_a_final_fit_killed_by_sigkill_continues_on_rerun(split, split_folder, t
     assert not (out / "metrics.json").exists()
     assert torch.load(out / "training.partial" / "checkpoint.pt", weights_only=True)["epoch"] == 2
     train_and_evaluate(split, "SASRec", params, seed=0, outdir=out, workdir=out / "training",
-                       checkpoint_dir=out / "training.partial")
+                       checkpoint_dir=out / "training.partial", checkpoint_every=1)
     assert not (out / "training.partial").exists()  # removed with the job's outputs written
     drop = ("fit_seconds", "eval_seconds")
     first, second = (json.loads((d / "metrics.json").read_text()) for d in (ref, out))
