@@ -23,3 +23,7 @@ class TrainingError(BenchError):
 
 class ResourceError(BenchError):
     """A step would need more memory than the machine has; refused before it starts."""
+
+
+class CheckpointError(BenchError):
+    """A training checkpoint is unreadable (truncated, or not one of the training loop's)."""

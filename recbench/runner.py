@@ -5,22 +5,29 @@
 - ``train_and_evaluate``: the final fit of one seed on the whole training part with the tuned
   parameters (``recbench.tuning.retrain_params``: a fixed epoch count, no validation), evaluated
   on the test users.
+
+Both take ``checkpoint_dir``: a neural model's fit checkpoints there every ``checkpoint_every``
+epochs and on SIGTERM (``recbench.checkpoints``) and resumes from it; the folder is removed once
+the job's outputs are written.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from recbench.checkpoints import DEFAULT_EVERY, Checkpoints
 from recbench.data.dataset import SplitData
 from recbench.evaluation import evaluate, metric_names
 from recbench.io import write_json, write_parquet
 from recbench.models import build_model
+from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _checkpointed(model, checkpoint_dir: str | Path | None, every: int | None) -> None:
+    """Let a neural model's fit checkpoint to and resume from ``checkpoint_dir``."""
+    if checkpoint_dir is not None and isinstance(model, NeuralRecommender):
+        model.checkpoints = Checkpoints(Path(checkpoint_dir), every)
+
+
 def _rounded(metrics: dict) -> dict:
     return {k: round(metrics[k], 4) for k in metric_names()}
 
@@ -56,9 +69,12 @@ def train_and_evaluate(
     label: str = "",
     batch_size: int = 1024,
     filter_seen: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = DEFAULT_EVERY,
 ) -> dict[str, float]:
     """Fit ``model_class`` with ``params`` and write metrics.json and per_user.parquet to
-    ``outdir``; the model's own files (a neural model's history.csv) go to ``workdir``."""
+    ``outdir``; the model's own files (a neural model's history.csv) go to ``workdir``, its
+    checkpoints to ``checkpoint_dir`` (removed at the end)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     if workdir is not None:
@@ -66,6 +82,7 @@ def train_and_evaluate(
     seed_everything(seed)
     model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
                         label=label or model_class, filter_seen=filter_seen)
+    _checkpointed(model, checkpoint_dir, checkpoint_every)
     log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,
              device, params)
     t0 = time.perf_counter()
@@ -82,6 +99,8 @@ def train_and_evaluate(
                 "model_class": model_class, "params": params, "device": str(device),
                 "device_name": device_name(device),
                 "test_users": len(data.test)}, outdir / "metrics.json")
+    if checkpoint_dir is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics
 
 
@@ -96,8 +115,11 @@ def validate_params(
     label: str = "",
     batch_size: int = 1024,
     filter_seen: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = DEFAULT_EVERY,
 ) -> tuple[float, dict]:
-    """One tuning trial: (validation NDCG@10, facts) of ``params`` on the validation view.
+    """One tuning trial: (validation NDCG@10, facts) of ``params`` on the validation view; a
+    neural model's checkpoints go to ``checkpoint_dir`` (removed at the end).
 
     The NDCG@10 is the configured protocol's (``filter_seen``), the one tuning selects on.
     """
@@ -108,6 +130,7 @@ def validate_params(
     # early stopping selects on the configured protocol too
     model = build_model(model_class, params, seed=seed, device=device, workdir=workdir,
                         label=label or model_class, filter_seen=filter_seen)
+    _checkpointed(model, checkpoint_dir, checkpoint_every)
     t0 = time.perf_counter()
     model.fit(tuning.train, tuning.test)
     metrics, _ = evaluate(model, tuning.test, batch_size=batch_size, filter_seen=filter_seen,
@@ -117,4 +140,6 @@ def validate_params(
              "epochs_trained": getattr(model, "epochs_trained", None)}
     log.info("%s trial: valid %s %s, best epoch %s", label or model_class, metrics["protocol"],
              _rounded(metrics), facts["best_epoch"])
+    if checkpoint_dir is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return metrics["ndcg@10"], facts

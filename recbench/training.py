@@ -40,11 +40,20 @@ workdir) one row: epoch, train_loss, val_ndcg@10, val_recall@10, seconds. With a
 stops after ``patience`` evaluations without a better NDCG@10 and restores the best weights;
 without one it trains exactly ``epochs`` epochs (retraining with a tuned epoch count).
 ``TrainResult.epochs_trained`` and ``best_epoch`` say what happened.
+
+Given ``checkpoints`` (``recbench.checkpoints.Checkpoints``; a NeuralRecommender's
+``checkpoints`` attribute) the loop writes its whole state there every ``every`` epochs and on
+SIGTERM, and a rerun of the same run continues from it, bit for bit on the CPU. For that a step
+draws only from ``generator`` and torch's global generator, and ``train_batches`` only from
+``generator``: a run resumed inside an epoch redraws its batches from the generator's state at
+the epoch's start.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
 import logging
 import math
 import time
@@ -57,6 +66,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from recbench.checkpoints import (SIGTERM_STATUS, Checkpoints, Interrupted, SigtermFlag,
+                                  data_digest, identity_of, rng_state, set_rng_state)
 from recbench.data.dataset import EvalSet, Interactions
 from recbench.errors import TrainingError
 from recbench.evaluation import evaluate
@@ -169,6 +180,8 @@ def _train(
     evaluate_fn: Callable[[], dict[str, float]] | None = None,
     name: str | None = None,
     filter_seen: bool = False,
+    checkpoints: Checkpoints | None = None,
+    identity: dict | None = None,
 ) -> TrainResult:
     """Train ``module`` (see ``Trainable``) with AdamW; return what happened.
 
@@ -176,6 +189,10 @@ def _train(
     by default it is ``recbench.evaluation.evaluate(module, valid, filter_seen=filter_seen)``,
     whose ``ndcg@10`` is that of the configured protocol (``evaluation.filter_seen``). Without
     ``valid`` and without ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs.
+
+    ``checkpoints`` (``recbench.checkpoints``): write the run's state there every few epochs and
+    on SIGTERM, and resume from it; ``identity`` (JSON-able: the model's parameters, a digest of
+    its data) joins the config, seed and device in deciding that a checkpoint is this run's.
     """
     config.validate()
     name = name or type(module).__name__
@@ -204,74 +221,132 @@ def _train(
 
     history: list[dict] = []
     best_metric, best_epoch, best_state, bad_evals = -math.inf, 0, None, 0
-    epoch = 0
-    for epoch in range(1, config.epochs + 1):
-        t0 = time.perf_counter()
-        module.train()
-        batches = module.train_batches(epoch, generator)
-        total = len(batches) if hasattr(batches, "__len__") else None
-        bar = tqdm(batches, total=total, desc=f"{name} epoch {epoch}", unit="step", leave=False,
-                   disable=None if config.progress is None else not config.progress)
-        losses: list[torch.Tensor] = []  # detached step losses, checked every CHECK_EVERY steps
-        terms: dict[str, list[torch.Tensor]] = {}  # detached named loss terms, per step
-        checked = 0
-        for step, batch in enumerate(bar, start=1):
-            optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, amp):
-                loss = module.training_loss(batch, generator)
-            if isinstance(loss, dict):  # {"loss": total, term: value, ...}
-                for key, value in loss.items():
-                    if key != "loss":
-                        terms.setdefault(key, []).append(value.detach().float())
-                loss = loss["loss"]
-            scaler.scale(loss).backward()
-            if config.max_grad_norm is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(loss.detach().float())
-            if step % CHECK_EVERY == 0:
-                _check_finite(losses[checked:], checked + 1, epoch, name)
-                checked = len(losses)
-                bar.set_postfix(loss=f"{losses[-1].item():.4f}")
-        bar.close()
-        if not losses:
-            raise TrainingError(f"{name}: epoch {epoch} had no training batch; the training data "
-                                "is empty (no user with at least two interactions?).")
-        _check_finite(losses[checked:], checked + 1, epoch, name)
-        train_loss = float(torch.stack(losses).mean())
-
-        row = {"epoch": epoch, "train_loss": train_loss,
-               **{key: float(torch.stack(values).mean()) for key, values in terms.items()},
-               "val_ndcg@10": math.nan, "val_recall@10": math.nan, "seconds": math.nan}
-        row.update(module.epoch_metrics(epoch))
-        stop = False
-        if evaluate_fn is not None and not module.warming_up(epoch) and (
-                epoch % config.eval_every == 0 or epoch == config.epochs):
-            module.eval()
-            metrics = evaluate_fn()
-            row["val_ndcg@10"] = metrics[SELECT_METRIC]
-            row["val_recall@10"] = metrics.get("recall@10", math.nan)
-            if metrics[SELECT_METRIC] > best_metric:
-                best_metric, best_epoch, bad_evals = metrics[SELECT_METRIC], epoch, 0
-                best_state = copy.deepcopy(module.state_dict())
-            else:
-                bad_evals += 1
-                stop = config.patience is not None and bad_evals >= config.patience
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        val = ("no validation" if evaluate_fn is None else "not validated this epoch"
-               if math.isnan(row["val_ndcg@10"]) else
-               f"val_ndcg@10 {row['val_ndcg@10']:.4f} val_recall@10 {row['val_recall@10']:.4f}")
-        log.info("%s epoch %d: train_loss %.4f %s (%.1fs)", name, epoch, train_loss, val,
-                 row["seconds"])
+    epoch, stop, resumed = 0, False, None
+    if checkpoints is not None:
+        # the run's identity: a checkpoint of other settings, seed, device or data is not resumed
+        identity = identity_of(**(identity or {}), name=name, seed=seed, device=device.type,
+                               validated=evaluate_fn is not None, filter_seen=filter_seen,
+                               config={k: v for k, v in dataclasses.asdict(config).items()
+                                       if k != "progress"})
+        resumed = checkpoints.load(identity)
+    if resumed is not None:
+        module.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        scaler.load_state_dict(resumed["scaler"])
+        history, epoch, stop = list(resumed["history"]), resumed["epoch"], resumed["stopped"]
+        best_metric, best_epoch, best_state, bad_evals = (
+            resumed["best"][k] for k in ("metric", "epoch", "state", "bad_evals"))
+        if not resumed["step"]:  # at an epoch boundary; inside one, after its batches are drawn
+            set_rng_state(resumed["rng"], generator, device)
+        log.info("%s: resuming from %s after epoch %d%s", name, checkpoints.path, epoch,
+                 f", step {resumed['step']} of epoch {epoch + 1}" if resumed["step"] else "")
         if history_path is not None:
             write_csv(history_frame(history), history_path)
-        if stop:
-            log.info("%s: no better val %s in %d evaluations; stopping early", name, SELECT_METRIC,
-                     bad_evals)
-            break
+
+    def checkpoint(done: int, step: int = 0, **inside) -> None:
+        """Write the state after epoch ``done`` (and ``step`` steps of the next one)."""
+        checkpoints.save({
+            "identity": identity, "epoch": done, "step": step, "model": module.state_dict(),
+            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+            "rng": rng_state(generator, device), "history": history, "stopped": stop,
+            "best": {"metric": best_metric, "epoch": best_epoch, "state": best_state,
+                     "bad_evals": bad_evals}, **inside})
+
+    def interrupted(done: int, step: int = 0) -> Interrupted:
+        where = f"epoch {done + 1}, step {step}" if step else f"the end of epoch {done}"
+        log.warning("%s: SIGTERM: stopped at %s; checkpoint written to %s, a rerun resumes "
+                    "there", name, where, checkpoints.path)
+        return Interrupted(SIGTERM_STATUS)
+
+    with SigtermFlag(enabled=checkpoints is not None) as sigterm:
+        for epoch in range(epoch + 1, (config.epochs if not stop else epoch) + 1):
+            t0 = time.perf_counter()
+            module.train()
+            inside = resumed is not None and resumed["step"]  # resumed inside this epoch
+            if inside:
+                generator.set_state(resumed["epoch_generator"])
+            epoch_generator = generator.get_state()  # redraws this epoch's batches on a resume
+            batches = module.train_batches(epoch, generator)
+            total = len(batches) if hasattr(batches, "__len__") else None
+            losses: list[torch.Tensor] = []  # detached step losses, checked every CHECK_EVERY
+            terms: dict[str, list[torch.Tensor]] = {}  # detached named loss terms, per step
+            checked, skip, spent = 0, 0, 0.0
+            if inside:  # the steps done before the kill: skipped, their losses restored
+                set_rng_state(resumed["rng"], generator, device)
+                skip, checked, spent = resumed["step"], resumed["checked"], resumed["seconds"]
+                losses = list(resumed["losses"].unbind())
+                terms = {k: list(v.unbind()) for k, v in resumed["terms"].items()}
+                batches = itertools.islice(batches, skip, None)
+            resumed = None
+            bar = tqdm(batches, total=total, initial=skip, desc=f"{name} epoch {epoch}",
+                       unit="step", leave=False,
+                       disable=None if config.progress is None else not config.progress)
+            for step, batch in enumerate(bar, start=skip + 1):
+                optimizer.zero_grad(set_to_none=True)
+                with _autocast(device, amp):
+                    loss = module.training_loss(batch, generator)
+                if isinstance(loss, dict):  # {"loss": total, term: value, ...}
+                    for key, value in loss.items():
+                        if key != "loss":
+                            terms.setdefault(key, []).append(value.detach().float())
+                    loss = loss["loss"]
+                scaler.scale(loss).backward()
+                if config.max_grad_norm is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                losses.append(loss.detach().float())
+                if step % CHECK_EVERY == 0:
+                    _check_finite(losses[checked:], checked + 1, epoch, name)
+                    checked = len(losses)
+                    bar.set_postfix(loss=f"{losses[-1].item():.4f}")
+                if sigterm.received and step != total:
+                    checkpoint(epoch - 1, step, epoch_generator=epoch_generator,
+                               losses=torch.stack(losses),
+                               terms={k: torch.stack(v) for k, v in terms.items()},
+                               checked=checked, seconds=spent + time.perf_counter() - t0)
+                    raise interrupted(epoch - 1, step)
+            bar.close()
+            if not losses:
+                raise TrainingError(f"{name}: epoch {epoch} had no training batch; the training "
+                                    "data is empty (no user with at least two interactions?).")
+            _check_finite(losses[checked:], checked + 1, epoch, name)
+            train_loss = float(torch.stack(losses).mean())
+
+            row = {"epoch": epoch, "train_loss": train_loss,
+                   **{key: float(torch.stack(values).mean()) for key, values in terms.items()},
+                   "val_ndcg@10": math.nan, "val_recall@10": math.nan, "seconds": math.nan}
+            row.update(module.epoch_metrics(epoch))
+            if evaluate_fn is not None and not module.warming_up(epoch) and (
+                    epoch % config.eval_every == 0 or epoch == config.epochs):
+                module.eval()
+                metrics = evaluate_fn()
+                row["val_ndcg@10"] = metrics[SELECT_METRIC]
+                row["val_recall@10"] = metrics.get("recall@10", math.nan)
+                if metrics[SELECT_METRIC] > best_metric:
+                    best_metric, best_epoch, bad_evals = metrics[SELECT_METRIC], epoch, 0
+                    best_state = copy.deepcopy(module.state_dict())
+                else:
+                    bad_evals += 1
+                    stop = config.patience is not None and bad_evals >= config.patience
+            row["seconds"] = spent + time.perf_counter() - t0
+            history.append(row)
+            val = ("no validation" if evaluate_fn is None else "not validated this epoch"
+                   if math.isnan(row["val_ndcg@10"]) else
+                   f"val_ndcg@10 {row['val_ndcg@10']:.4f} val_recall@10 {row['val_recall@10']:.4f}")
+            log.info("%s epoch %d: train_loss %.4f %s (%.1fs)", name, epoch, train_loss, val,
+                     row["seconds"])
+            if history_path is not None:
+                write_csv(history_frame(history), history_path)
+            if checkpoints is not None and (sigterm.received or checkpoints.due(epoch)):
+                checkpoint(epoch)
+            if sigterm.received:
+                raise interrupted(epoch)
+            if stop:
+                log.info("%s: no better val %s in %d evaluations; stopping early", name,
+                         SELECT_METRIC, bad_evals)
+                break
 
     if best_state is not None:
         module.load_state_dict(best_state)
@@ -310,6 +385,8 @@ class NeuralRecommender(Recommender, TrainableModule):
         Recommender.__init__(self, params, seed=seed, device=device, workdir=workdir,
                              eval_filter_seen=eval_filter_seen)
         self.train_result: TrainResult | None = None
+        #: where ``fit`` checkpoints and resumes (``recbench.checkpoints``); None: it does not
+        self.checkpoints: Checkpoints | None = None
 
     def build(self, train: Interactions) -> None:
         raise NotImplementedError
@@ -317,7 +394,14 @@ class NeuralRecommender(Recommender, TrainableModule):
     def fit(self, train: Interactions, valid: EvalSet | None = None) -> None:
         torch.manual_seed(self.seed)  # weight initialisation
         self.build(train)
-        self.train_result = train_model(self, valid)
+        identity = None
+        if self.checkpoints is not None:  # a checkpoint resumes only the same model on this data
+            data = [train.users, train.items, train.timestamps, [train.n_users, train.n_items]]
+            if valid is not None:
+                data += [valid.users, valid.offsets, valid.items, valid.targets, [valid.n_items]]
+            params = {k: v for k, v in dataclasses.asdict(self.params).items() if k != "progress"}
+            identity = {"model": self.registry_name, "params": params, "data": data_digest(*data)}
+        self.train_result = train_model(self, valid, identity)
 
     @property
     def epochs_trained(self) -> int | None:
@@ -328,9 +412,12 @@ class NeuralRecommender(Recommender, TrainableModule):
         return None if self.train_result is None else self.train_result.best_epoch
 
 
-def train_model(model: NeuralRecommender, valid: EvalSet | None = None) -> TrainResult:
-    """``train`` with a NeuralRecommender's own config, seed, device, workdir and the evaluation
-    protocol early stopping selects on (``eval_filter_seen``, given at construction)."""
+def train_model(model: NeuralRecommender, valid: EvalSet | None = None,
+                identity: dict | None = None) -> TrainResult:
+    """``train`` with a NeuralRecommender's own config, seed, device, workdir, checkpoints and
+    the evaluation protocol early stopping selects on (``eval_filter_seen``, given at
+    construction)."""
     return train(model, model.params.train_config(), valid=valid, seed=model.seed,
                  device=model.device, workdir=model.workdir, name=model.registry_name,
-                 filter_seen=model.eval_filter_seen)
+                 filter_seen=model.eval_filter_seen, checkpoints=model.checkpoints,
+                 identity=identity)

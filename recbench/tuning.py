@@ -20,8 +20,10 @@ parameters on the whole training part, test. Here:
   finished and best_params.json is written (``finish_study``). Snakemake removes a failed job's outputs, so the partial folder, which it does not
   know about, is what lets an interrupted study resume: a rerun job reads the finished trials back
   from Optuna's SQLite storage and continues at the first unfinished one; a trial left RUNNING by
-  a killed job is marked FAIL. The TPE sampler of trial k is seeded with ``seed * 1000 + k``, so
-  a resumed study suggests exactly what an uninterrupted one would. A partial study of other
+  a killed job is marked FAIL and asked again. The TPE sampler of trial k is seeded with
+  ``seed * 1000 + k``, so a resumed study suggests exactly what an uninterrupted one would; the
+  killed attempt's files are removed but its ``checkpoint/`` (``TRIAL_CHECKPOINT``), from which
+  the objective resumes the trial where it was killed. A partial study of other
   settings, or older than the job's inputs, is discarded, never resumed.
 - a trial fits on the training part before T_valid with early stopping on the validation users,
   and records its validation NDCG@10 and, for neural models, the best epoch: the retraining on
@@ -98,6 +100,9 @@ def defaults_in_space(params: dict, space: dict[str, BaseDistribution], where: s
 
 
 PARTIAL_SUFFIX = ".partial"
+#: the folder of a trial's workdir that a killed attempt leaves to the next: the objective's
+#: checkpoint (``recbench.runner.validate_params``), so a rerun resumes the trial mid-training
+TRIAL_CHECKPOINT = "checkpoint"
 
 
 def _study(storage: Path, sampler_seed: int, startup_trials: int) -> optuna.Study:
@@ -190,8 +195,12 @@ def _trial(k: int, objective: Objective, params: dict, space: dict, defaults: di
         log.info("trial %d finished before the job was interrupted: read back", k)
         record = _record(k, done[0], workdir)
     else:
-        if workdir.exists():
-            shutil.rmtree(workdir)  # the files of a killed attempt
+        if workdir.exists():  # the files of a killed attempt, but its checkpoint
+            for path in workdir.iterdir():
+                if path.is_dir() and path.name != TRIAL_CHECKPOINT:
+                    shutil.rmtree(path)
+                elif not path.is_dir():
+                    path.unlink()
         if k == 0 and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             study.enqueue_trial(defaults, skip_if_exists=False)
         trial = study.ask(space)
@@ -200,7 +209,7 @@ def _trial(k: int, objective: Objective, params: dict, space: dict, defaults: di
         trial_params = apply_overrides(params, suggested)
         trial.set_user_attr("full_params", trial_params)
         log.info("trial %d: %s", k, suggested or "(the defaults; nothing to search)")
-        workdir.mkdir()
+        workdir.mkdir(exist_ok=True)
         t0 = time.perf_counter()
         try:
             value, facts = objective(trial_params, workdir)

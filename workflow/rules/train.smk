@@ -57,5 +57,8 @@ rule train_evaluate:
     params:
         device=config["device"],
         evaluation=config["evaluation"],
+        # a neural fit's checkpoint (recbench/checkpoints.py): beside the outputs, undeclared, so
+        # that it survives Snakemake's removal of a killed job's outputs; removed at the job's end
+        checkpoint="results/{dataset}/{model}/seed{seed}/training.partial",
     script:
         "../scripts/train_evaluate.py"

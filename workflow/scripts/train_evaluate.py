@@ -28,4 +28,8 @@ train_and_evaluate(
     label=snakemake.wildcards.model,
     batch_size=snakemake.params.evaluation["batch_size"],
     filter_seen=snakemake.params.evaluation["filter_seen"],
+    # undeclared, so a killed job's checkpoint survives Snakemake's removal of its outputs;
+    # checkpoint_every read from the config, not params: changing it reruns no job
+    checkpoint_dir=snakemake.params.checkpoint,
+    checkpoint_every=snakemake.config["checkpoint_every"],
 )

@@ -14,7 +14,7 @@ from recbench.data.dataset import load_split  # noqa: E402
 from recbench.io import write_json  # noqa: E402
 from recbench.runner import validate_params  # noqa: E402
 from recbench.studies import apply_overrides  # noqa: E402
-from recbench.tuning import finish_study, run_study, select_best  # noqa: E402
+from recbench.tuning import TRIAL_CHECKPOINT, finish_study, run_study, select_best  # noqa: E402
 
 logs.setup(snakemake.log[0])
 logging.getLogger("threads").info("thread pools: %s", pools)
@@ -30,7 +30,10 @@ device = resolve_device(snakemake.params.device)
 def objective(trial_params, workdir):
     return validate_params(data, model_class, trial_params, seed=tuning["seed"], workdir=workdir,
                            device=device, label=wc.model, batch_size=evaluation["batch_size"],
-                           filter_seen=evaluation["filter_seen"])
+                           filter_seen=evaluation["filter_seen"],
+                           # a killed trial resumes from it; not a setting of the study (config)
+                           checkpoint_dir=workdir / TRIAL_CHECKPOINT,
+                           checkpoint_every=snakemake.config["checkpoint_every"])
 
 
 records = run_study(
