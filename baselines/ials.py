@@ -7,7 +7,6 @@ Training uses implicit's conjugate-gradient ALS on the binary user-item matrix w
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -33,6 +32,17 @@ class IALS(Recommender):
             self.model.fit(train.csr(), show_progress=False)
         self.item_factors = torch.from_numpy(np.asarray(self.model.item_factors))
         self.n_items = train.n_items
+
+    def fitted_state(self):  # implicit's model object is rebuilt around the item factors
+        return {"item_factors": self.item_factors, "n_items": self.n_items}
+
+    def load_fitted_state(self, state, train):
+        p = self.params
+        self.model = AlternatingLeastSquares(factors=p.factors, regularization=p.regularization,
+                                             alpha=p.alpha, iterations=p.iterations,
+                                             random_state=self.seed, num_threads=1)
+        self.model.item_factors = state["item_factors"].numpy()
+        self.item_factors, self.n_items = state["item_factors"], state["n_items"]
 
     def score(self, batch):  # [B, n_items]
         mask = batch.mask.cpu().numpy()

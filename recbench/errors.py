@@ -27,3 +27,7 @@ class ResourceError(BenchError):
 
 class CheckpointError(BenchError):
     """A training checkpoint is unreadable (truncated, or not one of the training loop's)."""
+
+
+class ArtefactError(BenchError):
+    """A saved model is unreadable, incomplete, of another format, class or catalogue."""

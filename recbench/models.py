@@ -33,14 +33,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import torch
 
+from recbench import artefacts
 from recbench.data.dataset import EvalSet, HistoryBatch, Interactions
 from recbench.errors import ConfigError
 from recbench.params import MODEL_PACKAGES, declarations, make_params
 
-__all__ = ["Recommender", "register", "discover", "get_model_class", "build_model", "make_params",
-           "missing_members", "REGISTRY"]
+__all__ = [
+    "REGISTRY",
+    "Recommender",
+    "build_model",
+    "discover",
+    "get_model_class",
+    "load",
+    "make_params",
+    "missing_members",
+    "register",
+]
 
 REGISTRY: dict[str, type["Recommender"]] = {}
 
@@ -78,6 +89,49 @@ class Recommender:
     def score(self, batch: HistoryBatch) -> torch.Tensor:
         """Scores of every catalog item for each history: [B, n_items]."""
         raise NotImplementedError
+
+    # -- saving and loading (recbench.artefacts) -----------------------------------------------
+    #: attributes that are settings or id maps, not fitted state
+    _NOT_FITTED: ClassVar[frozenset[str]] = frozenset(
+        {"params", "seed", "device", "workdir", "eval_filter_seen", "ids", "meta", "fit_facts"})
+
+    def fitted_state(self) -> dict:
+        """What ``fit`` learned, as ``torch.load(weights_only=True)`` reads it back: by default
+        every attribute ``fit`` set (tensors, numpy arrays, generators' states, numbers). A model
+        holding anything else (a library's object) overrides this and ``load_fitted_state``."""
+        state = {}
+        for name, value in vars(self).items():
+            if name in self._NOT_FITTED or name.startswith("_"):
+                continue
+            if isinstance(value, torch.Generator):
+                state[name] = {"generator": value.get_state()}
+            elif isinstance(value, np.ndarray):
+                state[name] = {"ndarray": torch.from_numpy(np.ascontiguousarray(value))}
+            elif isinstance(value, (torch.Tensor, int, float, bool, str)) or value is None:
+                state[name] = {"value": value}
+            else:
+                raise TypeError(
+                    f"{type(self).__name__}.{name} is a {type(value).__name__}, which a saved "
+                    f"model cannot hold: override {type(self).__name__}.fitted_state and "
+                    "load_fitted_state (see baselines/ials.py), or set save_models: false.")
+        return state
+
+    def load_fitted_state(self, state: dict, train: Interactions) -> None:
+        """Restore ``fitted_state``; ``train``: the log the model was fitted on."""
+        for name, entry in state.items():
+            (kind, value), = entry.items()
+            if kind == "generator":
+                value = torch.Generator().set_state(value)
+            elif kind == "ndarray":
+                value = value.numpy()
+            setattr(self, name, value)
+
+    def recommend(self, users=None, *, histories=None, k: int = 10, filter_seen: bool = True,
+                  batch_size: int = 1024, progress: bool | None = None):
+        """Top-``k`` items per user (external ids) or per history (lists of external item ids):
+        a DataFrame of user, item, rank, score; see ``recbench.artefacts.recommend``."""
+        return artefacts.recommend(self, users, histories=histories, k=k, filter_seen=filter_seen,
+                         batch_size=batch_size, progress=progress)
 
 
 def register(name: str):
@@ -140,3 +194,9 @@ def build_model(name: str, params: dict | None = None, *, seed: int = 0, device:
     cls = get_model_class(name)
     return cls(make_params(cls.Params, params, label or name), seed=seed, device=device, workdir=workdir,
                eval_filter_seen=filter_seen)
+
+
+def load(path, *, device: str = "cpu", model: str | None = None, data=None) -> Recommender:
+    """The saved model at ``path`` (a ``model/`` folder or the seed folder holding one), ready
+    to ``score`` and ``recommend``; see ``recbench.artefacts.load``."""
+    return artefacts.load(path, device=device, model=model, data=data)

@@ -2,9 +2,11 @@
 
 - ``validate_params``: one tuning trial, fit on the training part before T_valid (early stopping
   on the validation users for neural models), return validation NDCG@10 and the best epoch;
-- ``train_and_evaluate``: the final fit of one seed on the whole training part with the tuned
-  parameters (``recbench.tuning.retrain_params``: a fixed epoch count, no validation), evaluated
-  on the test users.
+- ``fit_final``: the final fit of one seed on the whole training part with the tuned
+  parameters (``recbench.tuning.retrain_params``: a fixed epoch count, no validation), saved as
+  a model folder (``recbench.artefacts``);
+- ``evaluate_saved``: that saved model evaluated on the test users (``train_and_evaluate``
+  does both in one call).
 
 Both take ``checkpoint_dir``: a neural model's fit checkpoints there every ``checkpoint_every``
 epochs and on SIGTERM (``recbench.checkpoints``) and resumes from it; the folder is removed once
@@ -22,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recbench.artefacts import save
 from recbench.checkpoints import DEFAULT_EVERY, Checkpoints
 from recbench.data.dataset import SplitData
-from recbench.evaluation import evaluate, metric_names
+from recbench.evaluation import KS, evaluate, metric_names
 from recbench.io import write_json, write_parquet
-from recbench.models import build_model
+from recbench.models import build_model, load
 from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)
@@ -57,26 +60,24 @@ def _rounded(metrics: dict) -> dict:
     return {k: round(metrics[k], 4) for k in metric_names()}
 
 
-def train_and_evaluate(
+def fit_final(
     data: SplitData,
     model_class: str,
     params: dict,
     *,
     seed: int,
-    outdir: str | Path,
+    model_dir: str | Path | None = None,
     workdir: str | Path | None = None,
     device: str = "cpu",
     label: str = "",
-    batch_size: int = 1024,
     filter_seen: bool = False,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int | None = DEFAULT_EVERY,
-) -> dict[str, float]:
-    """Fit ``model_class`` with ``params`` and write metrics.json and per_user.parquet to
-    ``outdir``; the model's own files (a neural model's history.csv) go to ``workdir``, its
-    checkpoints to ``checkpoint_dir`` (removed at the end)."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+):
+    """Fit ``model_class`` with ``params`` on the whole training part (no validation, no early
+    stopping) and save it to ``model_dir`` (``recbench.artefacts``; None: not saved). The model's
+    own files (a neural model's history.csv) go to ``workdir``, its checkpoints to
+    ``checkpoint_dir``, removed once the model is saved. Returns the fitted model."""
     if workdir is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
@@ -86,22 +87,70 @@ def train_and_evaluate(
     log.info("fit %s (%s) seed=%d device=%s params=%s", label or model_class, model_class, seed,
              device, params)
     t0 = time.perf_counter()
-    model.fit(data.train)  # the whole training part; no validation, no early stopping
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    metrics, per_user = evaluate(model, data.test, batch_size=batch_size, filter_seen=filter_seen,
-                                 device=device)
-    eval_s = time.perf_counter() - t0
-    log.info("%s seed=%d: %s %s (fit %.1fs, eval %.1fs)", label or model_class, seed,
-             metrics["protocol"], _rounded(metrics), fit_s, eval_s)
-    write_parquet(per_user, outdir / "per_user.parquet")
-    write_json({**metrics, "fit_seconds": fit_s, "eval_seconds": eval_s, "seed": seed,
-                "model_class": model_class, "params": params, "device": str(device),
-                "device_name": device_name(device),
-                "test_users": len(data.test)}, outdir / "metrics.json")
+    model.fit(data.train)
+    model.fit_facts = {"fit_seconds": time.perf_counter() - t0, "seed": seed,
+                       "model_class": model_class, "params": params, "device": str(device),
+                       "device_name": device_name(device)}
+    if model_dir is not None:
+        save(model, model_dir, data, facts=model.fit_facts)
+        log.info("saved %s to %s", label or model_class, model_dir)
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return model
+
+
+def evaluate_model(model, data: SplitData, outdir: str | Path, *, facts: dict,
+                   ks: tuple[int, ...] = KS, batch_size: int = 1024, filter_seen: bool = False,
+                   device: str = "cpu", label: str = "") -> dict:
+    """Evaluate a fitted ``model`` on the test users; write metrics.json (the metrics and the
+    fit's ``facts``) and per_user.parquet to ``outdir``."""
+    outdir = Path(outdir)
+    t0 = time.perf_counter()
+    metrics, per_user = evaluate(model, data.test, ks=ks, batch_size=batch_size,
+                                 filter_seen=filter_seen, device=device)
+    eval_s = time.perf_counter() - t0
+    log.info("%s seed=%d: %s %s (fit %.1fs, eval %.1fs)", label or model.registry_name,
+             model.seed, metrics["protocol"], _rounded(metrics), facts["fit_seconds"], eval_s)
+    write_parquet(per_user, outdir / "per_user.parquet")
+    write_json({**metrics, **facts, "eval_seconds": eval_s, "eval_device": str(device),
+                "test_users": len(data.test)}, outdir / "metrics.json")
     return metrics
+
+
+def evaluate_saved(data: SplitData, model_dir: str | Path, outdir: str | Path, *,
+                   ks: tuple[int, ...] = KS, batch_size: int = 1024, filter_seen: bool = False,
+                   device: str = "cpu", label: str = "") -> dict:
+    """Load the model saved in ``model_dir`` and evaluate it on ``data``'s test users (a model
+    fitted on another catalogue is refused): metrics.json and per_user.parquet in ``outdir``."""
+    model = load(model_dir, device=device, data=data)
+    return evaluate_model(model, data, outdir, facts=model.meta["facts"], ks=ks,
+                          batch_size=batch_size, filter_seen=filter_seen, device=device,
+                          label=label)
+
+
+def train_and_evaluate(
+    data: SplitData,
+    model_class: str,
+    params: dict,
+    *,
+    seed: int,
+    outdir: str | Path,
+    workdir: str | Path | None = None,
+    model_dir: str | Path | None = None,
+    device: str = "cpu",
+    label: str = "",
+    batch_size: int = 1024,
+    filter_seen: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int | None = DEFAULT_EVERY,
+) -> dict[str, float]:
+    """``fit_final`` then ``evaluate_model`` in one call (the workflow runs them as two jobs,
+    train and evaluate, with the saved model between them)."""
+    model = fit_final(data, model_class, params, seed=seed, model_dir=model_dir, workdir=workdir,
+                      device=device, label=label, filter_seen=filter_seen,
+                      checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
+    return evaluate_model(model, data, outdir, facts=model.fit_facts, batch_size=batch_size,
+                          filter_seen=filter_seen, device=device, label=label)
 
 
 def validate_params(

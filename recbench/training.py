@@ -403,6 +403,22 @@ class NeuralRecommender(Recommender, TrainableModule):
             identity = {"model": self.registry_name, "params": params, "data": data_digest(*data)}
         self.train_result = train_model(self, valid, identity)
 
+    def fitted_state(self) -> dict:
+        """The weights (``state_dict``) and what training did (``train_result``)."""
+        if self.train_result is None:
+            raise TrainingError(f"{self.registry_name} is not fitted: nothing to save")
+        return {"state_dict": self.state_dict(),
+                "train_result": dataclasses.asdict(self.train_result)}
+
+    def load_fitted_state(self, state: dict, train: Interactions) -> None:
+        """Rebuild the layers (and training graph) from ``train``, then load the weights."""
+        torch.manual_seed(self.seed)
+        self.build(train)
+        self.load_state_dict(state["state_dict"])
+        self.train_result = TrainResult(**state["train_result"])
+        self.to(self.device)
+        self.eval()
+
     @property
     def epochs_trained(self) -> int | None:
         return None if self.train_result is None else self.train_result.epochs_trained
