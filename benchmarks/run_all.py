@@ -3,7 +3,7 @@
     python benchmarks/run_all.py                  # everything but the default run
     python benchmarks/run_all.py --default-run    # also the default pipeline, cold
     python benchmarks/run_all.py --tiny --out /tmp/b/benchmarks.md   # small shapes, < 1 minute
-    python benchmarks/run_all.py --only eval,steps                     # some sections
+    python benchmarks/run_all.py --only eval,steps                     # some sections, merged
     python benchmarks/run_all.py --render results/benchmarks/benchmarks.json   # re-render only
 
 Every figure is a ratio against a bare reference measured in the same run on the same machine
@@ -28,11 +28,17 @@ the absolute numbers. Sections (each a module of benchmarks/ that also runs on i
    (goal: under 10 minutes on 2 CPU cores).
 7. gpu: with CUDA, sections 1-3 again on the GPU, the Yambda-size SASRec and CREATE epochs with
    mixed precision; without, the report says there is no GPU.
+8. checkpoint (bench_checkpoint.py): a default-run SASRec and CREATE epoch with a checkpoint
+   after every epoch against one without, in a fresh process (goal <= 1.02), the checkpoint's
+   size and one save's time.
 
 Peaks are resident sets of fresh processes (VmHWM; see ``_common.peak_rss_bytes``). The report,
 its plots (PNG, ``<out stem>/``) and the raw numbers (``<out stem>/benchmarks.json``) are written
-atomically, after every section (a stopped run keeps what it measured). The exit status is 1
-when a section failed to run (its error is in the report). ``REPORT`` says how each section is
+atomically, after every section (a stopped run keeps what it measured). ``--only`` measures
+some sections and merges them into the raw numbers already at ``<out stem>/benchmarks.json``
+(of the same mode): the other sections keep their numbers, the header their run's machine, and
+the report says when and where the merged sections were measured (``merge``). The exit status is
+1 when a section failed to run (its error is in the report). ``REPORT`` says how each section is
 rendered.
 """
 
@@ -54,7 +60,7 @@ from typing import NamedTuple
 from benchmarks._common import GiB, MiB, ROOT
 from recbench.provenance import cpu_model, meminfo, usable_cores
 
-SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu")
+SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu", "checkpoint")
 
 FULL = {
     "eval": {"catalogs": (4_000, 20_000, 50_000, 100_000, 200_000), "repeats": 3,
@@ -64,6 +70,7 @@ FULL = {
     "scale": {"scale": 1, "models": ("CREATE",), "gpu_models": ("SASRec", "CREATE")},
     "data": {"rows": 10_000_000},
     "pipeline": {"tiny": False},
+    "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 3, "rounds": 5},
 }
 TINY = {
     "eval": {"catalogs": (4_000, 20_000), "repeats": 1, "scores": 10**6, "min_users": 256,
@@ -73,9 +80,11 @@ TINY = {
     "scale": {"scale": 200, "models": ("CREATE",), "gpu_models": ("SASRec", "CREATE")},
     "data": {"rows": 200_000},
     "pipeline": {"tiny": True},
+    "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 1, "rounds": 1},
 }
 
 EVAL_GOAL, STEP_GOAL, SCE_GOAL, SCE_GOAL_FROM = 0.5, 1.2, 0.1, 100_000
+CHECKPOINT_GOAL = 1.02  # bench_checkpoint.GOAL: epoch with a checkpoint after it / without
 LIMIT_BYTES = 24 * GiB
 
 
@@ -182,6 +191,21 @@ def run_gpu(conf: dict) -> dict:
     return out
 
 
+def run_checkpoint(cfg: dict) -> dict:
+    from benchmarks import bench_checkpoint
+    from benchmarks._common import in_fresh_process
+
+    # a fresh process: the measurement sets torch's threads to a default-run job's one
+    r = in_fresh_process(bench_checkpoint.run, models=cfg["models"], epochs=cfg["epochs"],
+                         rounds=cfg["rounds"], every=1)
+    if "error" in r:
+        log(f"  checkpoint: failed: {r['error']}")
+    else:
+        for line in bench_checkpoint.report(r)[1:]:
+            log(line)
+    return r
+
+
 def _guard(fn):
     try:
         return fn()
@@ -202,6 +226,7 @@ def measure(conf: dict, sections, default_run: bool, on_section=None) -> dict:
         "pipeline": lambda: run_pipeline(conf["pipeline"]),
         "default": run_default,
         "gpu": lambda: run_gpu(conf),
+        "checkpoint": lambda: run_checkpoint(conf["checkpoint"]),
     }
     todo = [n for n in SECTIONS if n in sections and (n != "default" or default_run)]
     for i, name in enumerate(todo):
@@ -217,6 +242,39 @@ def measure(conf: dict, sections, default_run: bool, on_section=None) -> dict:
             on_section(results)
     results["wall_s"] = time.perf_counter() - t0
     results["unfinished"] = []
+    return results
+
+
+def merge(previous: dict | None, new: dict) -> dict:
+    """The results of an ``--only`` run (``new``) merged into an earlier run's (``previous``, or
+    None): its sections replace theirs, every other section, the machine, the date, the wall time
+    and the mode stay the earlier run's, and ``merged`` records for each merged section where and
+    when it was measured (shown under the report's header)."""
+    if previous is None:
+        return new
+    m = new["machine"]
+    stamp = {k: m.get(k) for k in ("date", "git", "cpu", "cores", "load_average_at_start",
+                                   "load_average_at_end")}
+    done = set(new["sections"])
+    return {**previous, "sections": {**previous["sections"], **new["sections"]},
+            "merged": {**previous.get("merged", {}), **{name: stamp for name in done}},
+            "unfinished": [n for n in SECTIONS if n in new.get("unfinished", []) or (
+                n in previous.get("unfinished", []) and n not in done)],
+            "default_run": bool(previous.get("default_run") or new.get("default_run"))}
+
+
+def previous_results(path: Path, tiny: bool) -> dict | None:
+    """The raw numbers an ``--only`` run merges into: ``path`` when it holds a run of the same
+    mode (tiny or full), else None (the run starts a new report)."""
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(results, dict) or "sections" not in results or "machine" not in results:
+        return None
+    if bool(results.get("tiny")) != tiny:
+        log(f"{path} holds a {'tiny' if results.get('tiny') else 'full'} run: not merging into it")
+        return None
     return results
 
 
@@ -490,6 +548,50 @@ def _default(sec: dict, plots: Path):
                    f"{sec['ratio']:.2f}", "<= 1 (600 s)", status]]
 
 
+CHECKPOINT_HEADER = ["model", "epoch (s)", "epoch + checkpoint (s)", "ratio", "goal", "status",
+                     "checkpoint (MiB)", "one save (ms)"]
+#: n: (every n-th epoch, the share of the every-epoch cost), in words
+_NTH = {2: ("second", "a half"), 3: ("third", "a third"), 4: ("fourth", "a quarter"),
+        5: ("fifth", "a fifth"), 10: ("tenth", "a tenth")}
+
+
+def _checkpoint(sec: dict, plots: Path):
+    rows, every, default = sec["models"], sec["every"], sec["default_every"]
+    worst = max(rows, key=lambda r: r["ratio"])
+    after = "every epoch" if every == 1 else f"every {every} epochs"
+    what = (f"An epoch of a default-run final fit (`config/config.yaml`'s models with their "
+            "configured parameters, on the embedded dataset, "
+            f"{_threads(sec['threads'])} as a default-run job has, no validation) without "
+            "checkpoints and with one (`recbench.checkpoints`: model, optimizer, random states, "
+            f"written atomically) after {after}; fits of {sec['epochs']} epochs (CREATE: its "
+            "warm-up epochs and then these), the two taking turns, in a fresh process, best of "
+            f"{sec['rounds']} rounds. Ratio = with / without. One save: that checkpoint saved "
+            "alone, best of the rounds.")
+    body = [what, ""]
+    body += table(CHECKPOINT_HEADER, [
+        [r["model"], f"{r['epoch_s']:.3f}", f"{r['epoch_checkpointed_s']:.3f}",
+         f"{r['ratio']:.3f}", f"<= {CHECKPOINT_GOAL}", _status(r["ratio"] <= CHECKPOINT_GOAL),
+         f"{r['checkpoint_MiB']:.1f}", f"{r['save_s'] * 1e3:.0f}"] for r in rows])
+    if any(r["ratio"] < 1 for r in rows):
+        body += ["A ratio below 1 is this machine's noise (a fit with checkpoints does strictly "
+                 "more work): the two fits' times differ by less than its jitter; one save's "
+                 "time is what a checkpoint adds.", ""]
+    if not default:
+        body += [f"The config's `checkpoint_every: {default}` writes them on SIGTERM only.", ""]
+    elif default != every:
+        nth, part = _NTH.get(default, (f"{default}th", f"1/{default}"))
+        per, label = every / default, "every-epoch" if every == 1 else f"every-{every}-epochs"
+        body += [f"The default `checkpoint_every: {default}` writes one every {nth} epoch, so its "
+                 f"overhead is {part} of the {label} figure: "
+                 + ", ".join(f"{r['model']} {(r['ratio'] - 1) * per:+.1%}" for r in rows)
+                 + f" of an epoch (one save over {default} epochs: "
+                 + ", ".join(f"{r['model']} {r['save_s'] / (default * r['epoch_s']):.1%}"
+                             for r in rows) + ").", ""]
+    headline = f"worst of {len(rows)} models ({worst['model']}), a checkpoint after {after}"
+    return body, [["8. checkpoints", headline, f"{worst['ratio']:.3f}",
+                   f"<= {CHECKPOINT_GOAL}", _status(worst["ratio"] <= CHECKPOINT_GOAL)]]
+
+
 def _gpu_eval(part: list, plots: Path):
     worst = min(part, key=lambda r: r["ratio"])
     return ([f"![evaluation on the GPU]({plots.name}/eval_cuda.png)", "",
@@ -563,6 +665,9 @@ REPORT = {
                        "README's `snakemake --cores 8 results/table2.md` in a fresh clone and "
                        "times it."),
     "gpu": Section("7. GPU", "7. GPU", _gpu),
+    "checkpoint": Section("8. checkpoints", "8. Checkpoints: a default-run epoch with a checkpoint "
+                          "after it against one without", _checkpoint,
+                          goal=f"<= {CHECKPOINT_GOAL}", not_run_goal=f"<= {CHECKPOINT_GOAL}"),
 }
 
 
@@ -597,6 +702,15 @@ def render(results: dict, plots: Path, tiny: bool, default_run: bool) -> str:
         f"`{plots.name}/benchmarks.json`.",
         "",
     ]
+    merged = results.get("merged") or {}
+    if merged:
+        lines += ["Measured later by `python benchmarks/run_all.py --only` and merged into this "
+                  "run's report (the machine table is this run's): " + "; ".join(
+                      f"{REPORT[k].label} on {v['date']} (commit {v['git']}, {v['cpu']}, "
+                      f"{v['cores']} cores, load average "
+                      f"{_fmt_load(v.get('load_average_at_start'))} at its start, "
+                      f"{_fmt_load(v.get('load_average_at_end'))} at its end)"
+                      for k, v in ((k, merged[k]) for k in SECTIONS if k in merged)) + ".", ""]
     unfinished = results.get("unfinished") or []
     if unfinished:
         lines += [f"**Unfinished**: this report was written after each section; the run was still "
@@ -751,11 +865,13 @@ def main(argv=None) -> int:
                     help="also run `snakemake --cores 8 results/table2.md` cold in a fresh clone")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks.md",
                     help="the report (plots and JSON go to <out without .md>/)")
-    ap.add_argument("--only", default=",".join(SECTIONS),
-                    help=f"comma-separated sections of {','.join(SECTIONS)}")
+    ap.add_argument("--only", default=None,
+                    help=f"comma-separated sections of {','.join(SECTIONS)} (default: all), "
+                         "merged into <out without .md>/benchmarks.json's other sections")
     ap.add_argument("--render", type=Path, help="re-render this benchmarks.json, measure nothing")
     args = ap.parse_args(argv)
-    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    only = args.only is not None and not args.render
+    sections = [s.strip() for s in (args.only or ",".join(SECTIONS)).split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         ap.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
@@ -764,16 +880,24 @@ def main(argv=None) -> int:
         tiny, default_run = results.get("tiny", args.tiny), results.get("default_run", False)
     else:
         tiny, default_run = args.tiny, args.default_run
+        previous = (previous_results(args.out.parent / args.out.stem / "benchmarks.json", tiny)
+                    if only else None)
+
+        def merged(partial):
+            partial["tiny"], partial["default_run"] = tiny, default_run
+            return merge(previous, partial)
 
         def save(partial):  # a stopped run keeps the sections it measured
-            partial["tiny"], partial["default_run"] = tiny, default_run
-            write_report(partial, args.out, tiny, default_run)
+            out = merged(partial)
+            write_report(out, args.out, tiny, out["default_run"])
 
-        results = measure(TINY if tiny else FULL, sections, default_run, on_section=save)
-        results["tiny"], results["default_run"] = tiny, default_run
+        new = measure(TINY if tiny else FULL, sections, default_run, on_section=save)
+        results = merged(new)
+        default_run = results["default_run"]
+        sections = list(new["sections"])  # the exit status is this run's
     write_report(results, args.out, tiny, default_run)
-    log(f"wrote {args.out} ({results['wall_s']:.0f} s)")
-    failed = [k for k, v in results["sections"].items() if _failed(v)]
+    log(f"wrote {args.out}" + (f" ({new['wall_s']:.0f} s)" if not args.render else ""))
+    failed = [k for k, v in results["sections"].items() if k in sections and _failed(v)]
     if failed:
         log(f"failed sections: {', '.join(failed)}")
     return 1 if failed else 0
