@@ -84,9 +84,10 @@ def save(model, folder: str | os.PathLike, data: SplitData, *, facts: dict | Non
         state = model.fitted_state()
         torch.save(state, tmp / "weights.pt")
         train, test = data.train, data.test
-        np.savez(tmp / "data.npz", train_users=train.users, train_items=train.items,
-                 train_timestamps=train.timestamps, test_users=test.users,
-                 test_offsets=test.offsets, test_items=test.items)
+        np.savez_compressed(  # ids in the smallest integer type that holds them
+            tmp / "data.npz", train_users=_small(train.users), train_items=_small(train.items),
+            train_timestamps=train.timestamps, test_users=_small(test.users),
+            test_offsets=test.offsets, test_items=_small(test.items))
         data.item_ids.write_parquet(tmp / "items.parquet")
         data.user_ids.write_parquet(tmp / "users.parquet")
         result = getattr(model, "train_result", None)
@@ -118,6 +119,10 @@ def save(model, folder: str | os.PathLike, data: SplitData, *, facts: dict | Non
             shutil.rmtree(tmp)
     model.ids = Ids.from_split(data)
     return folder
+
+
+def _small(ids: np.ndarray) -> np.ndarray:
+    return ids.astype(np.int32) if len(ids) == 0 or ids.max() < 2**31 else ids
 
 
 def _jsonable(params: dict) -> dict:
@@ -187,7 +192,7 @@ def load(folder: str | os.PathLike, *, device: str = "cpu", model: str | None = 
             f"{folder} was fitted on another catalogue ({meta['n_items']:,} items) than this "
             f"split's ({data.n_items:,} items, other ids): retrain it on this split (rerun its "
             "train job).")
-    z = np.load(folder / "data.npz")
+    z = {k: v.astype(np.int64) for k, v in np.load(folder / "data.npz").items()}
     train = Interactions(z["train_users"], z["train_items"], z["train_timestamps"],
                          meta["n_users"], meta["n_items"])
     try:
@@ -237,16 +242,23 @@ class Ids:
         """The histories of external ``users``, in the given order."""
         users = list(users)
         idx = self._index(users, self.users, "user")
-        test_row = pd.Series(np.arange(len(self.test.users)), index=self.test.users)
         offsets, items = self.train.sequences()
-        parts = []
-        for u in idx:  # an index per user (cheap), never a loop over the catalogue
-            if u in test_row.index:
-                r = test_row[u]
-                parts.append(self.test.items[self.test.offsets[r]:self.test.offsets[r + 1]])
-            else:
-                parts.append(items[offsets[u]:offsets[u + 1]])
-        return _evalset(idx, parts, len(self.items))
+        row = np.full(len(self.users), -1)
+        row[self.test.users] = np.arange(len(self.test.users))  # user -> test row, -1: none
+        r = row[idx]
+        test = r >= 0
+        # each user's slice of the test histories or of the training log, gathered at once
+        lo = np.where(test, self.test.offsets[r.clip(0)], offsets[idx])
+        hi = np.where(test, self.test.offsets[r.clip(0) + 1], offsets[idx + 1])
+        lengths = hi - lo
+        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        src = np.repeat(lo, lengths) + within
+        from_test = np.repeat(test, lengths)
+        gathered = np.where(from_test, self.test.items[src.clip(max=len(self.test.items) - 1)]
+                            if len(self.test.items) else 0,
+                            items[src.clip(max=len(items) - 1)] if len(items) else 0)
+        return EvalSet(idx.astype(np.int64), np.concatenate([[0], np.cumsum(lengths)]),
+                       gathered.astype(np.int64), np.full(len(idx), -1), len(self.items))
 
     def item_histories(self, histories) -> EvalSet:
         """EvalSet of lists of external item ids (unknown items dropped, as the split does)."""

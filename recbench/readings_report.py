@@ -69,7 +69,7 @@ def _runs(root: Path, dataset: str, label: str, seeds: list[int], protocol: str)
             raise DataError(f"{folder}/seed{seed}/metrics.json was evaluated with "
                             f"{m.get('protocol')} as its configured protocol, but the config asks "
                             f"for {protocol} (evaluation.filter_seen); rerun its job "
-                            "(snakemake --forcerun train_evaluate).")
+                            "(snakemake --forcerun evaluate).")
         metrics.append(m)
         per_user.append(pd.read_parquet(folder / f"seed{seed}" / "per_user.parquet"))
         history = folder / f"seed{seed}" / "training" / "history.csv"

@@ -64,12 +64,12 @@ def collect(metric_files: list[str | Path], both: bool = False,
         own = values.get("protocol")
         if (both or configured) and own not in PROTOCOLS:
             raise DataError(f"{f} has no evaluation protocol (it predates the evaluation of both "
-                            "protocols); rerun its job (snakemake --forcerun train_evaluate) or "
+                            "protocols); rerun its job (snakemake --forcerun evaluate) or "
                             "delete the file.")
         if configured and own != configured:
             raise DataError(f"{f} was evaluated with {own} as its configured protocol, but the "
                             f"config asks for {configured} (evaluation.filter_seen); rerun its "
-                            "job (snakemake --forcerun train_evaluate).")
+                            "job (snakemake --forcerun evaluate).")
         blocks = {own: values}
         if both:
             blocks[other_protocol(own)] = values[other_protocol(own)]

@@ -26,7 +26,7 @@ overrides applied, keys sorted, values in YAML (``null``, ``0.1``, ``UltraGCN``)
 reaches into a nested dict (``graph.graph_last_fraction=0.4``). Overrides equal to the base's own
 value are dropped (unless the base tunes that key), so the point that *is* the base configuration
 is the base label itself and shares its jobs with Table 2. A variant label is an ordinary ``{model}`` wildcard: the one
-``train_evaluate`` rule trains it like any model, one job per (dataset, variant, seed), so a
+``train`` and ``evaluate`` rules train and score it like any model, one job each per (dataset, variant, seed), so a
 cluster runs a sweep in parallel.
 
 A label longer than ``MAX_LABEL_BYTES`` (many overrides: a path component holds at most 255

@@ -140,7 +140,7 @@ def test_a_seed_folder_names_its_model_and_a_half_written_one_has_no_final_name(
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(artefacts.np, "savez", broken)
+    monkeypatch.setattr(artefacts.np, "savez_compressed", broken)
     with pytest.raises(OSError, match="disk full"):
         artefacts.save(model, tmp_path / "other" / "model", small_split)
     assert list((tmp_path / "other").iterdir()) == []

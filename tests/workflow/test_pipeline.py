@@ -152,6 +152,34 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     again = snakemake(repo, "--cores", "2", "results/runs/tiny/table2.md", "--configfile",
                       "config/tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # every final fit saved its model; one call loads it and it recommends in external ids
+    from recbench.models import load
+
+    model = load(repo / "results/tiny/SVD/seed0")
+    user = model.ids.users[model.ids.test.users[0]]
+    assert len(model.recommend([user], k=5)) == 5
+
+    # Snakemake's rerun triggers: a changed `evaluation.ks` re-evaluates the saved models and
+    # trains nothing; a changed protocol (what tuning selects on) reruns the studies too
+    ks = ["--configfile", "config/tiny.yaml", "--config", "evaluation={ks: [10, 20, 100]}"]
+    dry = snakemake(repo, "-n", "--cores", "2", "results/runs/tiny/table2.md", *ks).stdout
+    stats = job_stats(dry)
+    assert stats["evaluate"] == len(TINY["models"]) * len(TINY["seeds"]), dry
+    assert not {"tune", "train"} & set(stats), dry
+    old = json.loads((repo / "results/tiny/SVD/seed0/metrics.json").read_text())
+    snakemake(repo, "--cores", "2", "results/tiny/SVD/seed0/metrics.json", *ks)
+    new = json.loads((repo / "results/tiny/SVD/seed0/metrics.json").read_text())
+    assert {k: new[k] for k in old if "@" in k} == {k: old[k] for k in old if "@" in k}
+    assert "ndcg@20" in new and "ndcg@20" not in old
+    dry = snakemake(repo, "-n", "--cores", "2", "results/runs/tiny/table2.md", "--configfile",
+                    "config/tiny.yaml", "--config", "evaluation={filter_seen: true}").stdout
+    assert job_stats(dry)["tune"] == len(TINY["models"]), dry
+    # without saved models a fit is temporary: evaluated, then removed
+    snakemake(repo, "--cores", "2", "results/tiny/SVD/seed1/metrics.json", "--forcerun", "train",
+              "--configfile", "config/tiny.yaml", "--config", "save_models=false")
+    assert (repo / "results/tiny/SVD/seed1/metrics.json").exists()
+    assert not (repo / "results/tiny/SVD/seed1/model").exists()
+
     # --forcerun recomputes a study (never reads an old trial back) and gets the same result
     before = (repo / "results/tiny/SVD/best_params.json").read_text()
     forced = snakemake(repo, "--cores", "2", "results/tiny/SVD/best_params.json", "--forcerun",
@@ -215,6 +243,13 @@ def test_paper_config_dry_run_plans_all_datasets(repo, tmp_path):
     assert not (repo / "data").exists()  # a dry run touches nothing
 
 
+def job_stats(out: str) -> dict[str, int]:
+    """rule -> number of jobs, from a dry run's "Job stats" table (total left out)."""
+    stats = out[out.index("Job stats:"):]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)
+            if m[1] != "total"}
+
+
 def job_threads(out: str, rule: str) -> set[int]:
     """The threads of every job of a rule in a dry run's listing (1 when not printed)."""
     blocks = [b.split("\n[")[0] for b in out.split(f"rule {rule}:")[1:]]  # up to the next job
@@ -231,19 +266,19 @@ def test_config_overrides_layer_on_the_default_config(repo):
     out = snakemake(repo, "-n", "--cores", "4", "results/runs/custom/table2.md", "--config",
                     "threads=2").stdout
     assert "results/synthetic/SASRec/seed0/metrics.json" in out  # the default run's data
-    assert job_threads(out, "train_evaluate") == {2}
+    assert job_threads(out, "train") == {2}
     profile = repo / "profiles" / "mine"
     profile.mkdir(parents=True)
     (profile / "config.yaml").write_text("config:\n  - threads=3\n")
     out = snakemake(repo, "-n", "--cores", "4", "--profile", "profiles/mine",
                     "results/runs/custom/table2.md").stdout
     assert "results/synthetic/SASRec/seed0/metrics.json" in out
-    assert job_threads(out, "train_evaluate") == {3}
+    assert job_threads(out, "train") == {3}
     # on the paper config too: its datasets, the override's threads
     out = snakemake(repo, "-n", "--cores", "4", "results/runs/paper/table2.md", "--configfile",
                     "config/paper.yaml", "--config", "threads=2").stdout
     assert "results/ml-1m/SASRec/seed0/metrics.json" in out and "results/synthetic/" not in out
-    assert job_threads(out, "train_evaluate") == {2}
+    assert job_threads(out, "train") == {2}
 
 
 def test_config_values_from_the_command_line_are_typed(repo):
@@ -253,7 +288,8 @@ def test_config_values_from_the_command_line_are_typed(repo):
     args = ["-n", "--cores", "2", "results/runs/quick/table2.md", "--config", "run=quick",
             "seeds=[0]", "tuning={trials: 5}", "evaluation={filter_seen: true}"]
     out = snakemake(repo, *args).stdout
-    assert re.search(r"train_evaluate\s+11\b", out)  # 11 models, one seed
+    assert re.search(r"^train\s+11$", out, re.M)  # 11 models, one seed
+    assert re.search(r"^evaluate\s+11$", out, re.M)
     assert "results/synthetic/SASRec/seed1/" not in out and "results/runs/quick/table2.md" in out
     proc = snakemake(repo, *args[:-1], "evaluation={filter_seen: sometimes}", check=False)
     err = proc.stdout + proc.stderr
@@ -518,7 +554,7 @@ def test_ablation_reports_one_job_per_point(repo):
     # SASRec; CREATE; alignment none x 2 graphs; UltraGCN + barlow; BERT4Rec; a graph size;
     # warm-up 0; w_align 0: 9 labels, one tuning trial and one seed each. The base CREATE point
     # (LightGCN, barlow, SASRec, warm-up 1, w_align 0.1 by default) is shared by every study.
-    assert re.search(r"train_evaluate\s+9\b", dry) and re.search(r"tune\s+9\b", dry), dry
+    assert re.search(r"^train\s+9$", dry, re.M) and re.search(r"^evaluate\s+9$", dry, re.M) and re.search(r"tune\s+9\b", dry), dry
     snakemake(repo, "--cores", "2", *STUDY_TARGETS, "--configfile", "config/tiny.yaml")
 
     table4 = (repo / "results/runs/tiny/table4.md").read_text()
@@ -661,7 +697,7 @@ def test_readings_report_on_a_custom_log(repo, tmp_path):
     (repo / "config" / "mine.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     args = ["results/runs/mine/readings.md", "--configfile", "config/mine.yaml"]
     dry = snakemake(repo, "-n", *args).stdout
-    assert re.search(r"tune\s+4\b", dry) and re.search(r"train_evaluate\s+8\b", dry), dry
+    assert re.search(r"tune\s+4\b", dry) and re.search(r"^train\s+8$", dry, re.M), dry
     snakemake(repo, "--cores", "2", *args)
 
     table = pd.read_csv(repo / "results/runs/mine/readings.csv")
@@ -704,5 +740,5 @@ def test_default_config_plans_the_readings_report(repo):
     dry = snakemake(repo, "-n", "results/readings.md").stdout
     assert re.search(rf"tune\s+{len(labels)}\b", dry), dry
     seeds = config["studies"]["readings"].get("seeds", config["seeds"])
-    assert re.search(rf"train_evaluate\s+{len(labels) * len(seeds)}\b", dry), dry
+    assert re.search(rf"^train\s+{len(labels) * len(seeds)}$", dry, re.M), dry
     assert re.search(r"readings\s+1\b", dry), dry

@@ -32,9 +32,9 @@ def job_counts(out: str) -> dict[str, int]:
 
 
 def train_resources(out: str) -> list[str]:
-    """The resources line of every train_evaluate job in the dry-run listing."""
+    """The resources line of every train job in the dry-run listing."""
     return [re.search(r"resources: (.*)", block)[1]
-            for block in out.split("rule train_evaluate:")[1:]]
+            for block in out.split("rule train:")[1:]]
 
 
 def gpus(resources: str) -> int:
@@ -46,7 +46,8 @@ def dry_run(repo, profile: str, *extra: str) -> str:
     out = proc.stdout + proc.stderr
     assert f"Using profile profiles/{profile}" in out
     counts = job_counts(out)
-    assert counts["table2"] == 1 and counts["split"] >= 1 and counts["train_evaluate"] >= 1
+    assert counts["table2"] == 1 and counts["split"] >= 1 and counts["train"] >= 1
+    assert counts["evaluate"] == counts["train"]
     assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
     for name in ("data", "logs", "results"):  # a dry run writes nothing but .snakemake/
         assert not (repo / name).exists(), name

@@ -147,6 +147,16 @@ def long_first(wildcards):
     return 1 if cfg.model_uses_gpu(config, wildcards.model) else 0
 
 
+def model_output(path):
+    """A final fit's saved model: kept, or with `save_models: false` removed once evaluated."""
+    return directory(path) if config["save_models"] else temp(directory(path))
+
+
+def tuning_evaluation(wildcards):
+    """The evaluation settings a tuning study selects with (not `ks`: it selects on NDCG@10)."""
+    return {k: v for k, v in config["evaluation"].items() if k != "ks"}
+
+
 def gpu_count(wildcards):
     return 1 if cfg.model_uses_gpu(config, wildcards.model) and config["device"] != "cpu" else 0
 
@@ -217,8 +227,11 @@ def job_benchmarks(dataset):
         model=models,
         seed=SEEDS,
     )
-    return train + expand(
-        "logs/benchmarks/tune/{dataset}/{model}.tsv", dataset=dataset, model=models
+    evaluate = [f.replace("benchmarks/train/", "benchmarks/evaluate/") for f in train]
+    return (
+        train
+        + evaluate
+        + expand("logs/benchmarks/tune/{dataset}/{model}.tsv", dataset=dataset, model=models)
     )
 
 

@@ -1,4 +1,5 @@
-# The paper's protocol (Section 4.2): tune (one job per study) -> train_evaluate per seed
+# The paper's protocol (Section 4.2): tune (one job per study) -> train per seed (the saved
+# model) -> evaluate per seed (metrics.json)
 
 
 rule tune:
@@ -28,19 +29,21 @@ rule tune:
         overrides=lambda wc: cfg.variant_overrides(config, wc.dataset, wc.model),
         tuning=config["tuning"],
         device=config["device"],
-        evaluation=config["evaluation"],
+        # what the study's validation depends on: `evaluation.ks` is not, so it reruns no study
+        evaluation=tuning_evaluation,
     script:
         "../scripts/tune.py"
 
 
-rule train_evaluate:
-    """One seed: fit the best parameters on the whole training part, evaluate the test users."""
+rule train:
+    """One seed: fit the best parameters on the whole training part and save the model
+    (recbench/artefacts.py); with `save_models: false` the model is a temporary file, removed
+    once evaluated."""
     input:
         split=split_files("{dataset}"),
         best="results/{dataset}/{model}/best_params.json",
     output:
-        metrics="results/{dataset}/{model}/seed{seed}/metrics.json",
-        per_user="results/{dataset}/{model}/seed{seed}/per_user.parquet",
+        model=model_output("results/{dataset}/{model}/seed{seed}/model"),
         # the model's own files: a neural model's history.csv and training.json
         training=directory("results/{dataset}/{model}/seed{seed}/training"),
     log:
@@ -56,9 +59,34 @@ rule train_evaluate:
         cpu_threads=cpu_threads,
     params:
         device=config["device"],
-        evaluation=config["evaluation"],
         # a neural fit's checkpoint (recbench/checkpoints.py): beside the outputs, undeclared, so
         # that it survives Snakemake's removal of a killed job's outputs; removed at the job's end
         checkpoint="results/{dataset}/{model}/seed{seed}/training.partial",
     script:
-        "../scripts/train_evaluate.py"
+        "../scripts/train.py"
+
+
+rule evaluate:
+    """One seed's saved model on the test users: metrics.json and per_user.parquet. Only this
+    job reruns when only `evaluation.ks` changes."""
+    input:
+        split=split_files("{dataset}"),
+        model="results/{dataset}/{model}/seed{seed}/model",
+    output:
+        metrics="results/{dataset}/{model}/seed{seed}/metrics.json",
+        per_user="results/{dataset}/{model}/seed{seed}/per_user.parquet",
+    log:
+        "logs/evaluate/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count,
+        cpu_threads=cpu_threads,
+    params:
+        device=config["device"],
+        evaluation=config["evaluation"],
+    script:
+        "../scripts/evaluate.py"

@@ -1,4 +1,4 @@
-"""Snakemake entry point: retrain one seed with the tuned parameters and evaluate on the test users."""
+"""Snakemake entry point: retrain one seed with the tuned parameters and save the model."""
 from recbench.threads import limit_threads
 
 # first: polars sizes its pool at import, torch and BLAS at first use
@@ -11,23 +11,21 @@ from pathlib import Path  # noqa: E402
 from recbench import logs  # noqa: E402
 from recbench.config import resolve_device  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
-from recbench.runner import train_and_evaluate  # noqa: E402
+from recbench.runner import fit_final  # noqa: E402
 from recbench.tuning import retrain_params  # noqa: E402
 
 logs.setup(snakemake.log[0])
 logging.getLogger("threads").info("thread pools: %s", pools)
 best = json.loads(Path(snakemake.input.best).read_text())
-train_and_evaluate(
+fit_final(
     load_split(Path(snakemake.input.split[0]).parent),
     best["model_class"],
     retrain_params(best),
     seed=int(snakemake.wildcards.seed),
-    outdir=Path(snakemake.output.metrics).parent,
+    model_dir=snakemake.output.model,
     workdir=snakemake.output.training,
     device=resolve_device(snakemake.params.device),
     label=snakemake.wildcards.model,
-    batch_size=snakemake.params.evaluation["batch_size"],
-    filter_seen=snakemake.params.evaluation["filter_seen"],
     # undeclared, so a killed job's checkpoint survives Snakemake's removal of its outputs;
     # checkpoint_every read from the config, not params: changing it reruns no job
     checkpoint_dir=snakemake.params.checkpoint,
