@@ -25,6 +25,7 @@ another class than asked for, a newer format, or (given the split) another catal
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -43,6 +44,7 @@ import recbench
 from recbench.data.dataset import EvalSet, Interactions, SplitData
 from recbench.errors import ArtefactError
 from recbench.metrics import topk_items
+from recbench.provenance import git_state
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,10 @@ def catalogue_digest(item_ids: pl.DataFrame) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
-def _code_commit() -> str | None:
-    from recbench.provenance import git_state
-
-    return git_state(Path(recbench.__file__).resolve().parents[1])["commit"]
+def _code_state() -> dict:
+    """The commit of the code that saves (None outside git) and whether it had changes."""
+    state = git_state(Path(recbench.__file__).resolve().parents[1])
+    return {"commit": state["commit"], "dirty": state["dirty"]}
 
 
 def save(model, folder: str | os.PathLike, data: SplitData, *, facts: dict | None = None) -> Path:
@@ -95,7 +97,7 @@ def save(model, folder: str | os.PathLike, data: SplitData, *, facts: dict | Non
             "format": FORMAT,
             "model": model.registry_name,
             "class": f"{type(model).__module__}.{type(model).__qualname__}",
-            "params": _jsonable(vars(model.params)),
+            "params": json.loads(json.dumps(dataclasses.asdict(model.params), default=str)),
             "seed": model.seed,
             "n_users": train.n_users,
             "n_items": train.n_items,
@@ -105,7 +107,7 @@ def save(model, folder: str | os.PathLike, data: SplitData, *, facts: dict | Non
                 "best_metric": result.best_metric},
             "facts": facts or {},
             "recbench_version": recbench.__version__,
-            "commit": _code_commit(),
+            **_code_state(),
             "files": {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
                       for name in FILES},
         }
@@ -123,11 +125,6 @@ def save(model, folder: str | os.PathLike, data: SplitData, *, facts: dict | Non
 
 def _small(ids: np.ndarray) -> np.ndarray:
     return ids.astype(np.int32) if len(ids) == 0 or ids.max() < 2**31 else ids
-
-
-def _jsonable(params: dict) -> dict:
-    return json.loads(json.dumps(params, default=lambda v: v.__dict__ if hasattr(v, "__dict__")
-                                 else str(v)))
 
 
 def read_meta(folder: str | os.PathLike) -> dict:
