@@ -259,6 +259,10 @@ def check(config: dict) -> None:
         raise ConfigError("config has no `datasets:`; add at least one (see config/config.yaml).")
     if not config.get("models"):
         raise ConfigError("config has no `models:`; add at least one (see config/config.yaml).")
+    ks = config.get("evaluation", {}).get("ks", [10, 100])
+    if not {10, 100} <= set(ks):
+        raise ConfigError(f"evaluation.ks is {ks}: it must include 10 and 100, the paper's "
+                          "cut-offs, which every report reads; add others beside them.")
     for name, spec in config["datasets"].items():
         if name in RESERVED_NAMES:
             raise ConfigError(f"datasets.{name}: the name is reserved (results/{name}/ holds "

@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(recs, args.out)
         print(f"{len(recs):,} recommendations for {len(users):,} users written to {args.out}")
     else:
-        print(tabulate(recs, headers="keys", tablefmt="github", showindex=False,
-                       floatfmt=".4f"))
+        shown = recs.assign(score=recs["score"].map("{:.4f}".format))  # ids exactly as they are
+        print(tabulate(shown.astype(str), headers="keys", tablefmt="github", showindex=False,
+                       disable_numparse=True))
     return 0
 
 

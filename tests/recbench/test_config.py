@@ -52,7 +52,7 @@ def test_typed_overrides_validate_and_layer_on_the_config(default):
                            "evaluation": {"filter_seen": "true"}}, SCHEMA)
     assert default["seeds"] == [0] and default["tuning"]["trials"] == 5
     assert default["tuning"]["startup_trials"] == 5  # the rest of the section stays
-    assert default["evaluation"] == {"batch_size": 1024, "filter_seen": True}
+    assert default["evaluation"] == {"batch_size": 1024, "ks": [10, 100], "filter_seen": True}
 
 
 @pytest.mark.parametrize("override, names", [
@@ -84,7 +84,7 @@ def test_many_errors_show_the_first_few(default):
 def test_validate_fills_the_schema_defaults(default):
     del default["evaluation"], default["tuning"]
     cfg.validate(default, None, SCHEMA)
-    assert default["evaluation"] == {"batch_size": 1024, "filter_seen": False}
+    assert default["evaluation"] == {"batch_size": 1024, "ks": [10, 100], "filter_seen": False}
     assert default["tuning"] == {"trials": 2, "seed": 0, "startup_trials": 5}
 
 
@@ -116,6 +116,15 @@ def test_a_custom_file_must_exist(tmp_path):
 def test_a_model_parameter_out_of_range_names_the_model(default):
     default["models"]["SASRec"]["params"]["epochs"] = -2
     with pytest.raises(ConfigError, match=r"^models\.SASRec: .*epochs=-2"):
+        cfg.check(default)
+
+
+def test_metric_cutoffs_keep_the_papers(default):
+    """evaluation.ks may add cut-offs; the reports read @10 and @100, so both must stay."""
+    default["evaluation"]["ks"] = [5, 10, 20, 100]
+    cfg.check(default)
+    default["evaluation"]["ks"] = [5, 20]
+    with pytest.raises(ConfigError, match=r"evaluation.ks is \[5, 20\]: it must include 10 and 100"):
         cfg.check(default)
 
 
