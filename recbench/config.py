@@ -350,17 +350,6 @@ def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:
     return studies.points(config, name, dataset, resolved, set(model_search(config, base)))
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: {device!r} but no CUDA GPU is visible; use `device: auto` or cpu.")
-    return device
-
-
 def _probes(dist) -> list:
     """The values at the edges of a search distribution (all choices of a categorical one)."""
     return list(getattr(dist, "choices", None) or (dist.low, dist.high))

@@ -27,12 +27,23 @@ import torch
 from recbench.artefacts import save
 from recbench.checkpoints import DEFAULT_EVERY, Checkpoints
 from recbench.data.dataset import SplitData
+from recbench.errors import ConfigError
 from recbench.evaluation import KS, evaluate, metric_names
 from recbench.io import write_json, write_parquet
 from recbench.models import build_model, load
 from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """The config's ``device``: ``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device!r} but no CUDA GPU is visible; use `device: auto` "
+                          "or cpu.")
+    return device
 
 
 def device_name(device: str) -> str:

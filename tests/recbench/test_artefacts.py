@@ -161,10 +161,12 @@ def test_the_command_line_recommends_for_a_user(saved, small_split, tmp_path, ca
     user = str(small_split.user_ids["user"][int(small_split.test.users[0])])
     assert main([str(folder), "--user", user, "--k", "5"]) == 0
     out = capsys.readouterr().out
-    assert [c.strip() for c in out.splitlines()[0].split("|")[1:5]] == ["user", "item", "rank", "score"]
+    header = [c.strip() for c in out.splitlines()[0].split("|")[1:5]]
+    assert header == ["user", "item", "rank", "score"]
     assert len(out.strip().splitlines()) == 2 + 5
     assert main([str(folder), "--test-users", "--out", str(tmp_path / "recs.csv")]) == 0
     recs = pd.read_csv(tmp_path / "recs.csv")
-    assert len(recs) == 10 * len(small_split.test) and recs["user"].nunique() == len(small_split.test)
+    assert len(recs) == 10 * len(small_split.test)
+    assert recs["user"].nunique() == len(small_split.test)
     assert main([str(folder), "--user", "nobody"]) == 2
     assert "unknown user id(s) ['nobody']" in capsys.readouterr().err

@@ -584,15 +584,17 @@ def test_a_killed_run_resumes_to_the_same_tables(tmp_path):
     import signal
     import time
 
-    cfg = {**TINY, "models": {"PopRnd": {}, "SVD": TINY["models"]["SVD"], "SASRec": {"params": {
-        "dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 25, "patience": None,
-        "dropout": 0.2, "progress": False}, "search": {"dropout": {"low": 0.1, "high": 0.5}}}}}
+    sasrec = {"params": {"dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10, "epochs": 25,
+                         "patience": None, "dropout": 0.2, "progress": False},
+              "search": {"dropout": {"low": 0.1, "high": 0.5}}}
+    cfg = {**TINY, "seeds": [0],
+           "models": {"PopRnd": {}, "SVD": TINY["models"]["SVD"], "SASRec": sasrec}}
     args = ["--cores", "1", "results/runs/tiny/table2.md", "--configfile", "config/tiny.yaml"]
     runs = {}
     for name in ("straight", "killed"):
         runs[name] = make_copy(tmp_path / name)
         (runs[name] / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    snakemake(runs["straight"], *args)
+    snakemake(runs["straight"], "--cores", "2", *args[2:])  # the same tables on any --cores
 
     repo = runs["killed"]
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=repo,

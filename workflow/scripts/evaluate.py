@@ -8,9 +8,8 @@ import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from recbench import logs  # noqa: E402
-from recbench.config import resolve_device  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
-from recbench.runner import evaluate_saved  # noqa: E402
+from recbench.runner import evaluate_saved, resolve_device  # noqa: E402
 
 logs.setup(snakemake.log[0])
 logging.getLogger("threads").info("thread pools: %s", pools)

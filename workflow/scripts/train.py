@@ -9,9 +9,8 @@ import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from recbench import logs  # noqa: E402
-from recbench.config import resolve_device  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
-from recbench.runner import fit_final  # noqa: E402
+from recbench.runner import fit_final, resolve_device  # noqa: E402
 from recbench.tuning import retrain_params  # noqa: E402
 
 logs.setup(snakemake.log[0])

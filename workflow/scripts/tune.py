@@ -9,10 +9,9 @@ import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from recbench import logs  # noqa: E402
-from recbench.config import resolve_device  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
 from recbench.io import write_json  # noqa: E402
-from recbench.runner import validate_params  # noqa: E402
+from recbench.runner import resolve_device, validate_params  # noqa: E402
 from recbench.studies import apply_overrides  # noqa: E402
 from recbench.tuning import TRIAL_CHECKPOINT, finish_study, run_study, select_best  # noqa: E402
 
