@@ -152,6 +152,29 @@ def test_end_to_end_with_a_new_baseline_module(repo):
     again = snakemake(repo, "--cores", "2", "results/runs/tiny/table2.md", "--configfile",
                       "config/tiny.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+    # --forcerun recomputes a study (never reads an old trial back) and gets the same result
+    before = (repo / "results/tiny/SVD/best_params.json").read_text()
+    forced = snakemake(repo, "--cores", "2", "results/tiny/SVD/best_params.json", "--forcerun",
+                       "tune", "--configfile", "config/tiny.yaml")
+    assert re.search(r"tune\s+1\b", forced.stdout + forced.stderr)
+    log = (repo / "logs/tune/tiny/SVD.log").read_text()
+    assert "read back" not in log and "trial 2:" in log
+    assert (repo / "results/tiny/SVD/best_params.json").read_text() == before
+
+    # provenance and the one-page report
+    snakemake(repo, "--cores", "1", "results/runs/tiny/manifest.json", "--configfile",
+              "config/tiny.yaml")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["seeds"] == TINY["seeds"] and len(manifest["config_sha256"]) == 64
+    assert set(manifest["datasets"]) == {"tiny"}
+    assert manifest["prepare"]["tiny"] == summary["prepare"]
+    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD" in manifest["jobs"]
+    assert manifest["job_devices"]["tiny/SVD/seed0"]
+    snakemake(repo, "results/runs/tiny/table2.md", "results/runs/tiny/manifest.json", "--report",
+              "results/runs/tiny/report.html", "--configfile", "config/tiny.yaml")
+    assert (run / "report.html").stat().st_size > 10_000
+    assert not (repo / "results/table2.md").exists()  # the default run's reports: never written
+
     # every final fit saved its model; one call loads it and it recommends in external ids
     from recbench.models import load
 
@@ -179,29 +202,6 @@ def test_end_to_end_with_a_new_baseline_module(repo):
               "--configfile", "config/tiny.yaml", "--config", "save_models=false")
     assert (repo / "results/tiny/SVD/seed1/metrics.json").exists()
     assert not (repo / "results/tiny/SVD/seed1/model").exists()
-
-    # --forcerun recomputes a study (never reads an old trial back) and gets the same result
-    before = (repo / "results/tiny/SVD/best_params.json").read_text()
-    forced = snakemake(repo, "--cores", "2", "results/tiny/SVD/best_params.json", "--forcerun",
-                       "tune", "--configfile", "config/tiny.yaml")
-    assert re.search(r"tune\s+1\b", forced.stdout + forced.stderr)
-    log = (repo / "logs/tune/tiny/SVD.log").read_text()
-    assert "read back" not in log and "trial 2:" in log
-    assert (repo / "results/tiny/SVD/best_params.json").read_text() == before
-
-    # provenance and the one-page report
-    snakemake(repo, "--cores", "1", "results/runs/tiny/manifest.json", "--configfile",
-              "config/tiny.yaml")
-    manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["seeds"] == TINY["seeds"] and len(manifest["config_sha256"]) == 64
-    assert set(manifest["datasets"]) == {"tiny"}
-    assert manifest["prepare"]["tiny"] == summary["prepare"]
-    assert "train/tiny/SVD/seed1" in manifest["jobs"] and "tune/tiny/SVD" in manifest["jobs"]
-    assert manifest["job_devices"]["tiny/SVD/seed0"]
-    snakemake(repo, "results/runs/tiny/table2.md", "results/runs/tiny/manifest.json", "--report",
-              "results/runs/tiny/report.html", "--configfile", "config/tiny.yaml")
-    assert (run / "report.html").stat().st_size > 10_000
-    assert not (repo / "results/table2.md").exists()  # the default run's reports: never written
 
 
 def test_lint_is_clean():
