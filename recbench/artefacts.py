@@ -318,15 +318,13 @@ def recommend(model, users=None, *, histories=None, k: int = 10, filter_seen: bo
                                      else histories)
     n_items = len(ids.items)
     k = min(k, n_items)
-    device = getattr(model, "device", torch.device("cpu"))
     top_items, top_scores = [], []
-    model_eval = getattr(model, "eval", None)
-    if callable(model_eval):
-        model_eval()
-    batches = evalset.batches(batch_size, max_len=getattr(model, "max_history", None))
+    if isinstance(model, torch.nn.Module):
+        model.eval()  # no dropout
+    batches = evalset.batches(batch_size, max_len=model.max_history)
     for start, batch in tqdm(batches, total=-(-len(evalset) // batch_size), desc="recommend",
                              unit="batch", disable=None if progress is None else not progress):
-        batch = batch.to(device)
+        batch = batch.to(model.device)
         scores = model.score(batch).to(dtype=torch.float32).clone()  # [B, n_items]
         if filter_seen:
             n = len(batch.lengths)
