@@ -22,6 +22,7 @@ report: "workflow/report/workflow.rst"
 # first: the config typed and validated against config/schema.yaml, the reports' folder
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/selection.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 

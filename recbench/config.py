@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from recbench import studies, tuning
+from recbench import reading_selection, studies, tuning
 from recbench.data.sources import source_of
 from recbench.data.split import make_split
 from recbench.errors import ConfigError
@@ -188,6 +188,17 @@ def model_names(config: dict, dataset: str | None = None) -> list[str]:
     return names
 
 
+def candidate_spec(config: dict, dataset: str, model: str, candidate: str) -> tuple[str, dict]:
+    """(class name, parameters) of one reading candidate of a model on a dataset: the model's
+    spec with the candidate's overrides (recbench/reading_selection.py)."""
+    candidates = reading_selection.selection(config, model) or {}
+    if candidate not in candidates:
+        raise ConfigError(f"{model!r} has no reading candidate {candidate!r} in the config "
+                          f"(models.{model}.readings.candidates: {sorted(candidates)}).")
+    cls_name, params = model_spec(config, dataset, model)
+    return cls_name, studies.apply_overrides(params, candidates[candidate], candidate)
+
+
 def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
     """(registered class name, parameters) of a model label on a dataset.
 
@@ -259,6 +270,8 @@ def check(config: dict) -> None:
         raise ConfigError("config has no `datasets:`; add at least one (see config/config.yaml).")
     if not config.get("models"):
         raise ConfigError("config has no `models:`; add at least one (see config/config.yaml).")
+    for model in config["models"]:
+        reading_selection.check(config, model)
     ks = config.get("evaluation", {}).get("ks", [10, 100])
     if not {10, 100} <= set(ks):
         raise ConfigError(f"evaluation.ks is {ks}: it must include 10 and 100, the paper's "
@@ -296,6 +309,12 @@ def check(config: dict) -> None:
                     make_params(params_class(cls_name),
                                 studies.apply_overrides(params, {key: probe}),
                                 f"{model} (search {key}={probe!r})")
+            # every reading candidate is a usable starting point of the same search
+            for name, over in (reading_selection.selection(config, model) or {}).items():
+                where = f"models.{model}.readings.candidates.{name}"
+                candidate = studies.apply_overrides(params, over, where)
+                make_params(params_class(cls_name), candidate, where)
+                tuning.defaults_in_space(candidate, space, where)
     check_table3(config)
     Rules.from_config(config.get("reproduction"))
     for name, spec in (config.get("studies") or {}).items():
@@ -347,7 +366,10 @@ def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:
     # the base's full parameters, defaults included, so a point equal to the base shares its jobs
     resolved = {**dataclasses.asdict(make_params(params_class(cls_name), params)), **params}
     base = studies.study(config, name)["base"]
-    return studies.points(config, name, dataset, resolved, set(model_search(config, base)))
+    # a key the base tunes, or one its reading selection may set, stays in a point's label even
+    # where it equals the config's value: the base's tuned (chosen) value may differ
+    kept = set(model_search(config, base)) | reading_selection.candidate_keys(config, base)
+    return studies.points(config, name, dataset, resolved, kept)
 
 
 def _probes(dist) -> list:

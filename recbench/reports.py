@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from recbench.errors import DataError
 from recbench.evaluation import PROTOCOLS, other_protocol
+from recbench.reading_selection import describe as describe_choice
 from recbench.stats import (adjust_pvalues, mean_ci, paired_per_user, paired_test,
                             per_user_mean)
 from recbench.verdicts import (VERDICTS, Rules, beats, cell_verdict, gain_power, matches_gain,
@@ -256,8 +257,37 @@ def configured_rows(summary: pd.DataFrame) -> pd.DataFrame:
     return summary[summary.configured.astype(bool)] if "configured" in summary else summary
 
 
-def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str]) -> str:
-    """Table 2 in the configured protocol; its caption says which, and how `*` is corrected."""
+def reading_lines(readings: dict | None, datasets, what: str = "") -> list[str]:
+    """The paragraph a report adds where a model's reading was chosen on validation
+    (``readings``: dataset -> model -> the selection record, recbench/reading_selection.py);
+    none without selection, so such a report reads as it always did. ``what`` ends the first
+    sentence (e.g. how a study's points relate to the choice)."""
+    chosen = [(d, m, r) for d in datasets for m, r in (readings or {}).get(d, {}).items()]
+    if not chosen:
+        return []
+    models = ", ".join(dict.fromkeys(m for _, m, _ in chosen))
+    return ["", f"{models}'s reading of the paper's open points (create_model/readings.py) was "
+            "chosen on each dataset's own validation split before tuning, by the best validation "
+            "NDCG@10 of one fit per candidate, never on test (results/reading_selection.md lists "
+            f"every candidate){what}: "
+            + "; ".join(f"{d}{'' if len(chosen) == len(set(c[0] for c in chosen)) else f' {m}'}: "
+                        f"{describe_choice(r)}" for d, m, r in chosen) + "."]
+
+
+def add_readings(summary: pd.DataFrame, readings: dict | None) -> pd.DataFrame:
+    """``summary`` with a ``reading`` column naming each chosen reading (table2.csv); unchanged
+    without selection."""
+    if not readings:
+        return summary
+    names = {(d, m): r["chosen"] for d, models in readings.items() for m, r in models.items()}
+    return summary.assign(reading=[names.get((d, m), "") for d, m in zip(summary.dataset,
+                                                                         summary.model)])
+
+
+def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str],
+                  readings: dict | None = None) -> str:
+    """Table 2 in the configured protocol; its caption says which, how `*` is corrected and,
+    with ``readings``, which reading of a model was chosen on validation."""
     full = summary
     summary = configured_rows(summary)
     models = model_order([m for m in models if m in set(summary.model)])
@@ -293,6 +323,7 @@ def render_table2(summary: pd.DataFrame, datasets: list[str], models: list[str])
                       f"{CORRECTION_TEXT[correction]}{family} ({test} on the per-user values of "
                       "the same test users, averaged over seeds; raw p_value and corrected "
                       "p_adjusted in table2.csv).")
+    lines += reading_lines(readings, datasets)
     lines.append("")
     table = []
     for dataset in datasets:
@@ -388,8 +419,12 @@ def _header(title: str, summary: pd.DataFrame) -> list[str]:
             "the verdict against it.", ""]
 
 
+STUDY_READING = (", and every point of this study starts from it (the chosen reading's tuned "
+                 "parameters, with the point's own keys set)")
+
+
 def render_table4(summary: pd.DataFrame, points: dict[str, list], paper_names: dict,
-                  rules: Rules = Rules()) -> str:
+                  rules: Rules = Rules(), readings: dict | None = None) -> str:
     """Alignment ablation: sequential only, then each graph encoder x alignment (Table 4).
 
     ``points``: dataset -> [(label, values)] from the study, values holding ``graph_backbone``
@@ -397,6 +432,7 @@ def render_table4(summary: pd.DataFrame, points: dict[str, list], paper_names: d
     """
     paper = published("table4_alignment.csv")
     lines = _header("Table 4: alignment ablation (values in %)", summary)
+    lines[-1:-1] = reading_lines(readings, points, STUDY_READING)
     table, verdicts = [], []
     for dataset, pts in points.items():
         for label, values in pts:
@@ -422,7 +458,7 @@ def render_table4(summary: pd.DataFrame, points: dict[str, list], paper_names: d
 
 
 def render_table5(summary: pd.DataFrame, points: dict[str, list], paper_names: dict | None = None,
-                  rules: Rules = Rules()) -> str:
+                  rules: Rules = Rules(), readings: dict | None = None) -> str:
     """Backbone grid: {SASRec, BERT4Rec} rows x {LightGCN, UltraGCN} columns (Table 5).
 
     The paper does not name Table 5's dataset: its values stand beside every dataset, and a
@@ -434,6 +470,7 @@ def render_table5(summary: pd.DataFrame, points: dict[str, list], paper_names: d
     lines[-2] += (" The paper does not name the dataset of its Table 5, so its values are "
                   "repeated beside every dataset here; a verdict stands beside the paper's own "
                   "datasets only, and reads as if Table 5 were measured on that dataset.")
+    lines[-1:-1] = reading_lines(readings, points, STUDY_READING)
     table, graphs, verdicts = [], [], []
     for dataset, pts in points.items():
         grid = {(v["sequential_backbone"], v["graph_backbone"]): label for label, v in pts}
@@ -462,7 +499,7 @@ QUOTED = ("GSAU", "Self-GNN", "LOOM")
 
 
 def render_table3(summary: pd.DataFrame, datasets: dict[str, str], bridge: dict[str, str],
-                  models: list[str], rules: Rules = Rules()) -> str:
+                  models: list[str], rules: Rules = Rules(), readings: dict | None = None) -> str:
     """Table 3: our SASRec and CREATE in the LOOM protocol beside GSAU, Self-GNN and LOOM, which
     are quoted from the paper (not run here); SASRec in our own protocol as the bridge.
 
@@ -479,7 +516,9 @@ def render_table3(summary: pd.DataFrame, datasets: dict[str, str], bridge: dict[
              "see the README, \"Table 3: the LOOM protocol\"). Quoted from the paper, not run "
              "here: " + ", ".join(f"{m} (quoted)" for m in QUOTED) + f". The bridge column is "
              f"{baseline} in the paper's own protocol (global temporal split, Table 2) on the "
-             "same data.", ""]
+             "same data."]
+    lines += reading_lines(readings, datasets.values(), " (in the LOOM protocol its own validation "
+                           "users: the held-out item before each test item)") + [""]
     headers = ["Dataset", "Metric", *(f"{m} (quoted)" for m in QUOTED),
                *(f"{m} (ours, LOOM setup)" for m in models), f"{baseline} (ours, own setup)"]
     table, verdicts = [], []
@@ -685,7 +724,8 @@ def _power_words(rows: pd.DataFrame) -> str:
 
 
 def render_reproduction(summary: pd.DataFrame, datasets: list[str], models: list[str],
-                        claims: pd.DataFrame | None = None, rules: Rules = Rules()) -> str:
+                        claims: pd.DataFrame | None = None, rules: Rules = Rules(),
+                        readings: dict | None = None) -> str:
     """results/reproduction.md: every Table 2 cell beside the paper's with its verdict, the
     paper's claims tested as claims, and the power of the run to detect the paper's Gain.
 
@@ -714,6 +754,7 @@ def render_reproduction(summary: pd.DataFrame, datasets: list[str], models: list
     if protocol:
         intro += f" Protocol: {PROTOCOL_TEXT[protocol]}."
     lines.append(intro)
+    lines += reading_lines(readings, datasets, ", and the claims below test that reading")
     if cells.empty:
         names = ", ".join(datasets) or "none"
         lines += ["", f"No published cell to compare: none of Table 2's datasets ({names}) is one "
@@ -735,8 +776,11 @@ def render_reproduction(summary: pd.DataFrame, datasets: list[str], models: list
             for _, other in rows[rows.protocol != protocol].iterrows():
                 text += f"; {_count_text(other)} in the {other.protocol} protocol (same scores)"
         mine = claims[(claims.dataset == dataset) & (claims.metric == "ndcg@10")]
+        chosen = (readings or {}).get(dataset, {}).get(PAPER_CLAIMS["model"])
         if len(mine):
-            text += ". NDCG@10: " + "; ".join(
+            text += (f". NDCG@10 ({PAPER_CLAIMS['model']}: `{chosen['chosen']}`, chosen on "
+                     f"validation among {chosen['n_candidates']} readings)" if chosen else
+                     ". NDCG@10") + ": " + "; ".join(
                 f"the paper's Gain ({_pct(c.paper_gain_pct)}) {_verdict_text(c)}"
                 if c.claim == "the paper's Gain" else
                 f"{c.claim} {_verdict_text(c)} (ours {_pct(c.gain_pct)}"

@@ -157,7 +157,7 @@ class SplitData:
     """Everything a model and the evaluator need for one dataset."""
 
     train: Interactions
-    test: EvalSet
+    test: EvalSet | None  # None when loaded with test=False
     valid: EvalSet | None
     valid_train: Interactions | None
     item_ids: pl.DataFrame
@@ -193,9 +193,16 @@ def save_split(indexed: dict, folder: str | Path) -> None:
     write_json(indexed["summary"], folder / "meta.json")  # written last: marks a complete split
 
 
-def load_split(folder: str | Path) -> SplitData:
+#: the split files a validation-only job reads (``load_split(folder, test=False)``)
+VALIDATION_FILES = tuple(f for f in SPLIT_FILES if f != "test.parquet")
+
+
+def load_split(folder: str | Path, test: bool = True) -> SplitData:
+    """The split saved in ``folder``. ``test=False`` never opens test.parquet (its ``test`` is
+    None): a job that must not see the test users (a reading candidate, recbench/
+    reading_selection.py) reads only the files it declares."""
     folder = Path(folder)
-    missing = [f for f in SPLIT_FILES if not (folder / f).exists()]
+    missing = [f for f in (SPLIT_FILES if test else VALIDATION_FILES) if not (folder / f).exists()]
     if missing:
         raise DataError(f"{folder}: split file(s) {missing} missing. Re-run the split rule.")
     summary = json.loads((folder / "meta.json").read_text())
@@ -205,7 +212,7 @@ def load_split(folder: str | Path) -> SplitData:
     tr = pl.read_parquet(folder / "train.parquet")
     train = Interactions(tr["user"].to_numpy(), tr["item"].to_numpy(), tr["timestamp"].to_numpy(),
                          n_users, n_items)
-    test = eval_set_from_frame(pl.read_parquet(folder / "test.parquet"), n_items)
+    test = eval_set_from_frame(pl.read_parquet(folder / "test.parquet"), n_items) if test else None
     valid_df = pl.read_parquet(folder / "valid.parquet")
     if summary.get("protocol") == "loom":
         # leave-one-out: each validation target follows its user's training rows, so the

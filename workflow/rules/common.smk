@@ -14,8 +14,12 @@ os.environ.update(
 
 from snakemake.logging import logger
 
+import json
+
+from snakemake.exceptions import IncompleteCheckpointException
+
 from recbench import config as cfg
-from recbench import studies
+from recbench import reading_selection, studies
 from recbench.data.sources import PARSE_KEYS, RAW_KEYS, source_of
 from recbench.errors import ConfigError
 from recbench.provenance import file_fingerprint, usable_cores
@@ -100,6 +104,83 @@ def raw_provenance(wildcards):
     if source_of(wildcards.dataset, spec).name != "custom":
         return None
     return file_fingerprint(raw_path(wildcards.dataset))
+
+
+def canonical_json(value):
+    """A params value as canonical text (JSON, keys sorted): the same config in another key
+    order is the same param, so it reruns no job; the job's script reads it with json.loads."""
+    return json.dumps(value, sort_keys=True)
+
+
+def validation_files(dataset):
+    """The split files of a job that must not see the test users (no test.parquet)."""
+    return [f for f in split_files(dataset) if not f.endswith("/test.parquet")]
+
+
+def reading_candidates(model):
+    """name -> overrides of a model's reading candidates (in order); {} without selection."""
+    return reading_selection.selection(config, model) or {}
+
+
+def candidate_folders(dataset, model):
+    return [f"results/{dataset}/{model}/readings/{c}" for c in reading_candidates(model)]
+
+
+def selection_folder(dataset, model):
+    return f"results/{dataset}/{model}/reading"
+
+
+def reading_input(wildcards):
+    """The reading selection a model's tuning study starts from: `ancient`, so that a rerun
+    selection that keeps its choice reruns no study; the choice itself is a param
+    (reading_choice)."""
+    if not reading_candidates(wildcards.model):
+        return []
+    return [ancient(selection_folder(wildcards.dataset, wildcards.model))]
+
+
+def reading_choice(wildcards):
+    """The chosen reading (name, overrides, validation score) as a param of the tuning study:
+    a changed choice reruns it. Read through the checkpoint once the selection has run in this
+    invocation; before that, the choice already on disk (none: the study waits for it)."""
+    if not reading_candidates(wildcards.model):
+        return None
+    try:
+        folder = checkpoints.select_reading.get(**wildcards).output[0]
+    except IncompleteCheckpointException:
+        folder = selection_folder(wildcards.dataset, wildcards.model)
+        if not os.path.exists(os.path.join(folder, reading_selection.CHOICE)):
+            raise
+    return reading_selection.choice_param(folder)
+
+
+def selection_folders(datasets):
+    """The reading selections of the models of ``datasets`` that select one (the reports name
+    each choice)."""
+    return [
+        selection_folder(d, m)
+        for d in datasets
+        for m in cfg.model_names(config, d)
+        if reading_candidates(m)
+    ]
+
+
+def study_selections(name):
+    """The reading selections a study's points start from (its base's, on its datasets)."""
+    base = studies.study(config, name)["base"]
+    if not reading_candidates(base):
+        return []
+    return [selection_folder(d, base) for d in studies.study_datasets(config, name)]
+
+
+def all_selections():
+    """Every reading selection of this run: Table 2's datasets, Table 3's, the studies'."""
+    folders = selection_folders(DATASETS)
+    if config.get("table3"):
+        folders += selection_folders(list(cfg.table3(config)["datasets"].values()))
+    for name in config.get("studies") or {}:
+        folders += study_selections(name)
+    return list(dict.fromkeys(folders))
 
 
 def split_files(dataset):

@@ -25,6 +25,8 @@ rule table2:
         metrics=[f for d in DATASETS for f in metrics_files(d)],
         per_user=per_user_of([f for d in DATASETS for f in metrics_files(d)]),
         summaries=expand("results/{dataset}/split_summary.json", dataset=DATASETS),
+        # the readings chosen on validation (rule select_reading), which the caption names
+        selections=selection_folders(DATASETS),
     output:
         md=report(report_path("table2.md"), caption="../report/table2.rst", category="Tables"),
         csv=report_path("table2.csv"),
@@ -51,6 +53,7 @@ rule reproduction:
     input:
         csv=report_path("table2.csv"),
         per_user=per_user_of([f for d in DATASETS for f in metrics_files(d)]),
+        selections=selection_folders(DATASETS),
     output:
         md=report(
             report_path("reproduction.md"),
@@ -77,6 +80,7 @@ rule study_table:
     input:
         metrics=lambda wc: study_files(wc.table),
         per_user=lambda wc: study_files(wc.table, "per_user.parquet"),
+        selections=lambda wc: study_selections(wc.table),
     output:
         md=report(report_path("{table}.md"), caption="../report/study_table.rst", category="Tables"),
         csv=report_path("{table}.csv"),
@@ -135,6 +139,7 @@ rule manifest:
         datasets=[f for d in DATASETS for f in dataset_files(d)],
         prepared=[prepared_files(d)["report"] for d in DATASETS],
         benchmarks=[f for d in DATASETS for f in job_benchmarks(d)],
+        selections=selection_folders(DATASETS),
     output:
         report(
             report_path("manifest.json"), caption="../report/manifest.rst", category="Provenance"
@@ -155,6 +160,7 @@ rule table3:
     input:
         metrics=lambda wc: table3_metrics(),
         per_user=lambda wc: per_user_of(table3_metrics()),
+        selections=lambda wc: selection_folders(list(cfg.table3(config)["datasets"].values())),
     output:
         md=report(report_path("table3.md"), caption="../report/table3.rst", category="Tables"),
         csv=report_path("table3.csv"),
@@ -204,3 +210,23 @@ rule readings:
         reproduction=config["reproduction"],
     script:
         "../scripts/readings.py"
+
+
+rule reading_selection:
+    """Every reading candidate of every dataset that selects one: validation NDCG@10 and
+    Recall@10, epochs and seconds, the winner marked (recbench/readings_report.py)."""
+    input:
+        selections=lambda wc: all_selections(),
+    output:
+        md=report(
+            report_path("reading_selection.md"),
+            caption="../report/reading_selection.rst",
+            category="Tables",
+        ),
+        csv=report_path("reading_selection.csv"),
+    log:
+        "logs/report/reading_selection.log",
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/reading_selection.py"

@@ -1,5 +1,5 @@
-# The paper's protocol (Section 4.2): tune (one job per study) -> train per seed (the saved
-# model) -> evaluate per seed (metrics.json)
+# The paper's protocol (Section 4.2): [select a reading, selection.smk] -> tune (one job per
+# study) -> train per seed (the saved model) -> evaluate per seed (metrics.json)
 
 
 rule tune:
@@ -8,6 +8,7 @@ rule tune:
     input:
         split=split_files("{dataset}"),
         base=base_best_params,
+        reading=reading_input,
     output:
         study=directory("results/{dataset}/{model}/tuning"),
         best="results/{dataset}/{model}/best_params.json",
@@ -27,6 +28,8 @@ rule tune:
         search=lambda wc: cfg.model_search(config, wc.model),
         trials=lambda wc: cfg.n_trials(config, wc.model),
         overrides=lambda wc: cfg.variant_overrides(config, wc.dataset, wc.model),
+        # the reading chosen on validation (rule select_reading), for a model that selects one
+        reading=reading_choice,
         tuning=config["tuning"],
         device=config["device"],
         # what the study's validation depends on: `evaluation.ks` is not, so it reruns no study

@@ -4,6 +4,7 @@ import pandas as pd
 
 from recbench import logs
 from recbench.io import write_text
+from recbench.reading_selection import chosen_by_dataset
 from recbench.reports import render_reproduction, reproduction_claims
 from recbench.verdicts import Rules
 
@@ -12,4 +13,5 @@ rules = Rules.from_config(snakemake.params.reproduction)
 summary = pd.read_csv(snakemake.input.csv)
 claims = reproduction_claims(snakemake.input.per_user, summary, snakemake.params.paper_names, rules)
 write_text(render_reproduction(summary, snakemake.params.datasets, snakemake.params.models, claims,
-                               rules), snakemake.output.md)
+                               rules, chosen_by_dataset(snakemake.input.selections)),
+           snakemake.output.md)

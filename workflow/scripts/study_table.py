@@ -1,6 +1,7 @@
 """Snakemake entry point: Table 4 or 5 from the per-seed metrics of an ablation study."""
 from recbench import logs
 from recbench.io import write_csv, write_text
+from recbench.reading_selection import chosen_by_dataset
 from recbench.reports import collect, per_user_spread, render_table4, render_table5, summarise
 from recbench.verdicts import Rules
 
@@ -10,8 +11,9 @@ summary = summarise(collect(snakemake.input.metrics),
 write_csv(summary, snakemake.output.csv)
 rules = Rules.from_config(snakemake.params.reproduction)
 points, paper_names = snakemake.params.points, snakemake.params.paper_names
+readings = chosen_by_dataset(snakemake.input.selections)
 if snakemake.wildcards.table == "table4":
-    text = render_table4(summary, points, paper_names, rules)
+    text = render_table4(summary, points, paper_names, rules, readings)
 else:
-    text = render_table5(summary, points, paper_names, rules)
+    text = render_table5(summary, points, paper_names, rules, readings)
 write_text(text, snakemake.output.md)

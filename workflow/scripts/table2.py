@@ -2,8 +2,9 @@
 from recbench import logs
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
-from recbench.reports import (add_significance, add_verdicts, collect, per_user_spread,
-                              render_table2, significance, summarise)
+from recbench.reading_selection import chosen_by_dataset
+from recbench.reports import (add_readings, add_significance, add_verdicts, collect,
+                              per_user_spread, render_table2, significance, summarise)
 from recbench.verdicts import Rules
 
 logs.setup(snakemake.log[0])
@@ -17,6 +18,7 @@ summary = add_significance(
     alpha=sig["alpha"],
 )
 summary = add_verdicts(summary, Rules.from_config(snakemake.params.reproduction))
-write_csv(summary, snakemake.output.csv)
-write_text(render_table2(summary, snakemake.params.datasets, snakemake.params.models),
+readings = chosen_by_dataset(snakemake.input.selections)
+write_csv(add_readings(summary, readings), snakemake.output.csv)
+write_text(render_table2(summary, snakemake.params.datasets, snakemake.params.models, readings),
            snakemake.output.md)

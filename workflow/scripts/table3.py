@@ -1,6 +1,7 @@
 """Snakemake entry point: results/table3.md, the LOOM evaluation setup."""
 from recbench import logs
 from recbench.io import write_csv, write_text
+from recbench.reading_selection import chosen_by_dataset
 from recbench.reports import collect, per_user_spread, render_table3, summarise
 from recbench.verdicts import Rules
 
@@ -10,4 +11,5 @@ summary = summarise(collect(snakemake.input.metrics),
                     spread=per_user_spread(snakemake.input.per_user))
 write_csv(summary, snakemake.output.csv)
 write_text(render_table3(summary, t3["datasets"], t3.get("bridge") or {}, t3["models"],
-                         Rules.from_config(snakemake.params.reproduction)), snakemake.output.md)
+                         Rules.from_config(snakemake.params.reproduction),
+                         chosen_by_dataset(snakemake.input.selections)), snakemake.output.md)

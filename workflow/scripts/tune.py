@@ -6,11 +6,13 @@ pools = limit_threads(snakemake.threads)
 
 import json  # noqa: E402
 import logging  # noqa: E402
+import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from recbench import logs  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
 from recbench.io import write_json  # noqa: E402
+from recbench.reading_selection import WINNER, read_choice, same_params  # noqa: E402
 from recbench.runner import resolve_device, validate_params  # noqa: E402
 from recbench.studies import apply_overrides  # noqa: E402
 from recbench.tuning import TRIAL_CHECKPOINT, finish_study, run_study, select_best  # noqa: E402
@@ -22,11 +24,24 @@ model_class, params = snakemake.params.spec
 if snakemake.input.base:  # an ablation variant: the base's tuned parameters, then the overrides
     base = json.loads(Path(snakemake.input.base[0]).read_text())
     params = apply_overrides(base["params"], snakemake.params.overrides, wc.model)
+winner = None
+if snakemake.params.reading:  # the reading chosen on validation: tune that bundle
+    chosen = json.loads(snakemake.params.reading)
+    winner = read_choice(snakemake.input.reading[0])
+    assert winner["chosen"] == chosen["chosen"], "the selection changed under the study"
+    params = apply_overrides(params, chosen["overrides"], wc.model)
+    logging.getLogger("tune").info("reading %s chosen on validation: %s", chosen["chosen"],
+                                   chosen["overrides"])
 data = load_split(Path(snakemake.input.split[0]).parent)
 device = resolve_device(snakemake.params.device)
 
 
 def objective(trial_params, workdir):
+    if winner is not None and same_params(trial_params, winner["params"]):
+        # the winning candidate's fit is this very trial (same params, seed, data and budget)
+        logging.getLogger("tune").info("the chosen candidate's fit is this trial: reused")
+        shutil.copytree(Path(snakemake.input.reading[0]) / WINNER, workdir, dirs_exist_ok=True)
+        return winner["value"], winner["facts"]
     return validate_params(data, model_class, trial_params, seed=tuning["seed"], workdir=workdir,
                            device=device, label=wc.model, batch_size=evaluation["batch_size"],
                            filter_seen=evaluation["filter_seen"],
@@ -39,7 +54,7 @@ records = run_study(
     snakemake.params.trials, objective, params, snakemake.params.search,
     out=snakemake.output.study, seed=tuning["seed"], startup_trials=tuning["startup_trials"],
     settings={"model_class": model_class, "evaluation": evaluation},
-    inputs=[*snakemake.input.split, *snakemake.input.base],
+    inputs=[*snakemake.input.split, *snakemake.input.base, *snakemake.input.reading],
 )
 best = select_best(records, model_class)
 logging.getLogger("tune").info(
