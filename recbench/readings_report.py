@@ -40,7 +40,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.errors import DataError
-from recbench.reports import PROTOCOL_TEXT, _paper_value
+from recbench.reports import PROTOCOL_TEXT, _paper_value, reading_lines
 from recbench.stats import adjust_pvalues, mean_ci, paired_per_user, paired_test, per_user_mean
 from recbench.verdicts import Rules, cell_verdict
 from recbench.studies import DEFAULT, format_value
@@ -223,8 +223,9 @@ def _budget(row, reference: str) -> str:
 
 def render_readings(table: pd.DataFrame, *, base: str, reference: str, protocol: str,
                     alpha: float = 0.05, paper_names: dict | None = None,
-                    rules: Rules = Rules()) -> str:
-    """results/readings.md from ``readings_table``'s frame."""
+                    rules: Rules = Rules(), readings: dict | None = None) -> str:
+    """results/readings.md from ``readings_table``'s frame; ``readings``: the choices of a base
+    that selects its reading on validation (recbench/reading_selection.py), which `default` is."""
     paper_names = paper_names or {}
     test, correction = table.test.iloc[0], table.correction.iloc[0]
     seeds = ", ".join(str(n) for n in sorted(set(table.n_seeds)))
@@ -248,6 +249,8 @@ def render_readings(table: pd.DataFrame, *, base: str, reference: str, protocol:
         "**Defaults are chosen on validation, never on test**: a reading validation prefers "
         "(higher Val NDCG@10 than `default`) is named under its dataset; the test columns "
         "measure the readings, they do not choose among them.",
+        *reading_lines(readings, list(dict.fromkeys(table.dataset)),
+                       " (`default` is that reading; every other row changes it)"),
     ]
     headers = ["Reading", "Overrides", "Val NDCG@10", "Test NDCG@10", "Test Recall@10",
                f"Δ vs {reference}", "p (adjusted)", "Δ vs default", "p (adjusted)",

@@ -70,8 +70,15 @@ def test_dataset_model_params_merge_nested_dicts(default_config):
 
 def test_points_of_the_default_studies(default_config):
     t4 = cfg.study_points(default_config, "table4", "synthetic")
-    assert [p.label for p in t4][:2] == ["SASRec", "CREATE~alignment=none"]
+    # CREATE selects its reading on validation, which may set graph_backbone: every point names
+    # its backbone, the LightGCN + barlow point too (its own jobs, not Table 2's CREATE)
+    assert [p.label for p in t4][:2] == ["SASRec", "CREATE~alignment=none~graph_backbone=LightGCN"]
     assert len(t4) == 1 + 2 * 3 and len({p.label for p in t4}) == 7
+    assert "CREATE~graph_backbone=LightGCN" in [p.label for p in t4]
+    plain = copy.deepcopy(default_config)
+    plain["models"]["CREATE"]["readings"]["select"] = "none"
+    t4 = cfg.study_points(plain, "table4", "synthetic")
+    assert [p.label for p in t4][:2] == ["SASRec", "CREATE~alignment=none"]
     assert "CREATE" in [p.label for p in t4]  # LightGCN + barlow is the base CREATE
     f4 = cfg.study_points(default_config, "fig4_warmup", "synthetic")
     assert [p.values["warmup_epochs"] for p in f4] == [0, 10]

@@ -744,3 +744,92 @@ def test_default_config_plans_the_readings_report(repo):
     seeds = config["studies"]["readings"].get("seeds", config["seeds"])
     assert re.search(rf"^train\s+{len(labels) * len(seeds)}$", dry, re.M), dry
     assert re.search(r"readings\s+1\b", dry), dry
+
+
+SELECTING = {
+    "seeds": [0, 1],
+    "device": "cpu",
+    "datasets": {"tiny": {"source": "synthetic",
+                          "params": {"n_users": 300, "n_items": 200, "n_communities": 4,
+                                     "seed": 5}}},
+    "tuning": {"trials": 2, "seed": 0, "startup_trials": 2},
+    "models": {
+        "PopRnd": {},
+        # any model can select a reading; SVD's rank makes the candidates cheap and different
+        "SVD": {"params": {"rank": 16, "scaling": 1.0},
+                "search": {"scaling": {"low": 0.0, "high": 1.0}},
+                "readings": {"select": "validation",
+                             "candidates": {"rank2": {"rank": 2}, "rank16": {"rank": 16},
+                                            "rank1": {"rank": 1}}}},
+    },
+}
+
+
+def job_inputs(dry: str, rule: str) -> list[str]:
+    """The declared inputs of every job of ``rule`` in a dry run's listing."""
+    blocks = [b.split("\n[")[0] for b in re.split(r"^(?:local)?(?:rule|checkpoint) ", dry,
+                                                  flags=re.M)[1:] if b.startswith(f"{rule}:")]
+    assert blocks, f"no {rule} job planned:\n{dry}"
+    return [f.strip() for b in blocks for m in re.finditer(r"^\s+input: (.*)$", b, re.M)
+            for f in m[1].split(",")]
+
+
+@pytest.mark.slow
+def test_a_reading_chosen_on_validation(repo):
+    """Each candidate is one job that reads no test file, the selection picks the best
+    validation NDCG@10, the chosen bundle is tuned (the winner's fit reused as trial 0) and
+    named in the reports; reruns happen exactly where the choice changed."""
+    (repo / "config" / "sel.yaml").write_text(yaml.safe_dump(SELECTING))
+    conf = ["--configfile", "config/sel.yaml"]
+    targets = ["results/runs/sel/table2.md", "results/runs/sel/reading_selection.md"]
+    dry = snakemake(repo, "-n", "--cores", "2", *targets, *conf).stdout
+    assert job_stats(dry)["reading_fit"] == 3 and job_stats(dry)["select_reading"] == 1
+    for rule in ("reading_fit", "select_reading"):  # test data cannot reach the choice
+        inputs = job_inputs(dry, rule)
+        assert inputs and not [f for f in inputs if "test" in Path(f).name], (rule, inputs)
+    assert any(f.endswith("/train.parquet") for f in job_inputs(dry, "reading_fit"))
+    snakemake(repo, "--cores", "2", *targets, *conf)
+
+    folder = repo / "results/tiny/SVD"
+    records = {c: json.loads((folder / f"readings/{c}/record.json").read_text())
+               for c in ("rank2", "rank16", "rank1")}
+    values = {c: r["value"] for c, r in records.items()}
+    choice = json.loads((folder / "reading/reading.json").read_text())
+    assert choice["chosen"] == max(values, key=values.get) == "rank16", values
+    best = json.loads((folder / "best_params.json").read_text())
+    assert best["params"]["rank"] == 16 and best["trials"][0]["value"] == values["rank16"]
+    assert "the chosen candidate's fit is this trial: reused" in (
+        repo / "logs/tune/tiny/SVD.log").read_text()
+    run = repo / "results/runs/sel"
+    assert "SVD's reading of the paper's open points" in (run / "table2.md").read_text()
+    assert "`rank16` (validation NDCG@10" in (run / "table2.md").read_text()
+    csv = pd.read_csv(run / "table2.csv", keep_default_na=False)
+    assert set(csv[csv.model == "SVD"].reading) == {"rank16"} and set(
+        csv[csv.model == "PopRnd"].reading) == {""}
+    assert "| **rank16**" in (run / "reading_selection.md").read_text()
+
+    # nothing changed: nothing planned
+    again = snakemake(repo, "-n", "--cores", "2", *targets, *conf)
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout
+    # a losing candidate changed: its job and the selection rerun, the choice stays, so neither
+    # the study nor any fit reruns (only the reports that name the choice)
+    SELECTING["models"]["SVD"]["readings"]["candidates"]["rank1"] = {"rank": 3}
+    (repo / "config" / "sel.yaml").write_text(yaml.safe_dump(SELECTING))
+    out = snakemake(repo, "--cores", "2", *targets, *conf).stdout
+    ran = job_stats(out)
+    assert ran.get("reading_fit") == 1 and ran.get("select_reading") == 1, out
+    assert not {"tune", "train", "evaluate"} & set(ran), out
+    assert best == json.loads((folder / "best_params.json").read_text())
+    assert "Nothing to be done" in snakemake(repo, "-n", "--cores", "2", *targets, *conf).stdout
+    # a new winner: the study, every fit and the reports follow it, in the same run
+    SELECTING["models"]["SVD"]["readings"]["candidates"]["rank64"] = {"rank": 64}
+    (repo / "config" / "sel.yaml").write_text(yaml.safe_dump(SELECTING))
+    out = snakemake(repo, "--cores", "2", *targets, *conf).stdout
+    values["rank64"] = json.loads((folder / "readings/rank64/record.json").read_text())["value"]
+    chosen = json.loads((folder / "reading/reading.json").read_text())["chosen"]
+    if chosen == "rank64":
+        assert job_stats(out)["tune"] == 1 and job_stats(out)["train"] == 2, out
+        assert json.loads((folder / "best_params.json").read_text())["params"]["rank"] == 64
+    else:  # rank64 validates lower on this data: the choice, and so the study, stay
+        assert values["rank64"] <= values["rank16"] and "tune" not in job_stats(out), out
+    assert "Nothing to be done" in snakemake(repo, "-n", "--cores", "2", *targets, *conf).stdout

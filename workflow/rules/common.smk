@@ -114,7 +114,7 @@ def canonical_json(value):
 
 def validation_files(dataset):
     """The split files of a job that must not see the test users (no test.parquet)."""
-    return [f for f in split_files(dataset) if not f.endswith("/test.parquet")]
+    return [f for f in split_files(dataset) if os.path.basename(f) != "test.parquet"]
 
 
 def reading_candidates(model):

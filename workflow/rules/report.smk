@@ -186,6 +186,7 @@ rule readings:
         # the final fits' history.csv (seconds per epoch, epochs trained)
         training=lambda wc: study_files("readings", "training"),
         best=lambda wc: study_best_params("readings"),
+        selections=lambda wc: study_selections("readings"),
     output:
         md=report(report_path("readings.md"), caption="../report/readings.rst", category="Tables"),
         csv=report_path("readings.csv"),

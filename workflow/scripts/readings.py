@@ -4,6 +4,7 @@ from pathlib import Path
 from recbench import figures, logs
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
+from recbench.reading_selection import chosen_by_dataset
 from recbench.readings_report import readings_table, render_readings
 from recbench.verdicts import Rules
 
@@ -17,5 +18,6 @@ table = readings_table(p.points, root, p.seeds, reference=sig["reference"], prot
 write_csv(table, out.csv)
 write_text(render_readings(table, base=p.base, reference=sig["reference"], protocol=protocol,
                            alpha=sig["alpha"], paper_names=p.paper_names,
-                           rules=Rules.from_config(p.reproduction)), out.md)
+                           rules=Rules.from_config(p.reproduction),
+                           readings=chosen_by_dataset(snakemake.input.selections)), out.md)
 figures.readings(table, out.png)
