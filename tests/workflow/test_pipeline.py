@@ -747,7 +747,7 @@ def test_default_config_plans_the_readings_report(repo):
 
 
 SELECTING = {
-    "seeds": [0, 1],
+    "seeds": [0],
     "device": "cpu",
     "datasets": {"tiny": {"source": "synthetic",
                           "params": {"n_users": 300, "n_items": 200, "n_communities": 4,
@@ -772,6 +772,17 @@ def job_inputs(dry: str, rule: str) -> list[str]:
     assert blocks, f"no {rule} job planned:\n{dry}"
     return [f.strip() for b in blocks for m in re.finditer(r"^\s+input: (.*)$", b, re.M)
             for f in m[1].split(",")]
+
+
+def output(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout + proc.stderr
+
+
+def jobs_run(out: str) -> dict[str, int]:
+    """rule -> jobs a real run started, from its log (a checkpoint adds jobs after the first
+    "Job stats" table, so that table is not the whole run)."""
+    names = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):$", out, re.M)
+    return {n: names.count(n) for n in set(names)}
 
 
 @pytest.mark.slow
@@ -809,27 +820,26 @@ def test_a_reading_chosen_on_validation(repo):
     assert "| **rank16**" in (run / "reading_selection.md").read_text()
 
     # nothing changed: nothing planned
-    again = snakemake(repo, "-n", "--cores", "2", *targets, *conf)
-    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout
+    assert "Nothing to be done" in output(snakemake(repo, "-n", "--cores", "2", *targets, *conf))
     # a losing candidate changed: its job and the selection rerun, the choice stays, so neither
     # the study nor any fit reruns (only the reports that name the choice)
-    SELECTING["models"]["SVD"]["readings"]["candidates"]["rank1"] = {"rank": 3}
+    SELECTING["models"]["SVD"]["readings"]["candidates"]["rank1"] = {"rank": 1, "scaling": 0.5}
     (repo / "config" / "sel.yaml").write_text(yaml.safe_dump(SELECTING))
-    out = snakemake(repo, "--cores", "2", *targets, *conf).stdout
-    ran = job_stats(out)
+    out = output(snakemake(repo, "--cores", "2", *targets, *conf))
+    assert json.loads((folder / "reading/reading.json").read_text())["chosen"] == "rank16"
+    ran = jobs_run(out)
     assert ran.get("reading_fit") == 1 and ran.get("select_reading") == 1, out
     assert not {"tune", "train", "evaluate"} & set(ran), out
     assert best == json.loads((folder / "best_params.json").read_text())
-    assert "Nothing to be done" in snakemake(repo, "-n", "--cores", "2", *targets, *conf).stdout
-    # a new winner: the study, every fit and the reports follow it, in the same run
-    SELECTING["models"]["SVD"]["readings"]["candidates"]["rank64"] = {"rank": 64}
+    assert "Nothing to be done" in output(snakemake(repo, "-n", "--cores", "2", *targets, *conf))
+    # a new winner (rank 3 validates 19.8 % against rank 16's 19.1 % on this log): the study,
+    # the fit and the reports follow it, in the same run
+    SELECTING["models"]["SVD"]["readings"]["candidates"]["rank3"] = {"rank": 3}
     (repo / "config" / "sel.yaml").write_text(yaml.safe_dump(SELECTING))
-    out = snakemake(repo, "--cores", "2", *targets, *conf).stdout
-    values["rank64"] = json.loads((folder / "readings/rank64/record.json").read_text())["value"]
-    chosen = json.loads((folder / "reading/reading.json").read_text())["chosen"]
-    if chosen == "rank64":
-        assert job_stats(out)["tune"] == 1 and job_stats(out)["train"] == 2, out
-        assert json.loads((folder / "best_params.json").read_text())["params"]["rank"] == 64
-    else:  # rank64 validates lower on this data: the choice, and so the study, stay
-        assert values["rank64"] <= values["rank16"] and "tune" not in job_stats(out), out
-    assert "Nothing to be done" in snakemake(repo, "-n", "--cores", "2", *targets, *conf).stdout
+    out = output(snakemake(repo, "--cores", "2", *targets, *conf))
+    assert json.loads((folder / "reading/reading.json").read_text())["chosen"] == "rank3"
+    ran = jobs_run(out)
+    assert ran["reading_fit"] == 1 and ran["tune"] == 1 and ran["train"] == 1, out
+    assert json.loads((folder / "best_params.json").read_text())["params"]["rank"] == 3
+    assert "`rank3` (validation NDCG@10" in (run / "table2.md").read_text()
+    assert "Nothing to be done" in output(snakemake(repo, "-n", "--cores", "2", *targets, *conf))
