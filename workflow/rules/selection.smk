@@ -47,6 +47,8 @@ checkpoint select_reading:
         directory("results/{dataset}/{model}/reading"),
     log:
         "logs/select_reading/{dataset}/{model}.log",
+    # the model's study and fits wait for it: it starts as soon as its candidates are done
+    priority: long_first
     conda:
         "../../environment.yml"
     params:
