@@ -3,7 +3,8 @@
     python benchmarks/bench_batching.py [--shape ml-1m beauty] [--steps 6] [--scale 1]
 
 Synthetic logs shaped like two of the paper's datasets, lengths drawn log-normal (a real log's
-long tail) with power-law item popularity:
+long tail), each user's items distinct (one rating or review per item, so CREATE's graph has an
+edge per interaction), starting at a power-law-popular item:
 
 - ``ml-1m``: 6,040 users, about 165 events each (median 96, at least 20), 3,416 items, max_len
   200: the mean training window holds 108 real items of 200 (MovieLens-1M: 109);
@@ -67,8 +68,13 @@ def shaped_log(shape: str, scale: int = 1, seed: int = 0):
     users = max(s["users"] // scale, 2)
     lengths = np.maximum(s["min_events"],
                          np.round(rng.lognormal(np.log(s["median"]), s["sigma"], users)))
-    u = np.repeat(np.arange(users), lengths.astype(np.int64))
-    i = (rng.zipf(1.2, len(u)) - 1) % s["items"]
+    lengths = lengths.astype(np.int64)
+    u = np.repeat(np.arange(users), lengths)
+    # one interaction per (user, item), as in a ratings or reviews log (a graph of len(u) edges):
+    # each user's items are consecutive item ids from a power-law start
+    within = np.arange(len(u)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    first = (rng.zipf(1.2, users) - 1) % s["items"]
+    i = (first[u] + within) % s["items"]
     return Interactions(u, i.astype(np.int64), np.arange(len(u)), users, s["items"])
 
 
