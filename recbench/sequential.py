@@ -78,6 +78,7 @@ class SequentialBackbone(Protocol):
 
     params: SequentialParams
     max_history: int | None
+    batching: str  # "random" | "length": how train_batches (and the evaluator) batch windows
     window_users: torch.Tensor  # [W] the training user of each window (after ``build``)
 
     def build(self, train) -> None:
