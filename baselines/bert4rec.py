@@ -73,7 +73,8 @@ class BERT4Rec(SequentialRecommender):
         """h_u: the output at a [MASK] appended after each window's last max_len - 1 items (the
         state that scores, as ``score`` makes it)."""
         enc = self.encoder
-        items = self.windows[idx, 1:]  # [B, max_len - 1] the window's last items, left-padded
+        L = min(int(self.lengths[idx].max()), self.params.max_len - 1)  # the batch's longest
+        items = self.windows[idx, -L:]  # [B, L] the window's last items, left-padded
         mask = torch.full((len(items), 1), enc.mask_id, dtype=items.dtype)
         return enc(torch.cat([items, mask], dim=1).to(enc.item_emb.weight.device))[:, -1]
 

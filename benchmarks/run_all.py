@@ -31,6 +31,11 @@ the absolute numbers. Sections (each a module of benchmarks/ that also runs on i
 8. checkpoint (bench_checkpoint.py): a default-run SASRec and CREATE epoch with a checkpoint
    after every epoch against one without, in a fresh process (goal <= 1.02), the checkpoint's
    size and one save's time.
+9. batching (bench_batching.py): a SASRec and a CREATE epoch with ``batching: length`` against
+   ``batching: random`` on synthetic logs shaped like ML-1M (max_len 200) and Amazon Beauty
+   (max_len 50), a fixed number of steps of each timed and extrapolated (goal: length >= 1.6x
+   faster on ML-1M's shape, >= 3x on Beauty's), and the positions the encoder computes per real
+   position (goal <= 1.15).
 
 Peaks are resident sets of fresh processes (VmHWM; see ``_common.peak_rss_bytes``). The report,
 its plots (PNG, ``<out stem>/``) and the raw numbers (``<out stem>/benchmarks.json``) are written
@@ -60,7 +65,8 @@ from typing import NamedTuple
 from benchmarks._common import GiB, MiB, ROOT
 from recbench.provenance import cpu_model, meminfo, usable_cores
 
-SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu", "checkpoint")
+SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu", "checkpoint",
+            "batching")
 
 FULL = {
     "eval": {"catalogs": (4_000, 20_000, 50_000, 100_000, 200_000), "repeats": 3,
@@ -71,6 +77,7 @@ FULL = {
     "data": {"rows": 10_000_000},
     "pipeline": {"tiny": False},
     "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 3, "rounds": 5},
+    "batching": {"scale": 1, "steps": 6},
 }
 TINY = {
     "eval": {"catalogs": (4_000, 20_000), "repeats": 1, "scores": 10**6, "min_users": 256,
@@ -81,6 +88,7 @@ TINY = {
     "data": {"rows": 200_000},
     "pipeline": {"tiny": True},
     "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 1, "rounds": 1},
+    "batching": {"scale": 100, "steps": 1},
 }
 
 EVAL_GOAL, STEP_GOAL, SCE_GOAL, SCE_GOAL_FROM = 0.5, 1.2, 0.1, 100_000
@@ -206,6 +214,12 @@ def run_checkpoint(cfg: dict) -> dict:
     return r
 
 
+def run_batching(cfg: dict) -> list[dict]:
+    from benchmarks import bench_batching
+
+    return bench_batching.sweep(steps=cfg["steps"], scale=cfg["scale"], log=log)
+
+
 def _guard(fn):
     try:
         return fn()
@@ -227,6 +241,7 @@ def measure(conf: dict, sections, default_run: bool, on_section=None) -> dict:
         "default": run_default,
         "gpu": lambda: run_gpu(conf),
         "checkpoint": lambda: run_checkpoint(conf["checkpoint"]),
+        "batching": lambda: run_batching(conf["batching"]),
     }
     todo = [n for n in SECTIONS if n in sections and (n != "default" or default_run)]
     for i, name in enumerate(todo):
@@ -633,6 +648,60 @@ def _gpu(sec: dict, plots: Path):
     return body, summary
 
 
+BATCHING_HEADER = ["shape", "model", "steps (random / length)", "random epoch (CPU-s)",
+                   "length epoch (CPU-s)", "speedup (wall)", "positions computed / real "
+                   "(random -> length)", "goal", "status"]
+
+
+def _batching(sec: list, plots: Path):
+    from benchmarks.bench_batching import POSITIONS_GOAL, SHAPES
+
+    rows, summary = [], []
+    for r in sec:
+        if "error" in r:
+            rows.append([r["shape"], r["model"], "—", "—", "—", "—", "—", "—",
+                         f"failed: {r['error']}"])
+            continue
+        a, b = r["random"], r["length"]
+        ok = r["speedup"] >= r["goal"] and b["positions_ratio"] <= POSITIONS_GOAL
+        rows.append([r["shape"], r["model"], f"{a['steps']} / {b['steps']}",
+                     f"{a['epoch_cpu_s']:.1f}", f"{b['epoch_cpu_s']:.1f}",
+                     f"{r['speedup']:.2f} ({r['speedup_wall']:.2f})",
+                     f"{a['positions_ratio']:.2f} -> {b['positions_ratio']:.3f}",
+                     f">= {r['goal']}x, <= {POSITIONS_GOAL}", _status(ok)])
+    done = [r for r in sec if "error" not in r]
+    for shape in SHAPES:
+        part = [r for r in done if r["shape"] == shape]
+        if part:
+            worst = min(part, key=lambda r: r["speedup"])
+            summary.append([f"9. batching, {shape}", f"worst of {len(part)} models "
+                            f"({worst['model']}): speedup, random epoch / length",
+                            f"{worst['speedup']:.2f}", f">= {worst['goal']}",
+                            _status(worst["speedup"] >= worst["goal"])])
+    if done:
+        worst = max(done, key=lambda r: r["length"]["positions_ratio"])
+        summary.append(["9. batching, positions", "worst computed / real with length "
+                        f"({worst['shape']}, {worst['model']})",
+                        f"{worst['length']['positions_ratio']:.3f}", f"<= {POSITIONS_GOAL}",
+                        _status(worst["length"]["positions_ratio"] <= POSITIONS_GOAL)])
+    r0 = done[0] if done else {}
+    scale = r0.get("scale", 1)
+    lines = ["One epoch of SASRec and of CREATE (config/paper.yaml's settings: full CE, CREATE = "
+             "SASRec + UltraGCN, Barlow Twins on every position, a joint epoch) with `batching: "
+             "random` against `batching: length`, on synthetic logs with log-normal lengths "
+             "shaped like ML-1M (" + ", ".join(
+                 f"{k}: {v['users'] // scale:,} users, median {v['median']} events, max_len "
+                 f"{v['max_len']}" for k, v in SHAPES.items()) + "; `benchmarks/bench_batching."
+             "py`). A full ML-1M epoch takes minutes on a shared CPU, so "
+             f"{r0.get('timed_steps', '?')} steps of each batching, spread evenly over the "
+             "epoch's batches by width, are timed (taking turns, one thread, CPU seconds) and "
+             "extrapolated to the epoch's step count. Speedup = random / length epoch time; "
+             "positions computed / real over the whole epoch (each batch's rows times its "
+             "longest window, against its real input positions).", "",
+             *table(BATCHING_HEADER, rows)]
+    return lines, summary
+
+
 class Section(NamedTuple):
     """How the report shows one section of the results."""
 
@@ -668,6 +737,8 @@ REPORT = {
     "checkpoint": Section("8. checkpoints", "8. Checkpoints: a default-run epoch with a checkpoint "
                           "after it against one without", _checkpoint,
                           goal=f"<= {CHECKPOINT_GOAL}", not_run_goal=f"<= {CHECKPOINT_GOAL}"),
+    "batching": Section("9. batching", "9. Length-grouped batches: a SASRec and a CREATE epoch, "
+                        "`batching: length` against `random`", _batching),
 }
 
 

@@ -95,6 +95,7 @@ class CREATE(NeuralRecommender):
         self._graph_cls = _backbone_class(params.graph_backbone, "graph")
         self.seq: SequentialBackbone = seq_cls(seq_params, seed=self.seed, device=str(self.device))
         self.max_history = self.seq.max_history
+        self.batching = self.seq.batching  # its histories are scored by the sequential side
         self._valid = None
 
     def warming_up(self, epoch) -> bool:

@@ -17,6 +17,10 @@ Both protocols come from the same scores in one pass:
 (``ndcg@10``, ..., ``coverage@100``) and its per-user columns the plain columns (``rank``,
 ``ndcg@10``, ...); the other protocol's are under its name (``metrics["unfiltered"]["ndcg@10"]``,
 per-user column ``"unfiltered/ndcg@10"``).
+
+A model whose ``batching`` is ``"length"`` (a sequential model's ``batching: length``) has its
+histories scored in order of length, each batch padded only to its longest history; the metrics
+and the per-user frame are those of scoring in the set's order, since padding is masked.
 """
 
 from __future__ import annotations
@@ -51,12 +55,15 @@ def metric_names(ks: tuple[int, ...] = KS) -> list[str]:
     return [f"{m}@{k}" for k in ks for m in ("ndcg", "recall", "coverage")]
 
 
-def _history(evalset: EvalSet, start: int, stop: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row in batch, item) of every history item of users [start, stop), the whole history."""
-    lo, hi = evalset.offsets[start], evalset.offsets[stop]
-    rows = np.repeat(np.arange(stop - start), evalset.lengths[start:stop])
+def _history(evalset: EvalSet, users: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row in batch, item) of every history item of the users at ``users`` [B], the whole
+    history."""
+    lens = evalset.lengths[users]
+    rows = np.repeat(np.arange(len(users)), lens)
+    within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
+    src = np.repeat(evalset.offsets[users], lens) + within
     return (torch.from_numpy(rows).to(device),
-            torch.from_numpy(np.asarray(evalset.items[lo:hi], dtype=np.int64)).to(device))
+            torch.from_numpy(np.asarray(evalset.items[src], dtype=np.int64)).to(device))
 
 
 def _filtered_top(scores, rows, items, kmax, name) -> torch.Tensor:
@@ -139,10 +146,14 @@ def evaluate(
     positions: dict[str, list[torch.Tensor]] = {p: [] for p in PROTOCOLS}
     in_history = []
     max_len = getattr(model, "max_history", None)
-    batches = evalset.batches(batch_size, max_len=max_len)
-    for start, batch in tqdm(batches, total=-(-len(evalset) // batch_size), disable=not progress,
-                             desc="evaluate", unit="batch"):
-        batch = batch.to(device)
+    # the users in scoring order: the set's, or (batching "length") by history length, so that
+    # each batch is padded to about its histories' own length; per-user results return to the
+    # set's order at the end
+    order = (evalset.by_length(max_len) if getattr(model, "batching", "random") == "length"
+             else np.arange(len(evalset)))
+    chunks = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    for users in tqdm(chunks, disable=not progress, desc="evaluate", unit="batch"):
+        batch = evalset.take(users, max_len).to(device)
         scores = model.score(batch).to(device=device, dtype=torch.float32)  # [B, n_items]
         n = len(batch.lengths)
         if scores.shape != (n, n_items):
@@ -150,7 +161,7 @@ def evaluate(
                 f"{type(model).__name__}.score returned shape {tuple(scores.shape)}, expected "
                 f"({n}, {n_items}) = (batch, catalog)."
             )
-        rows, items = _history(evalset, start, start + n, device)
+        rows, items = _history(evalset, users, device)
         hist_keys = torch.unique(rows * n_items + items)  # (row, item) of the history, sorted
         top_f = _filtered_top(scores, hist_keys // n_items, hist_keys % n_items, kmax,
                               type(model).__name__)  # [B, kmax]
@@ -159,7 +170,7 @@ def evaluate(
         row_keys = torch.arange(n, device=device).unsqueeze(1) * n_items
         top_f = top_f.masked_fill(torch.isin(row_keys + top_f, hist_keys), n_items)
         top = _unfiltered_top(scores, top_f, hist_keys, n, n_items, kmax, type(model).__name__)
-        targets = torch.from_numpy(evalset.targets[start : start + n]).to(device)
+        targets = torch.from_numpy(evalset.targets[users]).to(device)
         in_history.append(torch.isin(torch.arange(n, device=device) * n_items + targets, hist_keys)
                           & (targets >= 0))
         for protocol, t in ((UNFILTERED, top), (FILTERED, top_f)):
@@ -169,13 +180,15 @@ def evaluate(
 
     configured = protocol_name(filter_seen)
     other = other_protocol(configured)
-    in_hist = torch.cat(in_history).cpu().numpy() if in_history else np.zeros(0, dtype=bool)
+    back = np.argsort(order)  # scoring order -> the set's order
+    in_hist = torch.cat(in_history).cpu().numpy()[back] if in_history else np.zeros(0, dtype=bool)
     per_user = {"user": evalset.users, "target": evalset.targets, "target_in_history": in_hist}
     metrics: dict = {}
     blocks = {}
     for protocol in (configured, other):
         prefix = "" if protocol == configured else f"{protocol}/"
-        pos = torch.cat(positions[protocol]) if positions[protocol] else torch.zeros(0, dtype=torch.long)
+        pos = (torch.cat(positions[protocol])[torch.from_numpy(back)] if positions[protocol]
+               else torch.zeros(0, dtype=torch.long))
         per_user[f"{prefix}rank"] = pos.numpy().astype(np.int64)
         block = {}
         for k in ks:

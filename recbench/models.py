@@ -65,6 +65,9 @@ class Recommender:
 
     #: the evaluator passes at most this many last history items to ``score`` (None: all)
     max_history: ClassVar[int | None] = None
+    #: "length": the evaluator batches histories of similar length together, so a model that
+    #: computes per history position (a transformer) pads little; "random": in the set's order
+    batching: ClassVar[str] = "random"
     #: the name configs use (set by ``@register``; the class name for an unregistered one)
     registry_name: ClassVar[str] = ""
 

@@ -42,6 +42,9 @@ TRUNC_STD = 0.02
 NEGATIVES = ("sampled", "catalog")
 #: a sequential model's catalog loss: full cross-entropy or scalable cross-entropy
 CATALOG_LOSSES = ("ce", "sce")
+#: how a sequential model batches its windows and histories: in random order, or grouped by
+#: length (``recbench.sequential.length_batches``), each batch trimmed to its longest window
+BATCHINGS = ("random", "length")
 
 
 def init_std(dim: int, init: str = "scaled") -> float:
@@ -114,9 +117,16 @@ class SequentialParams(TrainConfig):
     input_norm: bool = False  # LayerNorm on item + position embeddings before dropout
     norm_first: bool = True  # pre-norm layers + final LayerNorm; False: post-norm
     init: str = "scaled"  # "scaled": normal std d^-1/2; "trunc_normal": std 0.02 (MRGSRec's)
+    # "random": batches of windows in random order; "length": windows of similar length batched
+    # together (training and evaluation), so a batch computes little padding
+    batching: str = "random"
 
     def validate(self) -> None:
         super().validate()
+        if self.batching not in BATCHINGS:
+            raise ConfigError(f"batching must be one of {BATCHINGS}, got {self.batching!r}: "
+                              "'random' shuffles the windows, 'length' groups windows of similar "
+                              "length into each batch.")
         if self.loss not in CATALOG_LOSSES:
             raise ConfigError(f"loss must be 'ce' or 'sce', got {self.loss!r}.")
         if min(self.dim, self.n_layers, self.n_heads, self.max_len) < 1:

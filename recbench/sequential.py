@@ -5,7 +5,12 @@ The base owns what every transformer over a user's recent items shares:
 
 - the training windows: every training user's last ``window_length()`` items (users with at
   least two), left-padded, with the user of each window (``window_users``); an epoch is one pass
-  over them in a random order, ``batch_size`` windows per step (``train_batches``);
+  over them, ``batch_size`` windows per step (``train_batches``), in a random order
+  (``batching: random``) or grouped by length (``batching: length``, ``length_batches``). A
+  step computes only its batch's longest window: the columns that are padding in every row are
+  dropped, and since the encoder's positions count from the right end (recbench/nn/encoders.py)
+  every item keeps its position. Evaluation groups histories by length the same way
+  (``recbench.evaluation.evaluate`` reads the model's ``batching``);
 - the item table: the encoder's embedding (``item_table``), whose first ``n_items`` rows are also
   the output layer (``item_weights``);
 - the catalog loss: full cross-entropy or SCE by ``loss`` (``catalog_loss``), and the memory full
@@ -41,6 +46,27 @@ class LocalLoss(NamedTuple):
     rows: torch.Tensor  # [N] the batch row (window) of each
 
 
+#: ``batching: length`` sorts windows by length within megabatches of this many batches
+MEGABATCH = 50
+
+
+def length_batches(order: torch.Tensor, lengths: torch.Tensor, batch_size: int,
+                   generator: torch.Generator, megabatch: int = MEGABATCH) -> list[torch.Tensor]:
+    """Batches of windows of similar length, in random order.
+
+    ``order`` [W] a random permutation of the windows, ``lengths`` [W] their real lengths. The
+    permutation is cut into megabatches of ``megabatch * batch_size`` windows, each sorted by
+    length (stable) and split into batches of ``batch_size`` (so only the last megabatch has a
+    short batch); the batches' order is then shuffled with ``generator``. Returns window
+    indices [B] per step.
+    """
+    batches = []
+    for chunk in order.split(megabatch * batch_size):
+        by_length = chunk[torch.sort(lengths[chunk], stable=True).indices]
+        batches += list(by_length.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
+
 def largest_batch(lengths: torch.Tensor, batch_size: int) -> int:
     """The most positions one batch of ``batch_size`` rows can hold: the sum of the longest rows."""
     return int(lengths.topk(min(batch_size, len(lengths))).values.sum()) if len(lengths) else 0
@@ -52,6 +78,7 @@ class SequentialBackbone(Protocol):
 
     params: SequentialParams
     max_history: int | None
+    batching: str  # "random" | "length": how train_batches (and the evaluator) batch windows
     window_users: torch.Tensor  # [W] the training user of each window (after ``build``)
 
     def build(self, train) -> None:
@@ -90,6 +117,7 @@ class SequentialRecommender(NeuralRecommender):
     def __init__(self, params, **kwargs):
         super().__init__(params, **kwargs)
         self.max_history = params.max_len  # the evaluator passes at most this many items
+        self.batching = params.batching  # the evaluator groups histories by length with "length"
 
     # -- what a subclass writes -------------------------------------------------------------
     def make_encoder(self, n_items: int) -> SequenceEncoder:
@@ -120,6 +148,8 @@ class SequentialRecommender(NeuralRecommender):
 
     def train_batches(self, epoch, generator):
         order = torch.randperm(len(self.windows), generator=generator)
+        if self.batching == "length":
+            return length_batches(order, self.lengths, self.params.batch_size, generator)
         return list(order.split(self.params.batch_size))  # index tensors [B]
 
     def training_loss(self, idx, generator):

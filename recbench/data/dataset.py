@@ -108,23 +108,34 @@ class EvalSet:
 
     def batch(self, start: int, stop: int, max_len: int | None = None) -> HistoryBatch:
         """Histories of users [start, stop), the last ``max_len`` items of each (all if None)."""
-        full = self.lengths[start:stop]
+        return self.take(np.arange(start, stop), max_len)
+
+    def take(self, rows: np.ndarray, max_len: int | None = None) -> HistoryBatch:
+        """Histories of the users at ``rows`` [B], the last ``max_len`` items of each (all if
+        None), left-padded to the longest of them."""
+        full = self.lengths[rows]
         L = int(full.max()) if len(full) else 0
         L = max(1, min(L, max_len) if max_len else L)
         lens = np.minimum(full, L)
-        B = stop - start
+        B = len(rows)
         out = np.full((B, L), self.n_items, dtype=np.int64)
-        rows = np.repeat(np.arange(B), lens)
+        rows_out = np.repeat(np.arange(B), lens)
         # position of each kept item inside its own history tail
         within = np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)
-        src = np.repeat(self.offsets[start + 1 : stop + 1] - lens, lens) + within
-        out[rows, L - np.repeat(lens, lens) + within] = self.items[src]
+        src = np.repeat(self.offsets[rows + 1] - lens, lens) + within
+        out[rows_out, L - np.repeat(lens, lens) + within] = self.items[src]
         return HistoryBatch(
             items=torch.from_numpy(out),
             lengths=torch.from_numpy(lens.astype(np.int64)),
-            users=torch.from_numpy(self.users[start:stop].astype(np.int64)),
+            users=torch.from_numpy(self.users[rows].astype(np.int64)),
             pad=self.n_items,
         )
+
+    def by_length(self, max_len: int | None = None) -> np.ndarray:
+        """[n] the users ordered by the length of the history a model reads (at most
+        ``max_len`` items), stable: batches of them hold histories of similar length."""
+        lengths = self.lengths if max_len is None else np.minimum(self.lengths, max_len)
+        return np.argsort(lengths, kind="stable")
 
     def batches(self, batch_size: int, max_len: int | None = None) -> Iterator[tuple[int, HistoryBatch]]:
         for start in range(0, len(self), batch_size):

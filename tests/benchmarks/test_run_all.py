@@ -27,7 +27,8 @@ from recbench.threads import THREAD_ENV
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ["## Summary", "## Machine",
             "## 1. Evaluation", "## 2. Training steps", "## 3. Memory", "## 4. Data",
-            "## 5. Pipeline", "## 6. The default command", "## 7. GPU", "## 8. Checkpoints"]
+            "## 5. Pipeline", "## 6. The default command", "## 7. GPU", "## 8. Checkpoints",
+            "## 9. Length-grouped batches"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -208,6 +209,43 @@ CHECKPOINT = {"every": 1, "default_every": 5, "epochs": 3, "rounds": 5, "threads
                    "ratio": 1.05, "checkpoint_MiB": 2.07, "save_s": 0.012}]}
 
 
+def batching_row(shape, model, random_s, length_s, ratio, goal):
+    """A row of benchmarks/bench_batching.py's ``sweep``."""
+    side = {"steps": 48, "epoch_wall_s": 1.0, "positions_computed": 1, "positions_real": 1,
+            "mean_width": 1.0}
+    return {"shape": shape, "model": model, "scale": 1, "timed_steps": 6, "goal": goal,
+            "random": {**side, "epoch_cpu_s": random_s, "positions_ratio": 1.85},
+            "length": {**side, "epoch_cpu_s": length_s, "positions_ratio": ratio},
+            "speedup": random_s / length_s, "speedup_wall": 1.5}
+
+
+def test_the_batching_section_renders_each_shape_against_its_goal():
+    sec = [batching_row("ml-1m", "SASRec", 80.0, 40.0, 1.02, 1.6),
+           batching_row("ml-1m", "CREATE", 140.0, 100.0, 1.02, 1.6),
+           batching_row("beauty", "SASRec", 30.0, 7.5, 1.2, 3.0),
+           {"shape": "beauty", "model": "CREATE", "error": "RuntimeError: boom"}]
+    text = render({"machine": MACHINE, "wall_s": 1.0, "sections": {"batching": sec}},
+                  Path("benchmarks"), tiny=False, default_run=False)
+    head, body = next((k, v) for k, v in sections(text).items() if k.startswith("## 9."))
+    assert "6 steps of each batching" in body and "6,040 users" in body
+    rows = tables(body)[0]
+    assert rows[0] == {"shape": "ml-1m", "model": "SASRec", "steps (random / length)": "48 / 48",
+                       "random epoch (CPU-s)": "80.0", "length epoch (CPU-s)": "40.0",
+                       "speedup (wall)": "2.00 (1.50)",
+                       "positions computed / real (random -> length)": "1.85 -> 1.020",
+                       "goal": ">= 1.6x, <= 1.15", "status": "PASS"}
+    assert rows[1]["status"] == "FAIL" and rows[1]["speedup (wall)"].startswith("1.40")
+    assert rows[2]["status"] == "FAIL"  # fast enough, but computes 1.2 positions per real one
+    assert rows[3]["status"] == "failed: RuntimeError: boom"
+    summary = {r["section"]: r for r in tables(sections(text)["## Summary"])[0]}
+    assert summary["9. batching, ml-1m"] == {
+        "section": "9. batching, ml-1m", "headline": "worst of 2 models (CREATE): speedup, random "
+        "epoch / length", "ratio": "1.40", "goal": ">= 1.6", "status": "FAIL"}
+    assert summary["9. batching, beauty"]["status"] == "PASS"
+    assert summary["9. batching, positions"]["ratio"] == "1.200"
+    assert summary["9. batching, positions"]["status"] == "FAIL"
+
+
 def test_the_checkpoint_section_renders_each_model_against_its_goal():
     results = {"machine": MACHINE, "wall_s": 1.0, "sections": {"checkpoint": CHECKPOINT}}
     by_section = sections(render(results, Path("benchmarks"), tiny=False, default_run=False))
@@ -257,10 +295,15 @@ def test_an_only_run_keeps_the_other_sections_numbers(tmp_path, monkeypatch):
     after = json.loads((tmp_path / "benchmarks" / "benchmarks.json").read_text())
     assert after["sections"] == {**before["sections"], "checkpoint": CHECKPOINT}
     assert after["machine"] == before["machine"] and after["wall_s"] == before["wall_s"]
-    assert after["default_run"] == before["default_run"] and set(after["merged"]) == {"checkpoint"}
+    assert after["default_run"] == before["default_run"]
+    # the sections merged before keep their stamps; checkpoint's is this run's
+    assert set(after["merged"]) == {*before.get("merged", {}), "checkpoint"}
+    assert all(after["merged"][k] == v for k, v in before.get("merged", {}).items()
+               if k != "checkpoint")
     text, old = out.read_text(), sections((ROOT / "results" / "benchmarks.md").read_text())
     for head, body in sections(text).items():
-        if head.startswith(("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.")):
+        if head.startswith(("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.",
+                            "## 9.")):
             assert body == old[head], head
     assert "merged into this run's report" in text.splitlines()[4]
     assert text.splitlines()[2] == (ROOT / "results" / "benchmarks.md").read_text().splitlines()[2]

@@ -119,6 +119,17 @@ def test_a_model_parameter_out_of_range_names_the_model(default):
         cfg.check(default)
 
 
+def test_a_bad_batching_is_refused_before_any_job(default):
+    default["models"]["SASRec"]["params"]["batching"] = "sorted"
+    with pytest.raises(ConfigError, match=r"^models\.SASRec: batching must be one of "
+                                          r"\('random', 'length'\), got 'sorted'"):
+        cfg.check(default)
+    default["models"]["SASRec"]["params"]["batching"] = "length"
+    default["models"]["CREATE"]["params"]["sequential"]["batching"] = "by_length"
+    with pytest.raises(ConfigError, match=r"CREATE\.sequential: batching must be one of"):
+        cfg.check(default)
+
+
 def test_metric_cutoffs_keep_the_papers(default):
     """evaluation.ks may add cut-offs; the reports read @10 and @100, so both must stay."""
     default["evaluation"]["ks"] = [5, 10, 20, 100]
