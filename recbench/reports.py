@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.canonical import model_order
 from recbench.errors import DataError
 from recbench.evaluation import PROTOCOLS, other_protocol
 from recbench.stats import (adjust_pvalues, mean_ci, paired_per_user, paired_test,
@@ -32,8 +33,6 @@ from recbench.verdicts import (VERDICTS, Rules, beats, cell_verdict, gain_power,
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100")
 PAPER_METRIC = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "coverage@10": "Coverage@10",
                 "ndcg@100": "NDCG@100", "recall@100": "Recall@100", "coverage@100": "Coverage@100"}
-PAPER_MODEL_ORDER = ("SASRec", "BERT4Rec", "MRGSRec", "SVD", "Random", "PopRnd", "LightGCN",
-                     "UltraGCN", "CREATE")
 #: the paper's claims about Table 2 (Section 4.4), by the model names of its tables: ``model``
 #: beats ``baseline`` by the Gain column, and beats every graph-only model of ``graph``
 PAPER_CLAIMS = {"model": "CREATE", "baseline": "SASRec", "graph": ("LightGCN", "UltraGCN")}
@@ -201,12 +200,6 @@ def add_significance(summary: pd.DataFrame, tests: pd.DataFrame, alpha: float = 
     out["significant"] = out.p_adjusted < alpha
     out["diff_from_paper_pct"] = out.mean_pct - out.paper_pct
     return out
-
-
-def model_order(models: list[str]) -> list[str]:
-    """The paper's column order first, then any other model in config order."""
-    known = [m for m in PAPER_MODEL_ORDER if m in models]
-    return known + [m for m in models if m not in known]
 
 
 def _cell(row) -> str:

@@ -16,6 +16,12 @@ from snakemake.logging import logger
 
 from recbench import config as cfg
 from recbench import studies
+
+# Every rule's params pass through canonical(): mappings with their keys sorted at every depth
+# (a params function wrapped so that its value is), since Snakemake reruns a job whose params'
+# text changed, and a dict's text lists its keys in the config's order. A config whose keys
+# are merely reordered reruns nothing (recbench/canonical.py).
+from recbench.canonical import canonical, model_order
 from recbench.data.sources import PARSE_KEYS, RAW_KEYS, source_of
 from recbench.errors import ConfigError
 from recbench.provenance import file_fingerprint, usable_cores
@@ -56,6 +62,9 @@ def refuse_default_report(name):
 
 
 DATASETS = cfg.dataset_names(config, table2_only=True)  # the datasets of Table 2
+# the reports' model columns, in the order they render (the paper's first): the config's
+# order of the paper's models is no param of theirs
+REPORT_MODELS = model_order(list(config["models"]))
 SEEDS = config["seeds"]
 
 
