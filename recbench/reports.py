@@ -476,7 +476,10 @@ def render_table3(summary: pd.DataFrame, datasets: dict[str, str], bridge: dict[
     headers = ["Dataset", "Metric", *(f"{m} (quoted)" for m in QUOTED),
                *(f"{m} (ours, LOOM setup)" for m in models), f"{baseline} (ours, own setup)"]
     table, verdicts = [], []
-    for paper_name, dataset in datasets.items():
+    # rows in the paper's order of its datasets, then by name: a mapping's key order is no value
+    order = list(dict.fromkeys(paper.dataset))
+    for paper_name, dataset in sorted(datasets.items(), key=lambda kv: (
+            order.index(kv[0]) if kv[0] in order else len(order), kv[0])):
         for metric, label in TABLE3_METRICS.items():
             row = [f"{paper_name} ({dataset})", label]
             ref = paper[(paper.dataset == paper_name) & (paper.metric == label)].set_index("model")

@@ -89,7 +89,8 @@ rule study_table:
     conda:
         "../../environment.yml"
     params:
-        points=canonical(lambda wc: study_points(wc.table)),
+        # (dataset, points) pairs: the study's `datasets:` list order is the tables' row order
+        points=canonical(lambda wc: list(study_points(wc.table).items())),
         paper_names=canonical(PAPER_NAMES),
         reproduction=canonical(config["reproduction"]),
     script:
@@ -121,7 +122,7 @@ rule figure:
     conda:
         "../../environment.yml"
     params:
-        points=canonical(lambda wc: study_points(wc.figure)),
+        points=canonical(lambda wc: list(study_points(wc.figure).items())),
         paper_names=canonical(PAPER_NAMES),
         reproduction=canonical(config["reproduction"]),
     script:
@@ -195,7 +196,7 @@ rule readings:
     conda:
         "../../environment.yml"
     params:
-        points=canonical(lambda wc: named_points("readings")),
+        points=canonical(lambda wc: list(named_points("readings").items())),
         seeds=lambda wc: studies.study_seeds(config, "readings"),
         base=lambda wc: studies.study(config, "readings")["base"],
         significance=canonical(config["significance"]),
