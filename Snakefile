@@ -33,4 +33,3 @@ rule all:
         report_path("table2.md"),
         report_path("reproduction.md"),
         report_path("manifest.json"),
-        report_path("reading_selection.md"),

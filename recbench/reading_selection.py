@@ -126,11 +126,11 @@ def read_choice(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def choice_param(folder: str | Path) -> str:
-    """What the tuning study depends on, as canonical text (a Snakemake param: key order never
-    reruns it): the chosen name, its overrides and its validation score."""
+def choice_param(folder: str | Path) -> dict:
+    """What the tuning study depends on (a Snakemake param, passed through
+    ``recbench.canonical``): the chosen name, its overrides and its validation score."""
     record = read_choice(folder)
-    return json.dumps({k: record[k] for k in ("chosen", "overrides", "value")}, sort_keys=True)
+    return {k: record[k] for k in ("chosen", "overrides", "value")}
 
 
 def same_params(a: dict, b: dict) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from recbench.canonical import model_order
 from recbench.errors import DataError
 from recbench.evaluation import PROTOCOLS, other_protocol
 from recbench.reading_selection import describe as describe_choice
@@ -33,8 +34,6 @@ from recbench.verdicts import (VERDICTS, Rules, beats, cell_verdict, gain_power,
 METRICS = ("ndcg@10", "recall@10", "coverage@10", "ndcg@100", "recall@100", "coverage@100")
 PAPER_METRIC = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "coverage@10": "Coverage@10",
                 "ndcg@100": "NDCG@100", "recall@100": "Recall@100", "coverage@100": "Coverage@100"}
-PAPER_MODEL_ORDER = ("SASRec", "BERT4Rec", "MRGSRec", "SVD", "Random", "PopRnd", "LightGCN",
-                     "UltraGCN", "CREATE")
 #: the paper's claims about Table 2 (Section 4.4), by the model names of its tables: ``model``
 #: beats ``baseline`` by the Gain column, and beats every graph-only model of ``graph``
 PAPER_CLAIMS = {"model": "CREATE", "baseline": "SASRec", "graph": ("LightGCN", "UltraGCN")}
@@ -202,12 +201,6 @@ def add_significance(summary: pd.DataFrame, tests: pd.DataFrame, alpha: float = 
     out["significant"] = out.p_adjusted < alpha
     out["diff_from_paper_pct"] = out.mean_pct - out.paper_pct
     return out
-
-
-def model_order(models: list[str]) -> list[str]:
-    """The paper's column order first, then any other model in config order."""
-    known = [m for m in PAPER_MODEL_ORDER if m in models]
-    return known + [m for m in models if m not in known]
 
 
 def _cell(row) -> str:
@@ -522,7 +515,10 @@ def render_table3(summary: pd.DataFrame, datasets: dict[str, str], bridge: dict[
     headers = ["Dataset", "Metric", *(f"{m} (quoted)" for m in QUOTED),
                *(f"{m} (ours, LOOM setup)" for m in models), f"{baseline} (ours, own setup)"]
     table, verdicts = [], []
-    for paper_name, dataset in datasets.items():
+    # rows in the paper's order of its datasets, then by name: a mapping's key order is no value
+    order = list(dict.fromkeys(paper.dataset))
+    for paper_name, dataset in sorted(datasets.items(), key=lambda kv: (
+            order.index(kv[0]) if kv[0] in order else len(order), kv[0])):
         for metric, label in TABLE3_METRICS.items():
             row = [f"{paper_name} ({dataset})", label]
             ref = paper[(paper.dataset == paper_name) & (paper.metric == label)].set_index("model")

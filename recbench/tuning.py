@@ -56,6 +56,22 @@ log = logging.getLogger(__name__)
 Objective = Callable[[dict, Path], tuple[float, dict]]
 
 
+def search_order(search: dict | None, params_cls) -> dict:
+    """``search`` with its keys in the order the model declares its parameters (the fields of
+    ``params_cls``; a dotted key by its first part), ties and undeclared keys by name.
+
+    The order of a study's space is the order in which the sampler draws from its random
+    stream, so it decides the suggested values: it must not be the config's key order, which
+    carries no meaning (``recbench.canonical``) and arrives sorted.
+    """
+    import dataclasses
+
+    fields = [f.name for f in dataclasses.fields(params_cls)]
+    rank = {name: i for i, name in enumerate(fields)}
+    return {k: (search or {})[k] for k in sorted(
+        search or {}, key=lambda k: (rank.get(k.split(".")[0], len(fields)), k))}
+
+
 def distributions(search: dict | None, where: str = "search") -> dict[str, BaseDistribution]:
     """Optuna distributions from a config search space; a bad entry names its key."""
     out = {}

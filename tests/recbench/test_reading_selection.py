@@ -59,11 +59,11 @@ def test_the_choice_record_keeps_every_candidate_and_ignores_anything_else():
                                    "next: a 20.00 %)")
 
 
-def test_the_tuning_param_is_canonical_and_names_the_choice(tmp_path):
+def test_the_tuning_param_names_the_choice(tmp_path):
     choice = rs.choice_record("ds", "CREATE", [record("a", 0.2)], "unfiltered")
     rs.write_choice(tmp_path / "reading", choice, _winner_files(tmp_path))
     param = rs.choice_param(tmp_path / "reading")
-    assert param == '{"chosen": "a", "overrides": {"graph_backbone": "a"}, "value": 0.2}'
+    assert param == {"chosen": "a", "overrides": {"graph_backbone": "a"}, "value": 0.2}
     assert (tmp_path / "reading" / rs.WINNER / "history.csv").exists()
     assert not (tmp_path / "reading" / rs.WINNER / rs.RECORD).exists()
     with pytest.raises(TrainingError, match="select_reading"):

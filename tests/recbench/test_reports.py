@@ -164,6 +164,20 @@ def test_table3_has_computed_and_quoted_rows():
     assert hr["SASRec (ours, own setup)"] == "3.00 ± 0.00 [3.83, ours lower]"
 
 
+def test_table3_rows_follow_the_papers_order_not_the_mappings():
+    """The params hand `table3.datasets` over with its keys sorted (recbench.canonical): the
+    rows keep the paper's order (Office, then Beauty), then any other dataset by name."""
+    from recbench.reports import render_table3
+
+    long = long_frame({(d, "SASRec"): [0.01, 0.012] for d in ("b-loom", "o-loom", "x-loom")})
+    for datasets in ({"Beauty": "b-loom", "Mine": "x-loom", "Office": "o-loom"},
+                     {"Mine": "x-loom", "Office": "o-loom", "Beauty": "b-loom"}):
+        text = render_table3(summarise(long), datasets, {}, ["SASRec"])
+        rows = [line.split("|")[1].strip() for line in text.splitlines()
+                if line.startswith("| ") and "| HR@10 " in line]
+        assert rows == ["Office (o-loom)", "Beauty (b-loom)", "Mine (x-loom)"]
+
+
 def write_run(root, dataset, model, seed, configured, values, per_user):
     """A metrics.json and per_user.parquet as recbench.runner writes them: the configured
     protocol's metrics at the top level and plain columns, the other's under its name."""

@@ -81,14 +81,32 @@ def repo(tmp_path):
     return make_copy(tmp_path / "repo")
 
 
-@pytest.mark.slow
-def test_end_to_end_with_a_new_baseline_module(repo):
-    """A new model is one module in baselines/ plus one config entry; no rule changes."""
+TINY_TARGETS = ["results/runs/tiny/table2.md", "results/runs/tiny/reproduction.md"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One complete run of TINY (a new baseline module among its models), made once per module:
+    tests copy it (``finished``), never change it."""
+    repo = make_copy(tmp_path_factory.mktemp("tiny_run") / "repo")
     (repo / "baselines" / "toypop.py").write_text(TOY_MODULE)
     (repo / "config" / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    snakemake(repo, "--cores", "2", *TINY_TARGETS, "--configfile", "config/tiny.yaml")
+    return repo
+
+
+@pytest.fixture()
+def finished(tiny_run, tmp_path):
+    """A copy of the complete TINY run, Snakemake's records (.snakemake/) and every file's
+    modification time included, so that Snakemake finds it as complete as the original."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "repo", symlinks=True))
+
+
+@pytest.mark.slow
+def test_end_to_end_with_a_new_baseline_module(finished):
+    """A new model is one module in baselines/ plus one config entry; no rule changes."""
+    repo = finished
     run = repo / "results/runs/tiny"  # a config other than the default one: its own reports
-    snakemake(repo, "--cores", "2", "results/runs/tiny/table2.md",
-              "results/runs/tiny/reproduction.md", "--configfile", "config/tiny.yaml")
     assert sorted(p.name for p in (repo / "results").iterdir()) == ["runs", "tiny"]
 
     summary = json.loads((repo / "results/tiny/split_summary.json").read_text())
@@ -202,6 +220,91 @@ def test_end_to_end_with_a_new_baseline_module(repo):
               "--configfile", "config/tiny.yaml", "--config", "save_models=false")
     assert (repo / "results/tiny/SVD/seed1/metrics.json").exists()
     assert not (repo / "results/tiny/SVD/seed1/model").exists()
+
+
+def reversed_keys(value):
+    """``value`` with every mapping's keys in reverse order, at every depth (lists as they are)."""
+    if isinstance(value, dict):
+        return {k: reversed_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [reversed_keys(v) for v in value]
+    return value
+
+
+def key_orders(value, path=()) -> dict[tuple, list]:
+    """path -> the key order of every mapping of ``value`` with two keys or more."""
+    out = {}
+    if isinstance(value, dict):
+        if len(value) > 1:
+            out[path] = list(value)
+        for k, v in value.items():
+            out.update(key_orders(v, (*path, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.update(key_orders(v, (*path, i)))
+    return out
+
+
+def reordered_config(repo: Path) -> dict:
+    """The run's config as the workflow reads it (the schema's defaults filled, so that they
+    move too) with every mapping's keys in another order, at every depth."""
+    from recbench import config as cfgmod
+
+    full = cfgmod.load_validated(repo / "config/tiny.yaml", repo / "config/schema.yaml")
+    reordered = reversed_keys(full)
+    before, after = key_orders(full), key_orders(reordered)
+    assert len(before) >= 8 and all(after[p] != keys for p, keys in before.items())
+    assert reordered == full  # the same config
+    return reordered
+
+
+@pytest.mark.slow
+def test_a_config_with_its_keys_reordered_reruns_nothing(finished):
+    """Snakemake reruns a job whose params read differently from those it recorded
+    (.snakemake/metadata), and a dict reads in its keys' order: every rule passes its params
+    through recbench.canonical, so the complete run's config written with its keys in another
+    order at every level plans no job."""
+    repo = finished
+    (repo / "config/tiny.yaml").write_text(yaml.safe_dump(reordered_config(repo), sort_keys=False))
+    dry = snakemake(repo, "-n", "--cores", "2", *TINY_TARGETS, "--configfile", "config/tiny.yaml")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+
+
+@pytest.mark.slow
+def test_a_changed_value_reruns_exactly_the_jobs_that_depend_on_it(finished):
+    """One value changed in the reordered config: the dry run plans the jobs that depend on it
+    and nothing else."""
+    import copy
+
+    repo = finished
+    reordered = reordered_config(repo)
+
+    def plan(key: str, value) -> tuple[dict, str]:
+        changed = copy.deepcopy(reordered)
+        *parents, last = key.split(".")
+        node = changed
+        for k in parents:
+            node = node[k]
+        assert node[last] != value, key
+        node[last] = value
+        (repo / "config/tiny.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+        out = snakemake(repo, "-n", "--cores", "2", *TINY_TARGETS, "--configfile",
+                        "config/tiny.yaml").stdout
+        assert "Params have changed" in out, out
+        return job_stats(out), out
+
+    # one model's parameter: its study, its fits and evaluations, the two reports
+    stats, out = plan("models.SVD.params.rank", 4)
+    assert stats == {"tune": 1, "train": 2, "evaluate": 2, "table2": 1, "reproduction": 1}, out
+    assert set(re.findall(r"wildcards: dataset=tiny, model=([^,\s]+)", out)) == {"SVD"}, out
+    # a setting of the significance test: the reports alone
+    stats, out = plan("significance.alpha", 0.01)
+    assert stats == {"table2": 1, "reproduction": 1}, out
+    # the data: everything of the dataset
+    n = len(TINY["models"]) * len(TINY["seeds"])
+    stats, out = plan("datasets.tiny.params.seed", 6)
+    assert stats == {"fetch_raw": 1, "prepare": 1, "split": 1, "tune": len(TINY["models"]),
+                     "train": n, "evaluate": n, "table2": 1, "reproduction": 1}, out
 
 
 def test_lint_is_clean():

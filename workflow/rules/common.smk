@@ -14,12 +14,16 @@ os.environ.update(
 
 from snakemake.logging import logger
 
-import json
-
 from snakemake.exceptions import IncompleteCheckpointException
 
 from recbench import config as cfg
 from recbench import reading_selection, studies
+
+# Every rule's params pass through canonical(): mappings with their keys sorted at every depth
+# (a params function wrapped so that its value is), since Snakemake reruns a job whose params'
+# text changed, and a dict's text lists its keys in the config's order. A config whose keys
+# are merely reordered reruns nothing (recbench/canonical.py).
+from recbench.canonical import canonical, model_order
 from recbench.data.sources import PARSE_KEYS, RAW_KEYS, source_of
 from recbench.errors import ConfigError
 from recbench.provenance import file_fingerprint, usable_cores
@@ -60,6 +64,9 @@ def refuse_default_report(name):
 
 
 DATASETS = cfg.dataset_names(config, table2_only=True)  # the datasets of Table 2
+# the reports' model columns, in the order they render (the paper's first): the config's
+# order of the paper's models is no param of theirs
+REPORT_MODELS = model_order(list(config["models"]))
 SEEDS = config["seeds"]
 
 
@@ -104,12 +111,6 @@ def raw_provenance(wildcards):
     if source_of(wildcards.dataset, spec).name != "custom":
         return None
     return file_fingerprint(raw_path(wildcards.dataset))
-
-
-def canonical_json(value):
-    """A params value as canonical text (JSON, keys sorted): the same config in another key
-    order is the same param, so it reruns no job; the job's script reads it with json.loads."""
-    return json.dumps(value, sort_keys=True)
 
 
 def validation_files(dataset):

@@ -14,7 +14,7 @@ rule fetch_raw:
     resources:
         network=1,
     params:
-        spec=spec_keys(RAW_KEYS),
+        spec=canonical(spec_keys(RAW_KEYS)),
     script:
         "../scripts/fetch_raw.py"
 
@@ -34,9 +34,9 @@ rule prepare:
     conda:
         "../../environment.yml"
     params:
-        spec=spec_keys(PARSE_KEYS),
+        spec=canonical(spec_keys(PARSE_KEYS)),
         # a custom file's path, size and mtime: a changed file re-prepares, even an older one
-        raw=raw_provenance,
+        raw=canonical(raw_provenance),
     script:
         "../scripts/prepare.py"
 
@@ -56,6 +56,6 @@ rule split:
     conda:
         "../../environment.yml"
     params:
-        split=lambda wc: cfg.split_config(config, wc.dataset),
+        split=canonical(lambda wc: cfg.split_config(config, wc.dataset)),
     script:
         "../scripts/split.py"

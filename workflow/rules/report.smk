@@ -38,11 +38,11 @@ rule table2:
         "../../environment.yml"
     params:
         datasets=DATASETS,
-        models=list(config["models"]),
-        paper_names=PAPER_NAMES,
-        significance=config["significance"],
-        evaluation=config["evaluation"],
-        reproduction=config["reproduction"],
+        models=REPORT_MODELS,
+        paper_names=canonical(PAPER_NAMES),
+        significance=canonical(config["significance"]),
+        evaluation=canonical(config["evaluation"]),
+        reproduction=canonical(config["reproduction"]),
     script:
         "../scripts/table2.py"
 
@@ -68,9 +68,9 @@ rule reproduction:
         "../../environment.yml"
     params:
         datasets=DATASETS,
-        models=list(config["models"]),
-        paper_names=PAPER_NAMES,
-        reproduction=config["reproduction"],
+        models=REPORT_MODELS,
+        paper_names=canonical(PAPER_NAMES),
+        reproduction=canonical(config["reproduction"]),
     script:
         "../scripts/reproduction.py"
 
@@ -93,9 +93,10 @@ rule study_table:
     conda:
         "../../environment.yml"
     params:
-        points=lambda wc: study_points(wc.table),
-        paper_names=PAPER_NAMES,
-        reproduction=config["reproduction"],
+        # (dataset, points) pairs: the study's `datasets:` list order is the tables' row order
+        points=canonical(lambda wc: list(study_points(wc.table).items())),
+        paper_names=canonical(PAPER_NAMES),
+        reproduction=canonical(config["reproduction"]),
     script:
         "../scripts/study_table.py"
 
@@ -125,9 +126,9 @@ rule figure:
     conda:
         "../../environment.yml"
     params:
-        points=lambda wc: study_points(wc.figure),
-        paper_names=PAPER_NAMES,
-        reproduction=config["reproduction"],
+        points=canonical(lambda wc: list(study_points(wc.figure).items())),
+        paper_names=canonical(PAPER_NAMES),
+        reproduction=canonical(config["reproduction"]),
     script:
         "../scripts/figure.py"
 
@@ -149,8 +150,8 @@ rule manifest:
     conda:
         "../../environment.yml"
     params:
-        datasets={d: dataset_files(d) for d in DATASETS},
-        prepared={d: prepared_files(d)["report"] for d in DATASETS},
+        datasets=canonical({d: dataset_files(d) for d in DATASETS}),
+        prepared=canonical({d: prepared_files(d)["report"] for d in DATASETS}),
     script:
         "../scripts/manifest.py"
 
@@ -171,8 +172,8 @@ rule table3:
     conda:
         "../../environment.yml"
     params:
-        table3=lambda wc: cfg.table3(config),
-        reproduction=config["reproduction"],
+        table3=canonical(lambda wc: cfg.table3(config)),
+        reproduction=canonical(config["reproduction"]),
     script:
         "../scripts/table3.py"
 
@@ -202,13 +203,13 @@ rule readings:
     conda:
         "../../environment.yml"
     params:
-        points=lambda wc: named_points("readings"),
+        points=canonical(lambda wc: list(named_points("readings").items())),
         seeds=lambda wc: studies.study_seeds(config, "readings"),
         base=lambda wc: studies.study(config, "readings")["base"],
-        significance=config["significance"],
-        evaluation=config["evaluation"],
-        paper_names=PAPER_NAMES,
-        reproduction=config["reproduction"],
+        significance=canonical(config["significance"]),
+        evaluation=canonical(config["evaluation"]),
+        paper_names=canonical(PAPER_NAMES),
+        reproduction=canonical(config["reproduction"]),
     script:
         "../scripts/readings.py"
 

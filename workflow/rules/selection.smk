@@ -24,13 +24,11 @@ rule reading_fit:
         gpu=gpu_count,
         cpu_threads=cpu_threads,
     params:
-        spec=lambda wc: canonical_json(
-            cfg.candidate_spec(config, wc.dataset, wc.model, wc.candidate)
-        ),
-        overrides=lambda wc: canonical_json(reading_candidates(wc.model)[wc.candidate]),
+        spec=canonical(lambda wc: cfg.candidate_spec(config, wc.dataset, wc.model, wc.candidate)),
+        overrides=canonical(lambda wc: reading_candidates(wc.model)[wc.candidate]),
         seed=config["tuning"]["seed"],
         device=config["device"],
-        evaluation=lambda wc: canonical_json(tuning_evaluation(wc)),
+        evaluation=canonical(tuning_evaluation),
         # the fit's folder until it is complete; its checkpoint survives a killed job
         partial="results/{dataset}/{model}/readings/{candidate}.partial",
     script:
@@ -53,7 +51,7 @@ checkpoint select_reading:
         "../../environment.yml"
     params:
         # their order breaks ties: reordering them selects again
-        candidates=lambda wc: canonical_json(list(reading_candidates(wc.model))),
-        evaluation=lambda wc: canonical_json(tuning_evaluation(wc)),
+        candidates=lambda wc: list(reading_candidates(wc.model)),
+        evaluation=canonical(tuning_evaluation),
     script:
         "../scripts/select_reading.py"

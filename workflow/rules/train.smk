@@ -24,16 +24,16 @@ rule tune:
         gpu=gpu_count,
         cpu_threads=cpu_threads,
     params:
-        spec=lambda wc: cfg.model_spec(config, wc.dataset, wc.model),
-        search=lambda wc: cfg.model_search(config, wc.model),
+        spec=canonical(lambda wc: cfg.model_spec(config, wc.dataset, wc.model)),
+        search=canonical(lambda wc: cfg.model_search(config, wc.model)),
         trials=lambda wc: cfg.n_trials(config, wc.model),
-        overrides=lambda wc: cfg.variant_overrides(config, wc.dataset, wc.model),
+        overrides=canonical(lambda wc: cfg.variant_overrides(config, wc.dataset, wc.model)),
+        tuning=canonical(config["tuning"]),
         # the reading chosen on validation (rule select_reading), for a model that selects one
-        reading=reading_choice,
-        tuning=config["tuning"],
+        reading=canonical(reading_choice),
         device=config["device"],
         # what the study's validation depends on: `evaluation.ks` is not, so it reruns no study
-        evaluation=tuning_evaluation,
+        evaluation=canonical(tuning_evaluation),
     script:
         "../scripts/tune.py"
 
@@ -90,6 +90,6 @@ rule evaluate:
         cpu_threads=cpu_threads,
     params:
         device=config["device"],
-        evaluation=config["evaluation"],
+        evaluation=canonical(config["evaluation"]),
     script:
         "../scripts/evaluate.py"

@@ -23,6 +23,6 @@ if name == "fig2_training_curves":
         histories[f.parent.parent.name] = [pd.read_csv(study / best["history"])]
     figures.training_curves(histories, snakemake.params.paper_names, out.png, out.csv, rules)
 else:
-    figures.sweep(name, collect(snakemake.input.metrics), snakemake.params.points,
+    figures.sweep(name, collect(snakemake.input.metrics), dict(snakemake.params.points),
                   snakemake.params.paper_names, out.png, out.csv,
                   per_user_spread(snakemake.input.per_user), rules)

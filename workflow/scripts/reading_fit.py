@@ -4,7 +4,6 @@ from recbench.threads import limit_threads
 # first: polars sizes its pool at import, torch and BLAS at first use
 pools = limit_threads(snakemake.threads)
 
-import json  # noqa: E402
 import logging  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
@@ -19,8 +18,8 @@ from recbench.runner import resolve_device, validate_params  # noqa: E402
 
 logs.setup(snakemake.log[0])
 logging.getLogger("threads").info("thread pools: %s", pools)
-wc, evaluation = snakemake.wildcards, json.loads(snakemake.params.evaluation)
-model_class, params = json.loads(snakemake.params.spec)
+wc, evaluation = snakemake.wildcards, snakemake.params.evaluation
+model_class, params = snakemake.params.spec
 out = Path(snakemake.output[0])
 # written beside the output, so that Snakemake's removal of a killed job's outputs spares the
 # checkpoint; renamed into place once the record is written
@@ -30,7 +29,7 @@ if work.exists():
         if path.name != "checkpoint":
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 work.mkdir(parents=True, exist_ok=True)
-record = {"candidate": wc.candidate, "overrides": json.loads(snakemake.params.overrides),
+record = {"candidate": wc.candidate, "overrides": snakemake.params.overrides,
           "model_class": model_class, "params": params}
 t0 = time.perf_counter()
 try:

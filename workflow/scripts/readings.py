@@ -13,8 +13,8 @@ p, out = snakemake.params, snakemake.output
 protocol = protocol_name(p.evaluation["filter_seen"])
 sig = p.significance
 root = Path(snakemake.input.best[0]).parents[2]  # results/<dataset>/<label>/best_params.json
-table = readings_table(p.points, root, p.seeds, reference=sig["reference"], protocol=protocol,
-                       test=sig["test"], correction=sig["correction"])
+table = readings_table(dict(p.points), root, p.seeds, reference=sig["reference"],
+                       protocol=protocol, test=sig["test"], correction=sig["correction"])
 write_csv(table, out.csv)
 write_text(render_readings(table, base=p.base, reference=sig["reference"], protocol=protocol,
                            alpha=sig["alpha"], paper_names=p.paper_names,

@@ -12,10 +12,10 @@ logs.setup(snakemake.log[0])
 wc = snakemake.wildcards
 folders = [Path(f) for f in snakemake.input.candidates]  # in the candidates' order
 records = [json.loads((f / RECORD).read_text()) for f in folders]
-order = list(json.loads(snakemake.params.candidates))
+order = list(snakemake.params.candidates)
 assert [r["candidate"] for r in records] == order, "candidate folders out of the config's order"
 record = choice_record(wc.dataset, wc.model, records,
-                       protocol_name(json.loads(snakemake.params.evaluation)["filter_seen"]))
+                       protocol_name(snakemake.params.evaluation["filter_seen"]))
 for c in record["candidates"]:
     logging.getLogger("reading").info(
         "%s %-28s validation NDCG@10 %s", "*" if c["chosen"] else " ", c["candidate"],

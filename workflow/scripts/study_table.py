@@ -10,7 +10,7 @@ summary = summarise(collect(snakemake.input.metrics),
                     spread=per_user_spread(snakemake.input.per_user))
 write_csv(summary, snakemake.output.csv)
 rules = Rules.from_config(snakemake.params.reproduction)
-points, paper_names = snakemake.params.points, snakemake.params.paper_names
+points, paper_names = dict(snakemake.params.points), snakemake.params.paper_names
 readings = chosen_by_dataset(snakemake.input.selections)
 if snakemake.wildcards.table == "table4":
     text = render_table4(summary, points, paper_names, rules, readings)

@@ -12,21 +12,25 @@ from pathlib import Path  # noqa: E402
 from recbench import logs  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
 from recbench.io import write_json  # noqa: E402
+from recbench.params import params_class  # noqa: E402
 from recbench.reading_selection import WINNER, read_choice, same_params  # noqa: E402
 from recbench.runner import resolve_device, validate_params  # noqa: E402
 from recbench.studies import apply_overrides  # noqa: E402
-from recbench.tuning import TRIAL_CHECKPOINT, finish_study, run_study, select_best  # noqa: E402
+from recbench.tuning import (TRIAL_CHECKPOINT, finish_study, run_study, search_order,  # noqa: E402
+                             select_best)
 
 logs.setup(snakemake.log[0])
 logging.getLogger("threads").info("thread pools: %s", pools)
 wc, tuning, evaluation = snakemake.wildcards, snakemake.params.tuning, snakemake.params.evaluation
 model_class, params = snakemake.params.spec
+# the sampler's draws in the model's parameter order, not the config's (canonical: sorted)
+search = search_order(snakemake.params.search, params_class(model_class))
 if snakemake.input.base:  # an ablation variant: the base's tuned parameters, then the overrides
     base = json.loads(Path(snakemake.input.base[0]).read_text())
     params = apply_overrides(base["params"], snakemake.params.overrides, wc.model)
 winner = None
 if snakemake.params.reading:  # the reading chosen on validation: tune that bundle
-    chosen = json.loads(snakemake.params.reading)
+    chosen = snakemake.params.reading
     winner = read_choice(snakemake.input.reading[0])
     assert winner["chosen"] == chosen["chosen"], "the selection changed under the study"
     params = apply_overrides(params, chosen["overrides"], wc.model)
@@ -51,7 +55,7 @@ def objective(trial_params, workdir):
 
 
 records = run_study(
-    snakemake.params.trials, objective, params, snakemake.params.search,
+    snakemake.params.trials, objective, params, search,
     out=snakemake.output.study, seed=tuning["seed"], startup_trials=tuning["startup_trials"],
     settings={"model_class": model_class, "evaluation": evaluation},
     inputs=[*snakemake.input.split, *snakemake.input.base, *snakemake.input.reading],
