@@ -308,6 +308,17 @@ def selection_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 
+def _overrides_text(overrides: dict, shown: int = 3) -> str:
+    """A candidate's overrides in a table cell: the first few, then how many more (all of them
+    are in reading_selection.csv)."""
+    items = [f"{k}={format_value(v)}" for k, v in overrides.items()]
+    if not items:
+        return "(the params as written)"
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" + {more} more (reading_selection.csv)" if more > 0
+                                       else "")
+
+
 def render_selection(records: list[dict]) -> str:
     """The selection report: per dataset, every candidate's validation numbers, winner marked."""
     lines = ["# Reading selection: each dataset's validation chooses the model's reading", "",
@@ -334,9 +345,7 @@ def render_selection(records: list[dict]) -> str:
             epochs = ("" if c["best_epoch"] is None
                       else f"{c['best_epoch']} / {c['epochs_trained']}")
             seconds = "" if c["seconds"] is None else f"{c['seconds']:.0f}"
-            changes = ", ".join(f"{k}={format_value(v)}" for k, v in c["overrides"].items())
-            table.append([name, ndcg, recall, epochs, seconds, changes or "(the params as "
-                          "written)"])
+            table.append([name, ndcg, recall, epochs, seconds, _overrides_text(c["overrides"])])
         lines.append(tabulate(table, headers=["Candidate", "Valid NDCG@10", "Valid Recall@10",
                                               "Epochs (best / trained)", "Seconds",
                                               "Overrides of the params"],
