@@ -20,12 +20,10 @@ What "equal" means, by rule (each difference names its rule):
   and picked for the CPU (``ATEN_CPU_CAPABILITY``): forced to avx2 on this AVX-512 machine,
   every one of SASRec's weight tensors differs after 3 epochs (by up to 4e-4; so do BERT4Rec's,
   MRGSRec's and CREATE's, not LightGCN's or UltraGCN's), though the table2.csv cells came out
-  equal. These cells are exact, then, on every CPU on which torch
-  picks the capability of the machine that rendered the committed reports (AVX-512); on an
-  AVX2-only CPU they may differ and CI fails on them: a false alarm that no tolerance should
-  hide (a neural model's cells move by training noise, not by last digits). Pinning the
-  capability in ``recbench/threads.py`` (then re-rendering the reports) would extend the
-  guarantee to every AVX2 CPU.
+  equal. So every job pins torch's kernels to AVX2 (``recbench/threads.py``, ``CPU_KERNELS``),
+  and the committed reports are rendered so: these cells are then exact on every x86-64 CPU
+  with AVX2, which no tolerance should loosen (a neural model's cells move by training noise,
+  not by last digits).
 - ``blas``: the cells of BLAS_MODELS, fitted by numpy / scipy / scikit-learn on OpenBLAS, which
   picks its kernels for the CPU at load time (SVD's randomized solver, iALS's least squares in
   implicit, on one thread; EASE's inverse, which moved under no kernel measured): the same code

@@ -12,6 +12,15 @@ calls it first, before numpy, torch or polars are imported:
 
 ``THREAD_ENV`` lists the variables, which ``benchmarks/bench_pipeline.py --default-run`` removes
 from the environment of the run it times (a researcher's clean shell).
+
+It also pins torch's CPU kernels to one instruction set, ``CPU_KERNELS`` (AVX2, which every
+x86-64 CPU of the last decade has): torch picks its vectorised kernels by the CPU it runs on,
+and its AVX-512 and AVX2 kernels round differently, so the same seeds gave weights up to 7e-4
+apart on an AVX-512 machine and an AVX2 one (every weight of SASRec, BERT4Rec, MRGSRec and
+CREATE; recbench/compare_reports.py has the measurement). Pinned, a CPU run of a neural model
+repeats bit for bit on any such CPU, which is what lets CI compare its cells exactly. MKL, torch's
+BLAS here, gave the same bits under AVX-512, AVX2 and SSE4.2. A CPU without AVX2 falls back to
+its best; ``ATEN_CPU_CAPABILITY`` set in the environment wins.
 """
 
 from __future__ import annotations
@@ -23,6 +32,10 @@ import sys
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "POLARS_MAX_THREADS",
               "RAYON_NUM_THREADS")
+
+
+#: torch's CPU kernels in every job (ATEN_CPU_CAPABILITY), the same on every x86-64 CPU
+CPU_KERNELS = "avx2"
 
 
 def limit_threads(n: int) -> dict:
@@ -37,6 +50,8 @@ def limit_threads(n: int) -> dict:
         raise RuntimeError("limit_threads must run before polars is imported (its thread pool is "
                            "sized at import); call it first in the job's script.")
     os.environ.update({name: str(n) for name in THREAD_ENV})
+    # read by torch at its first CPU operation, so set before any
+    os.environ.setdefault("ATEN_CPU_CAPABILITY", CPU_KERNELS)
     import polars as pl
     import torch
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -46,6 +61,7 @@ def limit_threads(n: int) -> dict:
         torch.set_num_interop_threads(n)  # only before any inter-op work: first thing in a job
     threadpool_limits(n)  # OpenMP and BLAS libraries already loaded (numpy's, torch's, ...)
     return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads(),
+            "torch_kernels": torch.backends.cpu.get_cpu_capability(),
             "polars": pl.thread_pool_size(),
             "threadpools": sorted({(p["internal_api"], p["num_threads"])
                                    for p in threadpool_info()})}

@@ -30,6 +30,7 @@ def test_every_pool_follows_the_budget_whatever_the_shell_says(n):
               **{name: "7" for name in THREAD_ENV})
     pools = ast.literal_eval(out.strip())
     assert pools["torch"] == pools["torch_interop"] == pools["polars"] == n
+    assert pools["torch_kernels"] == "AVX2"  # the same kernels on every x86-64 CPU
     assert pools["threadpools"] and {k for _, k in pools["threadpools"]} == {n}
 
 
