@@ -153,11 +153,14 @@ def test_a_study_point_keeps_a_key_the_selection_may_change():
     assert "CREATE" in labels  # without selection the base point is Table 2's CREATE
 
 
-def test_a_candidate_job_reads_no_test_file(tmp_path, small_split):
-    from conftest import make_split
+def test_a_candidate_job_reads_no_test_file(tmp_path):
+    from recbench.data.dataset import save_split
+    from recbench.data.split import GlobalTemporalSplit, index_split
+    from recbench.data.synthetic import SyntheticConfig, generate
 
     folder = tmp_path / "split"
-    make_split(folder)
+    log = generate(SyntheticConfig(n_users=200, n_items=100, n_communities=4, seed=3))
+    save_split(index_split(GlobalTemporalSplit().split(log)), folder)
     (folder / "test.parquet").unlink()
     with pytest.raises(DataError, match="test.parquet"):
         load_split(folder)
