@@ -30,6 +30,11 @@ GRAPH_SET_BY_CREATE = {
     "dim": "the graph backbone shares the item table, so its dim is sequential.dim",
     "negatives": "set models.CREATE.graph_negatives instead",
 }
+#: keys of ``sequential:`` that CREATE sets itself, and where to set them instead
+SEQUENTIAL_SET_BY_CREATE = {
+    "batch_size": "CREATE's own batch_size is the sequential backbone's windows per step; set "
+                  "models.CREATE.batch_size instead",
+}
 #: the two branches: the key naming the backbone and the Params family it must have
 BRANCHES = {"sequential": ("sequential_backbone", SequentialParams),
             "graph": ("graph_backbone", GraphParams)}
@@ -108,10 +113,14 @@ class CREATEParams(TrainConfig):
         if self.temperature <= 0:
             raise ConfigError(f"models.CREATE.temperature must be > 0, got {self.temperature}")
         models = known_models()
-        own = [v for k, v in self.graph.items() if k in models and isinstance(v, dict)]
-        for key, why in GRAPH_SET_BY_CREATE.items():
-            if key in self.graph or any(key in sub for sub in own):
-                raise ConfigError(f"models.CREATE.graph.{key}: {why}; remove graph.{key}")
+        for branch, set_by_create in (("graph", GRAPH_SET_BY_CREATE),
+                                      ("sequential", SEQUENTIAL_SET_BY_CREATE)):
+            entries = getattr(self, branch)
+            own = [v for k, v in entries.items() if k in models and isinstance(v, dict)]
+            for key, why in set_by_create.items():
+                if key in entries or any(key in sub for sub in own):
+                    raise ConfigError(f"models.CREATE.{branch}.{key}: {why}; remove "
+                                      f"{branch}.{key}")
         # the backbones' own checks, with CREATE's key names in the messages
         self.backbone_params()
 
@@ -125,8 +134,8 @@ class CREATEParams(TrainConfig):
         """The two backbones' Params, validated (by their declarations, so without torch)."""
         seq_params = _backbone_params(self.sequential_backbone, "sequential")
         graph_params = _backbone_params(self.graph_backbone, "graph")
-        seq = make_params(seq_params, _for_backbone(self.sequential, self.sequential_backbone),
-                          "CREATE.sequential")
+        seq = make_params(seq_params, {**_for_backbone(self.sequential, self.sequential_backbone),
+                                       "batch_size": self.batch_size}, "CREATE.sequential")
         graph = _for_backbone(self.graph, self.graph_backbone)
         # the graph's users start at the shared item table's scale; the backbone's own
         # settings for a branch beside per-example losses (UltraGCN: reduction mean)

@@ -97,6 +97,15 @@ def test_bad_backbone_is_named():
         build_model("CREATE", {"sequential": {"dmi": 3}})
 
 
+def test_its_batch_size_is_the_sequential_backbones():
+    """CREATE's batch_size is the backbone's windows per step; setting it inside
+    ``sequential:`` too is refused, naming the key to set instead."""
+    model = build_model("CREATE", {**FAST, "batch_size": 32})
+    assert model.seq.params.batch_size == 32
+    with pytest.raises(ConfigError, match="sequential.batch_size.*models.CREATE.batch_size"):
+        build_model("CREATE", {**FAST, "sequential": {**FAST["sequential"], "batch_size": 16}})
+
+
 @pytest.mark.parametrize("alignment", ["none", "contrastive", "barlow"])
 def test_create_learns(small_split, alignment):
     pop = build_model("PopRnd", {}, seed=0)

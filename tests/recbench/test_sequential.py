@@ -18,7 +18,7 @@ SEQ = {"dim": 16, "n_layers": 2, "n_heads": 2, "dropout": 0.0, "max_len": MAX_LE
        "batch_size": 8, "progress": False}
 CREATE = {"batch_size": 8, "warmup_epochs": 0, "epochs": 1, "progress": False,
           "align_positions": "all", "graph_schedule": "sequential",
-          "sequential": {k: v for k, v in SEQ.items() if k != "progress"},  # its batch_size too
+          "sequential": {k: v for k, v in SEQ.items() if k not in ("progress", "batch_size")},
           "graph": {"graph_last_n": MAX_LEN, "n_layers": 1}}
 
 
@@ -212,8 +212,8 @@ class Untrimmed:
 @pytest.mark.parametrize("name", ["SASRec", "BERT4Rec", "CREATE"])
 def test_evaluation_by_length_gives_exactly_the_untrimmed_metrics(small_split, name, monkeypatch):
     if name == "CREATE":
-        params = {**CREATE, "sequential": {**CREATE["sequential"], "max_len": 20,
-                                           "batch_size": 128, "batching": "length"}}
+        params = {**CREATE, "batch_size": 128,
+                  "sequential": {**CREATE["sequential"], "max_len": 20, "batching": "length"}}
     else:
         params = {**SEQ, "max_len": 20, "epochs": 1, "batch_size": 128, "batching": "length"}
     model = build_model(name, params, seed=0)
