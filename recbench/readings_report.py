@@ -308,7 +308,7 @@ def selection_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 
-def _overrides_text(overrides: dict, shown: int = 3) -> str:
+def _candidate_overrides_text(overrides: dict, shown: int = 3) -> str:
     """A candidate's overrides in a table cell: the first few, then how many more (all of them
     are in reading_selection.csv)."""
     items = [f"{k}={format_value(v)}" for k, v in overrides.items()]
@@ -345,7 +345,8 @@ def render_selection(records: list[dict]) -> str:
             epochs = ("" if c["best_epoch"] is None
                       else f"{c['best_epoch']} / {c['epochs_trained']}")
             seconds = "" if c["seconds"] is None else f"{c['seconds']:.0f}"
-            table.append([name, ndcg, recall, epochs, seconds, _overrides_text(c["overrides"])])
+            table.append([name, ndcg, recall, epochs, seconds,
+                          _candidate_overrides_text(c["overrides"])])
         lines.append(tabulate(table, headers=["Candidate", "Valid NDCG@10", "Valid Recall@10",
                                               "Epochs (best / trained)", "Seconds",
                                               "Overrides of the params"],

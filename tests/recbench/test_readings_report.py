@@ -191,3 +191,16 @@ def test_the_default_is_judged_against_the_papers_number_on_a_paper_dataset(tabl
     assert paper_verdict(close, None) is None
     assert "Against the paper" not in render_readings(
         table, base="CREATE", reference="SASRec", protocol="unfiltered", paper_names={})
+
+
+def test_a_row_lists_every_override_of_its_point(tmp_path):
+    """The readings table names each variant by all of its overrides (a candidate's cell in
+    reading_selection.md shortens them; this report must not)."""
+    write_results(tmp_path)
+    many = {f"key{i}": i for i in range(6)}
+    pts = points()
+    pts["d"][2]["overrides"] = many
+    table = readings_table(pts, tmp_path, SEEDS, reference="SASRec", protocol="unfiltered")
+    text = table.set_index("name").loc[pts["d"][2]["name"], "overrides"]
+    assert text == ", ".join(f"key{i}={i}" for i in range(6))
+    assert table.set_index("name").loc["default", "overrides"] == ""
