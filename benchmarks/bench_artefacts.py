@@ -24,7 +24,7 @@ import polars as pl
 
 from benchmarks._common import ML_1M, MiB, synthetic_log
 from recbench import artefacts
-from recbench.config import load_validated, model_spec
+from recbench.protocol.config import load_validated, model_spec
 from recbench.data.dataset import EvalSet, SplitData
 from recbench.models import build_model, load
 from recbench.training import TrainResult

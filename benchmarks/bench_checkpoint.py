@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from recbench.checkpoints import Checkpoints
-from recbench.config import load_validated, model_spec
+from recbench.protocol.config import load_validated, model_spec
 from recbench.data.dataset import load_split, save_split
 from recbench.data.split import index_split, make_split
 from recbench.data.synthetic import SyntheticConfig, generate

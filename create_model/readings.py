@@ -14,7 +14,7 @@ initialisation, every position's state contrasted with the user's graph embeddin
 (no weight decay; the lab's UltraGCN baseline uses AdamW with weight decay 1e-4) and gradient
 clipping at 10.
 
-``option`` is a dotted key of CREATE's parameters (``recbench.studies.apply_overrides`` applies
+``option`` is a dotted key of CREATE's parameters (``recbench.protocol.studies.apply_overrides`` applies
 it: ``graph.LightGCN.hop_norm`` sets ``hop_norm`` in ``graph: {LightGCN: {...}}``); ``None``
 where the reading is fixed rather than a switch. ``default`` is the reading both configs set
 (config/config.yaml, config/paper.yaml); CREATE's ``Params`` keep the first reading built where

@@ -16,7 +16,7 @@ a string param is not safe to hand to Snakemake anyway, since it formats a plain
 Nothing downstream may depend on a mapping's key order, then: where an order matters, it is a
 list (``seeds``, ``evaluation.ks``, a study's grid values), or is decided by the code, e.g. the
 reports' model columns (``model_order``: the paper's order first) and a tuning study's draws
-(``recbench.tuning.search_order``: the model's parameter declarations). The order of the
+(``recbench.protocol.tuning.search_order``: the model's parameter declarations). The order of the
 ``datasets:`` and of models outside the paper's is the order the reports list them in, a list
 the report rules receive as such: reordering those reruns the report jobs (seconds), no fit.
 """

@@ -21,7 +21,7 @@ CPU the result is bit for bit that of an uninterrupted run (tested). A checkpoin
 identity is discarded with a log line; an unreadable one (truncated, not a checkpoint) stops the
 run with ``CheckpointError``, naming the file: it is never loaded half. ``every = None`` (or 0)
 checkpoints on SIGTERM only. The owner of the folder removes it once the run's outputs are
-written (``recbench.runner``).
+written (``recbench.protocol.runner``).
 """
 
 from __future__ import annotations

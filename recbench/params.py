@@ -9,7 +9,7 @@
   ``GraphSize`` is the graph-size part alone (MRGSRec's graph view takes it too).
 
 Each model's own ``Params`` is declared here too, torch-free, so that the workflow plans and
-checks a config (``recbench.config.check``) without importing model code:
+checks a config (``recbench.protocol.config.check``) without importing model code:
 
 - ``@declare("Name")`` on a Params dataclass in a model package's ``params`` module
   (``baselines/params.py``, ``create_model/params.py``); the model class says ``Params =

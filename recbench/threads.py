@@ -17,7 +17,7 @@ It also pins torch's CPU kernels to one instruction set, ``CPU_KERNELS`` (AVX2, 
 x86-64 CPU of the last decade has): torch picks its vectorised kernels by the CPU it runs on,
 and its AVX-512 and AVX2 kernels round differently, so the same seeds gave weights up to 7e-4
 apart on an AVX-512 machine and an AVX2 one (every weight of SASRec, BERT4Rec, MRGSRec and
-CREATE; recbench/compare_reports.py has the measurement). Pinned, a CPU run of a neural model
+CREATE; recbench/reporting/compare.py has the measurement). Pinned, a CPU run of a neural model
 repeats bit for bit on any such CPU, which is what lets CI compare its cells exactly. MKL, torch's
 BLAS here, gave the same bits under AVX-512, AVX2 and SSE4.2. A CPU without AVX2 falls back to
 its best; ``ATEN_CPU_CAPABILITY`` set in the environment wins.

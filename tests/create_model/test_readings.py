@@ -14,9 +14,9 @@ from create_model.readings import PREDECESSOR, READINGS, options
 from recbench.errors import ConfigError
 from recbench.evaluation import evaluate
 from recbench.models import build_model, make_params
-from recbench.studies import apply_overrides, get_nested
+from recbench.protocol.studies import apply_overrides, get_nested
 from recbench.training import train
-from recbench.tuning import defaults_in_space, distributions, retrain_params
+from recbench.protocol.tuning import defaults_in_space, distributions, retrain_params
 
 FAST = {"epochs": 1, "batch_size": 128, "warmup_epochs": 1, "progress": False,
         "sequential": {"dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10},

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recbench.reports import (METRICS, add_significance, add_verdicts, collect, per_user_spread,
-                              render_reproduction, render_table2, render_table3, render_table4,
-                              reproduction_claims, significance, summarise)
-from recbench.verdicts import Rules
+from recbench.reporting.common import METRICS, add_significance, add_verdicts, collect, per_user_spread, significance, summarise
+from recbench.reporting.reproduction import render_reproduction, reproduction_claims
+from recbench.reporting.table2 import render_table2
+from recbench.reporting.table3 import render_table3
+from recbench.reporting.studies import render_table4
+from recbench.protocol.verdicts import Rules
 
 PAPER_NAMES = {"ml": "ML-1M", "syn": None, "ml-loom": None}
 MODELS = ["SASRec", "LightGCN", "CREATE"]

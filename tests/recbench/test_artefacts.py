@@ -15,7 +15,7 @@ from recbench import artefacts
 from recbench.errors import ArtefactError
 from recbench.evaluation import evaluate
 from recbench.models import build_model, discover, load
-from recbench.runner import evaluate_saved, train_and_evaluate
+from recbench.protocol.runner import RunOptions, evaluate_saved, train_and_evaluate
 
 NEURAL = {"epochs": 2, "batch_size": 256, "progress": False}
 #: quick settings of every registered model (a model missing here fails the test below)
@@ -34,11 +34,11 @@ def test_every_registered_model_has_quick_settings():
 @pytest.mark.parametrize("name", sorted(QUICK))
 def test_a_loaded_model_scores_the_test_users_as_the_fitted_one(name, small_split, tmp_path):
     out = tmp_path / "seed0"
-    train_and_evaluate(small_split, name, QUICK[name], seed=0, outdir=out,
-                       workdir=out / "training", model_dir=out / "model")
+    train_and_evaluate(small_split, name, QUICK[name], RunOptions(workdir=out / "training"),
+                       outdir=out, model_dir=out / "model")
     written = json.loads((out / "metrics.json").read_text())
     again = tmp_path / "again"
-    metrics = evaluate_saved(small_split, out / "model", outdir=again)
+    metrics = evaluate_saved(small_split, out / "model", again, RunOptions())
     keys = [k for k in written if "@" in k]
     assert {k: metrics[k] for k in keys} == {k: written[k] for k in keys}
     assert metrics["history_filtered"] == written["history_filtered"]

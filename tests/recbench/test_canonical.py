@@ -10,7 +10,7 @@ import yaml
 
 from recbench.canonical import canonical, model_order
 from recbench.params import params_class
-from recbench.tuning import search_order
+from recbench.protocol.tuning import search_order
 
 ROOT = Path(__file__).resolve().parents[2]
 

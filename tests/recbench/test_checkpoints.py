@@ -24,8 +24,8 @@ from recbench.data.split import GlobalTemporalSplit, index_split
 from recbench.data.synthetic import SyntheticConfig, generate
 from recbench.errors import CheckpointError
 from recbench.models import build_model, get_model_class
-from recbench.runner import train_and_evaluate, validate_params
-from recbench.tuning import TRIAL_CHECKPOINT, finish_study, run_study
+from recbench.protocol.runner import RunOptions, train_and_evaluate, validate_params
+from recbench.protocol.tuning import TRIAL_CHECKPOINT, finish_study, run_study
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = SyntheticConfig(n_users=150, n_items=100, n_communities=4, mean_length=12, seed=5)
@@ -37,8 +37,7 @@ MODELS = {  # name -> (params, epochs of its loop, steps per epoch are a few)
                  "patience": 2, "progress": False},
     "CREATE": {"epochs": 2, "warmup_epochs": 2, "batch_size": 32, "lr": 0.005, "patience": 2,
                "progress": False, "alignment": "barlow",
-               "sequential": {"dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10,
-                              "batch_size": 32},
+               "sequential": {"dim": 16, "n_layers": 1, "n_heads": 1, "max_len": 10},
                "graph": {"graph_last_n": 10, "n_layers": 1, "batch_size": 128}},
 }
 
@@ -177,7 +176,7 @@ KILLED_FIT = """
 import os, signal, sys, torch
 from recbench.data.dataset import load_split
 from recbench.models import get_model_class
-from recbench.runner import train_and_evaluate
+from recbench.protocol.runner import RunOptions, train_and_evaluate
 torch.set_num_threads({threads})
 cls, original, calls = get_model_class("SASRec"), None, [0]
 original = cls.training_loss
@@ -187,9 +186,10 @@ def training_loss(self, batch, generator):
         os.kill(os.getpid(), signal.SIGKILL)
     return original(self, batch, generator)
 cls.training_loss = training_loss
-train_and_evaluate(load_split({split!r}), "SASRec", {params!r}, seed=0, outdir={out!r},
-                   workdir={out!r} + "/training", checkpoint_dir={out!r} + "/training.partial",
-                   checkpoint_every=1)
+train_and_evaluate(load_split({split!r}), "SASRec", {params!r},
+                   RunOptions(workdir={out!r} + "/training",
+                              checkpoint_dir={out!r} + "/training.partial", checkpoint_every=1),
+                   outdir={out!r})
 """
 
 
@@ -197,7 +197,7 @@ def test_a_final_fit_killed_by_sigkill_continues_on_rerun(split, split_folder, t
     """The runner's final fit in a subprocess, SIGKILLed in epoch 3; the rerun continues it."""
     params = {**MODELS["SASRec"], "epochs": 4}
     ref, out = tmp_path / "ref", tmp_path / "run"
-    train_and_evaluate(split, "SASRec", params, seed=0, outdir=ref, workdir=ref / "training")
+    train_and_evaluate(split, "SASRec", params, RunOptions(workdir=ref / "training"), outdir=ref)
     code = KILLED_FIT.format(threads=torch.get_num_threads(), call=step_call("SASRec", split, 3, 2),
                              split=str(split_folder), params=params, out=str(out))
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -205,8 +205,9 @@ def test_a_final_fit_killed_by_sigkill_continues_on_rerun(split, split_folder, t
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert not (out / "metrics.json").exists()
     assert torch.load(out / "training.partial" / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    train_and_evaluate(split, "SASRec", params, seed=0, outdir=out, workdir=out / "training",
-                       checkpoint_dir=out / "training.partial", checkpoint_every=1)
+    train_and_evaluate(split, "SASRec", params,
+                       RunOptions(workdir=out / "training", checkpoint_dir=out / "training.partial",
+                                  checkpoint_every=1), outdir=out)
     assert not (out / "training.partial").exists()  # removed with the job's outputs written
     drop = ("fit_seconds", "eval_seconds")
     first, second = (json.loads((d / "metrics.json").read_text()) for d in (ref, out))
@@ -225,8 +226,8 @@ def test_a_study_resumes_its_killed_trial_mid_training(split, tmp_path, monkeypa
     call = step_call("SASRec", split, 3, 2, train=split.for_tuning().train)
 
     def objective(trial_params, workdir):
-        return validate_params(split, "SASRec", trial_params, seed=0, workdir=workdir,
-                               checkpoint_dir=workdir / TRIAL_CHECKPOINT)
+        options = RunOptions(workdir=workdir, checkpoint_dir=workdir / TRIAL_CHECKPOINT)
+        return validate_params(split, "SASRec", trial_params, options)
 
     def study(out, objective):
         records = run_study(2, objective, params, search, out=out, startup_trials=1)

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from recbench.compare_reports import BLAS_MODELS, BLAS_TOLERANCE, compare, main
-from recbench.stats import adjust_pvalues
+from recbench.reporting.compare import BLAS_MODELS, BLAS_TOLERANCE, compare, main
+from recbench.protocol.stats import adjust_pvalues
 
 COLUMNS = "dataset,protocol,metric,model,mean_pct,ci95_pct,p_value,correction,p_adjusted,verdict"
 #: model -> (mean_pct, ci95_pct, p_value) at the precision table2.csv writes (repr of a float).

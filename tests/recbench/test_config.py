@@ -1,4 +1,4 @@
-"""recbench.config: --config values typed by the schema, validation errors that name their key in
+"""recbench.protocol.config: --config values typed by the schema, validation errors that name their key in
 a few lines, the default run told from any other, a custom file that must exist."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recbench import config as cfg
+from recbench.protocol import config as cfg
 from recbench.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

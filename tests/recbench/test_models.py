@@ -8,7 +8,7 @@ import torch
 from recbench.errors import ConfigError
 from recbench.models import REGISTRY, Recommender, build_model, discover, register
 from recbench.params import DECLARED, declarations, declare, params_class
-from recbench.runner import train_and_evaluate
+from recbench.protocol.runner import RunOptions, train_and_evaluate
 
 
 def test_discover_finds_every_baseline():
@@ -34,7 +34,7 @@ def test_toy_model_end_to_end(small_split, tmp_path):
             return self.pop.expand(len(batch.lengths), -1)
 
     try:
-        metrics = train_and_evaluate(small_split, "ToyPop", {"smoothing": 0.5}, seed=0,
+        metrics = train_and_evaluate(small_split, "ToyPop", {"smoothing": 0.5}, RunOptions(),
                                      outdir=tmp_path)
         assert (tmp_path / "metrics.json").exists() and (tmp_path / "per_user.parquet").exists()
         # popularity ranks the same top list for everyone: coverage@10 is exactly 10 items
@@ -105,7 +105,7 @@ def test_runner_fits_and_writes_the_configured_protocol(small_split, tmp_path, f
     stopping) and write it as metrics.json's protocol, the other protocol beside it."""
     import json
 
-    from recbench.runner import validate_params
+    from recbench.protocol.runner import validate_params
 
     @register("ToyRecorder")
     class ToyRecorder(Recommender):
@@ -123,10 +123,9 @@ def test_runner_fits_and_writes_the_configured_protocol(small_split, tmp_path, f
             return self.pop.expand(len(batch.lengths), -1)
 
     try:
-        value, facts = validate_params(small_split, "ToyRecorder", {}, seed=0,
-                                       filter_seen=filter_seen)
-        train_and_evaluate(small_split, "ToyRecorder", {}, seed=0, outdir=tmp_path,
-                           filter_seen=filter_seen)
+        options = RunOptions(filter_seen=filter_seen)
+        value, facts = validate_params(small_split, "ToyRecorder", {}, options)
+        train_and_evaluate(small_split, "ToyRecorder", {}, options, outdir=tmp_path)
         assert ToyRecorder.fitted_with == [filter_seen, filter_seen]
         configured, other = (("history_filtered", "unfiltered") if filter_seen
                              else ("unfiltered", "history_filtered"))

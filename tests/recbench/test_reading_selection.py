@@ -1,4 +1,4 @@
-"""CREATE's reading chosen on validation (recbench/reading_selection.py): the rule that picks,
+"""CREATE's reading chosen on validation (recbench/protocol/reading_selection.py): the rule that picks,
 the config it reads, the split it may see, and the reports that name the choice."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from recbench import config as cfg
-from recbench import reading_selection as rs
+from recbench.protocol import config as cfg
+from recbench.protocol import reading_selection as rs
 from recbench.data.dataset import load_split
 from recbench.errors import ConfigError, DataError, TrainingError
-from recbench.readings_report import render_selection, selection_frame
+from recbench.reporting.reading_selection import render_selection, selection_frame
 
 from report_fixture import render_all
 
@@ -193,7 +193,7 @@ def test_with_selection_every_report_names_the_choice(tmp_path):
     golden = (GOLDEN / "table2.md").read_text().splitlines()
     assert [line for line in out["table2.md"].splitlines() if line not in golden] == [
         "", next(line for line in out["table2.md"].splitlines() if phrase in line)][-1:]
-    from recbench.reports import add_readings
+    from recbench.reporting.common import add_readings
 
     csv = pd.read_csv(GOLDEN / "table2.csv")
     with_reading = add_readings(csv, readings)

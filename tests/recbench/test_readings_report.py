@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from recbench import figures
-from recbench.readings_report import readings_table, render_readings
+from recbench.reporting import figures
+from recbench.reporting.readings import readings_table, render_readings
 
 USERS = np.arange(40)
 SEEDS = [0, 1]
@@ -177,7 +177,7 @@ def test_a_result_of_the_other_protocol_is_refused(tmp_path):
 def test_the_default_is_judged_against_the_papers_number_on_a_paper_dataset(table_and_truth):
     """The verdict of every report: far above the paper's CREATE NDCG@10 on ML-1M (8.99 %) is
     'ours higher', equal to it with little noise 'reproduced', data not the paper's: nothing."""
-    from recbench.readings_report import paper_verdict
+    from recbench.reporting.readings import paper_verdict
 
     table, _ = table_and_truth
     text = render_readings(table, base="CREATE", reference="SASRec", protocol="unfiltered",

@@ -6,8 +6,10 @@ import math
 import pandas as pd
 import pytest
 
-from recbench import figures
-from recbench.reports import METRICS, render_table2, render_table4, render_table5, summarise
+from recbench.reporting import figures
+from recbench.reporting.common import METRICS, summarise
+from recbench.reporting.table2 import render_table2
+from recbench.reporting.studies import render_table4, render_table5
 
 
 def long_frame(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
@@ -109,7 +111,7 @@ def test_significance_marks_and_p_values_match_scipy(tmp_path):
     import numpy as np
     from scipy import stats
 
-    from recbench.reports import add_significance, collect, significance
+    from recbench.reporting.common import add_significance, collect, significance
 
     rng = np.random.default_rng(0)
     users = np.arange(200)
@@ -147,7 +149,7 @@ def test_significance_marks_and_p_values_match_scipy(tmp_path):
 
 
 def test_table3_has_computed_and_quoted_rows():
-    from recbench.reports import render_table3
+    from recbench.reporting.table3 import render_table3
 
     long = long_frame({("b-loom", "SASRec"): [0.010, 0.012], ("b-loom", "CREATE"): [0.02, 0.02],
                        ("b", "SASRec"): [0.03, 0.03]})
@@ -167,7 +169,7 @@ def test_table3_has_computed_and_quoted_rows():
 def test_table3_rows_follow_the_papers_order_not_the_mappings():
     """The params hand `table3.datasets` over with its keys sorted (recbench.canonical): the
     rows keep the paper's order (Office, then Beauty), then any other dataset by name."""
-    from recbench.reports import render_table3
+    from recbench.reporting.table3 import render_table3
 
     long = long_frame({(d, "SASRec"): [0.01, 0.012] for d in ("b-loom", "o-loom", "x-loom")})
     for datasets in ({"Beauty": "b-loom", "Mine": "x-loom", "Office": "o-loom"},
@@ -179,7 +181,7 @@ def test_table3_rows_follow_the_papers_order_not_the_mappings():
 
 
 def write_run(root, dataset, model, seed, configured, values, per_user):
-    """A metrics.json and per_user.parquet as recbench.runner writes them: the configured
+    """A metrics.json and per_user.parquet as recbench.protocol.runner writes them: the configured
     protocol's metrics at the top level and plain columns, the other's under its name."""
     import json
 
@@ -202,8 +204,8 @@ def test_table2_has_both_protocols_and_holm_corrected_p_values(tmp_path):
     from scipy import stats
 
     from recbench.errors import DataError
-    from recbench.reports import add_significance, collect, significance
-    from recbench.stats import adjust_pvalues
+    from recbench.reporting.common import add_significance, collect, significance
+    from recbench.protocol.stats import adjust_pvalues
 
     rng = np.random.default_rng(1)
     base = rng.random(100)
@@ -279,7 +281,8 @@ def reproduction_summary():
 
 
 def test_reproduction_counts_the_four_verdicts(tmp_path):
-    from recbench.reports import add_verdicts, render_reproduction, verdict_counts
+    from recbench.reporting.common import add_verdicts, verdict_counts
+    from recbench.reporting.reproduction import render_reproduction
 
     cells = add_verdicts(reproduction_summary())
     counts = verdict_counts(cells).set_index("protocol")
@@ -312,7 +315,8 @@ def test_reproduction_counts_the_four_verdicts(tmp_path):
 
 
 def test_reproduction_on_data_not_in_the_paper_says_nothing_to_compare():
-    from recbench.reports import add_verdicts, render_reproduction
+    from recbench.reporting.common import add_verdicts
+    from recbench.reporting.reproduction import render_reproduction
 
     summary = add_verdicts(reproduction_summary())
     text = render_reproduction(summary[summary.dataset == "syn"], ["syn"], ["SASRec"])
@@ -337,7 +341,7 @@ def claims_run(tmp_path, create_gain, n_users=4000, noise=0.05, seed=0):
     """Per-user files of SASRec, LightGCN and CREATE (3 seeds) and their Table 2 summary."""
     import numpy as np
 
-    from recbench.reports import per_user_spread
+    from recbench.reporting.common import per_user_spread
 
     rng = np.random.default_rng(seed)
     base = rng.random(n_users) * (rng.random(n_users) < 0.3)  # per-user NDCG-like values
@@ -354,7 +358,7 @@ def claims_run(tmp_path, create_gain, n_users=4000, noise=0.05, seed=0):
 def test_per_user_spread_is_the_sd_of_seed_averaged_user_values(tmp_path):
     import numpy as np
 
-    from recbench.reports import per_user_spread
+    from recbench.reporting.common import per_user_spread
 
     files = write_per_user(tmp_path, "d", "M", [0, 1], [np.array([0.0, 1.0, 0.5]),
                                                        np.array([1.0, 1.0, 0.5])])
@@ -369,7 +373,8 @@ def test_per_user_spread_is_the_sd_of_seed_averaged_user_values(tmp_path):
     (-0.10, "refuted", "refuted (ours lower)"),
 ])
 def test_claims_on_paired_per_user_values(tmp_path, create_gain, sasrec, gain):
-    from recbench.reports import add_verdicts, render_reproduction, reproduction_claims
+    from recbench.reporting.common import add_verdicts
+    from recbench.reporting.reproduction import render_reproduction, reproduction_claims
 
     files, summary = claims_run(tmp_path, create_gain)
     claims = reproduction_claims(files, summary, {"ml": "ML-1M"})
@@ -393,7 +398,8 @@ def test_claims_on_paired_per_user_values(tmp_path, create_gain, sasrec, gain):
 
 
 def test_an_undecided_claim_says_the_run_is_underpowered(tmp_path):
-    from recbench.reports import add_verdicts, render_reproduction, reproduction_claims
+    from recbench.reporting.common import add_verdicts
+    from recbench.reporting.reproduction import render_reproduction, reproduction_claims
 
     files, summary = claims_run(tmp_path, 0.03, n_users=100)
     claims = reproduction_claims(files, summary, {"ml": None})  # not the paper's data

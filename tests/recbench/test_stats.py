@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from recbench.stats import PairedTest, adjust_pvalues, mean_ci, paired_per_user, paired_test
+from recbench.protocol.stats import PairedTest, adjust_pvalues, mean_ci, paired_per_user, paired_test
 
 A = np.array([0.31, 0.28, 0.35, 0.40, 0.22, 0.30, 0.27, 0.33, 0.38, 0.25])
 B = np.array([0.29, 0.27, 0.30, 0.41, 0.20, 0.26, 0.27, 0.30, 0.33, 0.21])
@@ -146,7 +146,7 @@ def test_holm_adjusted_p_values_equal_the_hand_computed_ones():
 # ---------------------------------------------------------------------------------------------
 
 def test_satterthwaite_is_welchs_df():
-    from recbench.stats import satterthwaite
+    from recbench.protocol.stats import satterthwaite
 
     x, y = A * 3, B[:7]
     se, df = satterthwaite([(x.var(ddof=1) / x.size, x.size - 1),
@@ -161,7 +161,7 @@ def test_satterthwaite_is_welchs_df():
 def test_locate_is_tost_and_equals_statsmodels_on_paired_data():
     from statsmodels.stats.weightstats import ttost_paired
 
-    from recbench.stats import locate
+    from recbench.protocol.stats import locate
 
     rng = np.random.default_rng(3)
     a, b = rng.normal(0.30, 0.2, 150), rng.normal(0.28, 0.2, 150)
@@ -186,13 +186,13 @@ def test_locate_is_tost_and_equals_statsmodels_on_paired_data():
     (1.0, math.nan, "undecided"),
 ])
 def test_locate_cases(estimate, se, expected):
-    from recbench.stats import locate
+    from recbench.protocol.stats import locate
 
     assert locate(estimate, se, 1000, -5.0, 5.0).location == expected
 
 
 def test_locate_against_a_point_is_a_one_sided_test_each_way():
-    from recbench.stats import locate
+    from recbench.protocol.stats import locate
 
     up = locate(2.0, 1.0, 50, 0.0, 0.0)
     assert up.location == "above" and up.p_above == pytest.approx(stats.t.sf(2.0, 50))
@@ -203,7 +203,7 @@ def test_locate_against_a_point_is_a_one_sided_test_each_way():
 def test_sample_size_is_the_textbook_paired_t_test_value():
     from statsmodels.stats.power import TTestPower
 
-    from recbench.stats import sample_size, ttest_power
+    from recbench.protocol.stats import sample_size, ttest_power
 
     def paired(d, extra=()):
         return lambda n: ttest_power(d, [(1.0 / n, n - 1), *extra])

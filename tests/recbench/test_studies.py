@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recbench import config as cfg
-from recbench import studies
+from recbench.protocol import config as cfg
+from recbench.protocol import studies
 from recbench.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

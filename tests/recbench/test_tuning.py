@@ -8,7 +8,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from recbench.errors import ConfigError, TrainingError
-from recbench.tuning import (defaults_in_space, distributions, finish_study, retrain_params,
+from recbench.protocol.tuning import (defaults_in_space, distributions, finish_study, retrain_params,
                              run_study, select_best)
 
 PARAMS = {"x": 0.0, "depth": 2, "other": "kept"}

@@ -1,4 +1,4 @@
-"""Verdicts against the paper on hand-made cells and claims (recbench/verdicts.py)."""
+"""Verdicts against the paper on hand-made cells and claims (recbench/protocol/verdicts.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from recbench.errors import ConfigError
-from recbench.verdicts import (Rules, beats, cell_verdict, gain_margin, gain_power,
+from recbench.protocol.verdicts import (Rules, beats, cell_verdict, gain_margin, gain_power,
                                matches_gain, paired_gain, seed_var_of_mean)
 
 

@@ -127,7 +127,7 @@ def test_end_to_end_with_a_new_baseline_module(finished):
 
     # tuning: SVD ran 3 trials (the defaults first), the others one; every seed retrained the
     # best trial's parameters
-    from recbench.tuning import retrain_params
+    from recbench.protocol.tuning import retrain_params
 
     best = json.loads((repo / "results/tiny/SVD/best_params.json").read_text())
     assert [t["trial"] for t in best["trials"]] == [0, 1, 2]
@@ -248,7 +248,7 @@ def key_orders(value, path=()) -> dict[tuple, list]:
 def reordered_config(repo: Path) -> dict:
     """The run's config as the workflow reads it (the schema's defaults filled, so that they
     move too) with every mapping's keys in another order, at every depth."""
-    from recbench import config as cfgmod
+    from recbench.protocol import config as cfgmod
 
     full = cfgmod.load_validated(repo / "config/tiny.yaml", repo / "config/schema.yaml")
     reordered = reversed_keys(full)
@@ -330,7 +330,7 @@ def test_paper_config_dry_run_plans_all_datasets(repo, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # it checked every model's parameters from their declarations, without model code or torch
     modules = set(modules_file.read_text().split())
-    assert {"recbench.config", "baselines.params", "create_model.params"} <= modules
+    assert {"recbench.protocol.config", "baselines.params", "create_model.params"} <= modules
     model_code = sorted(m for m in modules if m.split(".")[0] == "torch"
                         or m.split(".")[0] in ("baselines", "create_model")
                         and m not in ("baselines", "create_model") and not m.endswith(".params"))
@@ -617,7 +617,7 @@ def test_jobs_import_the_checkouts_code_first(repo, tmp_path):
 
 
 def test_config_check_catches_dataset_errors():
-    from recbench.config import check
+    from recbench.protocol.config import check
 
     base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     bad = {**base, "datasets": {"x": {"source": "synthetic", "exclude_models": ["Nope"]}}}
@@ -777,7 +777,7 @@ def test_readings_report_on_a_custom_log(repo, tmp_path):
     and two readings, each its own jobs; every number of readings.csv is that of its job files.
     The bundle has too many overrides for a readable label: its jobs run under a digest."""
     from recbench.data.synthetic import SyntheticConfig, generate
-    from recbench.studies import apply_overrides
+    from recbench.protocol.studies import apply_overrides
 
     log = generate(SyntheticConfig(n_users=250, n_items=150, n_communities=4, seed=3))
     log.rename({"user": "uid", "item": "iid", "timestamp": "ts"}).write_csv(tmp_path / "log.csv")
@@ -837,7 +837,7 @@ def test_readings_report_on_a_custom_log(repo, tmp_path):
 def test_default_config_plans_the_readings_report(repo):
     """`snakemake results/readings.md` on the default config: one tuning job per point, one
     training job per point and seed, SASRec's and the default's shared with Table 2."""
-    from recbench import config as cfgmod
+    from recbench.protocol import config as cfgmod
 
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     labels = {p.label for p in cfgmod.study_points(config, "readings", "synthetic")}

@@ -16,8 +16,8 @@ from snakemake.logging import logger
 
 from snakemake.exceptions import IncompleteCheckpointException
 
-from recbench import config as cfg
-from recbench import reading_selection, studies
+from recbench.protocol import config as cfg
+from recbench.protocol import reading_selection, studies
 
 # Every rule's params pass through canonical(): mappings with their keys sorted at every depth
 # (a params function wrapped so that its value is), since Snakemake reruns a job whose params'
@@ -37,7 +37,7 @@ cfg.validate(config, workflow.config_settings.overwrite_config, SCHEMA)
 cfg.check(config)
 
 # The default run (config/config.yaml unchanged) renders the committed reports under results/;
-# any other config renders its own under results/runs/<run>/ (recbench.config.run_name), so it
+# any other config renders its own under results/runs/<run>/ (recbench.protocol.config.run_name), so it
 # never overwrites them. Per-dataset outputs stay results/<dataset>/... either way.
 RUN = cfg.run_name(
     config,
@@ -247,7 +247,7 @@ PAPER_NAMES = {d: s.get("paper_name") for d, s in config["datasets"].items()}
 
 
 def study_points(name):
-    """dataset -> [(label, swept values)] of an ablation study (recbench/studies.py)."""
+    """dataset -> [(label, swept values)] of an ablation study (recbench/protocol/studies.py)."""
     return {
         d: [(p.label, p.values) for p in cfg.study_points(config, name, d)]
         for d in studies.study_datasets(config, name)
@@ -266,7 +266,7 @@ def study_files(name, leaf="metrics.json"):
 
 
 def named_points(name):
-    """dataset -> [{name, label, overrides}] of a study of named variants (recbench/studies.py)."""
+    """dataset -> [{name, label, overrides}] of a study of named variants (recbench/protocol/studies.py)."""
     return {
         d: [
             {"name": p.name, "label": p.label, "overrides": p.values}

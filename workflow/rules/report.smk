@@ -180,7 +180,7 @@ rule table3:
 
 rule readings:
     """The readings report: the base (`default`) and each named variant of the readings study,
-    each trained by its own jobs, beside the reference (recbench/readings_report.py)."""
+    each trained by its own jobs, beside the reference (recbench/reporting/readings.py)."""
     input:
         metrics=lambda wc: study_files("readings"),
         per_user=lambda wc: study_files("readings", "per_user.parquet"),
@@ -216,7 +216,7 @@ rule readings:
 
 rule reading_selection:
     """Every reading candidate of every dataset that selects one: validation NDCG@10 and
-    Recall@10, epochs and seconds, the winner marked (recbench/readings_report.py)."""
+    Recall@10, epochs and seconds, the winner marked (recbench/reporting/readings.py)."""
     input:
         selections=lambda wc: all_selections(),
     output:

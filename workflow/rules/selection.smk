@@ -1,5 +1,5 @@
 # The protocol's first step for a model with `readings: {select: validation, candidates: ...}`
-# (CREATE): its reading chosen on each dataset's validation split (recbench/reading_selection.py)
+# (CREATE): its reading chosen on each dataset's validation split (recbench/protocol/reading_selection.py)
 # -> reading_fit per candidate -> select_reading -> the model's tune (rule tune) as usual.
 
 
@@ -38,7 +38,7 @@ rule reading_fit:
 checkpoint select_reading:
     """The candidate with the best validation NDCG@10 (ties: the first in the config). Its inputs
     are the candidates' records: no test data can reach the choice. A checkpoint, so that the
-    tuning study reruns exactly when the choice changes (recbench/reading_selection.py)."""
+    tuning study reruns exactly when the choice changes (recbench/protocol/reading_selection.py)."""
     input:
         candidates=lambda wc: candidate_folders(wc.dataset, wc.model),
     output:

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from recbench import figures, logs
+from recbench.reporting import figures, logs
 from recbench.errors import DataError
-from recbench.reports import collect, per_user_spread
-from recbench.verdicts import Rules
+from recbench.reporting.common import collect, per_user_spread
+from recbench.protocol.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 name = snakemake.wildcards.figure

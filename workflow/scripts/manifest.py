@@ -5,7 +5,7 @@ from pathlib import Path
 from recbench import logs
 from recbench.io import write_json
 from recbench.provenance import manifest
-from recbench.reading_selection import chosen_by_dataset
+from recbench.protocol.reading_selection import chosen_by_dataset
 
 logs.setup(snakemake.log[0])
 record = manifest(snakemake.config, snakemake.params.datasets, snakemake.input.benchmarks,

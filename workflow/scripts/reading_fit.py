@@ -13,8 +13,8 @@ from recbench import logs  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
 from recbench.errors import TrainingError  # noqa: E402
 from recbench.io import write_json  # noqa: E402
-from recbench.reading_selection import RECORD  # noqa: E402
-from recbench.runner import resolve_device, validate_params  # noqa: E402
+from recbench.protocol.reading_selection import RECORD  # noqa: E402
+from recbench.protocol.runner import RunOptions, resolve_device, validate_params  # noqa: E402
 
 logs.setup(snakemake.log[0])
 logging.getLogger("threads").info("thread pools: %s", pools)
@@ -35,10 +35,11 @@ t0 = time.perf_counter()
 try:
     value, facts = validate_params(
         load_split(Path(snakemake.input.split[0]).parent, test=False), model_class, params,
-        seed=snakemake.params.seed, workdir=work, device=resolve_device(snakemake.params.device),
-        label=f"{wc.model}[{wc.candidate}]", batch_size=evaluation["batch_size"],
-        filter_seen=evaluation["filter_seen"], checkpoint_dir=work / "checkpoint",
-        checkpoint_every=snakemake.config["checkpoint_every"])
+        RunOptions(seed=snakemake.params.seed, device=resolve_device(snakemake.params.device),
+                   label=f"{wc.model}[{wc.candidate}]", workdir=work,
+                   filter_seen=evaluation["filter_seen"],
+                   eval_batch_size=evaluation["batch_size"], checkpoint_dir=work / "checkpoint",
+                   checkpoint_every=snakemake.config["checkpoint_every"]))
 except TrainingError as err:  # a diverging reading is an outcome: it cannot win
     logging.getLogger("reading").error("candidate %s failed: %s", wc.candidate, err)
     record.update(value=None, error=str(err))

@@ -1,8 +1,8 @@
 """Snakemake entry point: results/reading_selection.md, every reading candidate and the winner."""
 from recbench import logs
 from recbench.io import write_csv, write_text
-from recbench.reading_selection import read_choice
-from recbench.readings_report import render_selection, selection_frame
+from recbench.protocol.reading_selection import read_choice
+from recbench.reporting.reading_selection import render_selection, selection_frame
 
 logs.setup(snakemake.log[0])
 records = [read_choice(f) for f in snakemake.input.selections]

@@ -1,12 +1,12 @@
 """Snakemake entry point: results/readings.md, readings.csv and figures/readings.png."""
 from pathlib import Path
 
-from recbench import figures, logs
+from recbench.reporting import figures, logs
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
-from recbench.reading_selection import chosen_by_dataset
-from recbench.readings_report import readings_table, render_readings
-from recbench.verdicts import Rules
+from recbench.protocol.reading_selection import chosen_by_dataset
+from recbench.reporting.readings import readings_table, render_readings
+from recbench.protocol.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 p, out = snakemake.params, snakemake.output

@@ -4,9 +4,9 @@ import pandas as pd
 
 from recbench import logs
 from recbench.io import write_text
-from recbench.reading_selection import chosen_by_dataset
-from recbench.reports import render_reproduction, reproduction_claims
-from recbench.verdicts import Rules
+from recbench.protocol.reading_selection import chosen_by_dataset
+from recbench.reporting.reproduction import render_reproduction, reproduction_claims
+from recbench.protocol.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 rules = Rules.from_config(snakemake.params.reproduction)

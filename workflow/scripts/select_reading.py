@@ -6,7 +6,7 @@ from pathlib import Path
 
 from recbench import logs
 from recbench.evaluation import protocol_name
-from recbench.reading_selection import RECORD, choice_record, write_choice
+from recbench.protocol.reading_selection import RECORD, choice_record, write_choice
 
 logs.setup(snakemake.log[0])
 wc = snakemake.wildcards

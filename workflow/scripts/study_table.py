@@ -1,9 +1,10 @@
 """Snakemake entry point: Table 4 or 5 from the per-seed metrics of an ablation study."""
 from recbench import logs
 from recbench.io import write_csv, write_text
-from recbench.reading_selection import chosen_by_dataset
-from recbench.reports import collect, per_user_spread, render_table4, render_table5, summarise
-from recbench.verdicts import Rules
+from recbench.protocol.reading_selection import chosen_by_dataset
+from recbench.reporting.common import collect, per_user_spread, summarise
+from recbench.reporting.studies import render_table4, render_table5
+from recbench.protocol.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 summary = summarise(collect(snakemake.input.metrics),

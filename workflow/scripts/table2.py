@@ -2,10 +2,10 @@
 from recbench import logs
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
-from recbench.reading_selection import chosen_by_dataset
-from recbench.reports import (add_readings, add_significance, add_verdicts, collect,
-                              per_user_spread, render_table2, significance, summarise)
-from recbench.verdicts import Rules
+from recbench.protocol.reading_selection import chosen_by_dataset
+from recbench.reporting.common import add_readings, add_significance, add_verdicts, collect, per_user_spread, significance, summarise
+from recbench.reporting.table2 import render_table2
+from recbench.protocol.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 sig = snakemake.params.significance

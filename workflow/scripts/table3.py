@@ -1,9 +1,10 @@
 """Snakemake entry point: results/table3.md, the LOOM evaluation setup."""
 from recbench import logs
 from recbench.io import write_csv, write_text
-from recbench.reading_selection import chosen_by_dataset
-from recbench.reports import collect, per_user_spread, render_table3, summarise
-from recbench.verdicts import Rules
+from recbench.protocol.reading_selection import chosen_by_dataset
+from recbench.reporting.common import collect, per_user_spread, summarise
+from recbench.reporting.table3 import render_table3
+from recbench.protocol.verdicts import Rules
 
 logs.setup(snakemake.log[0])
 t3 = snakemake.params.table3

@@ -13,10 +13,10 @@ from recbench import logs  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
 from recbench.io import write_json  # noqa: E402
 from recbench.params import params_class  # noqa: E402
-from recbench.reading_selection import WINNER, read_choice, same_params  # noqa: E402
-from recbench.runner import resolve_device, validate_params  # noqa: E402
-from recbench.studies import apply_overrides  # noqa: E402
-from recbench.tuning import (TRIAL_CHECKPOINT, finish_study, run_study, search_order,  # noqa: E402
+from recbench.protocol.reading_selection import WINNER, read_choice, same_params  # noqa: E402
+from recbench.protocol.runner import RunOptions, resolve_device, validate_params  # noqa: E402
+from recbench.protocol.studies import apply_overrides  # noqa: E402
+from recbench.protocol.tuning import (TRIAL_CHECKPOINT, finish_study, run_study, search_order,  # noqa: E402
                              select_best)
 
 logs.setup(snakemake.log[0])
@@ -46,12 +46,13 @@ def objective(trial_params, workdir):
         logging.getLogger("tune").info("the chosen candidate's fit is this trial: reused")
         shutil.copytree(Path(snakemake.input.reading[0]) / WINNER, workdir, dirs_exist_ok=True)
         return winner["value"], winner["facts"]
-    return validate_params(data, model_class, trial_params, seed=tuning["seed"], workdir=workdir,
-                           device=device, label=wc.model, batch_size=evaluation["batch_size"],
-                           filter_seen=evaluation["filter_seen"],
-                           # a killed trial resumes from it; not a setting of the study (config)
-                           checkpoint_dir=workdir / TRIAL_CHECKPOINT,
-                           checkpoint_every=snakemake.config["checkpoint_every"])
+    options = RunOptions(seed=tuning["seed"], device=device, label=wc.model, workdir=workdir,
+                         filter_seen=evaluation["filter_seen"],
+                         eval_batch_size=evaluation["batch_size"],
+                         # a killed trial resumes from it; not a setting of the study (config)
+                         checkpoint_dir=workdir / TRIAL_CHECKPOINT,
+                         checkpoint_every=snakemake.config["checkpoint_every"])
+    return validate_params(data, model_class, trial_params, options)
 
 
 records = run_study(

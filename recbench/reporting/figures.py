@@ -5,7 +5,7 @@ Every figure is a PNG plus a CSV of exactly the plotted values (so a reader can 
 without reading pixels; the readings figure's CSV is results/readings.csv). The paper has these
 figures only as images; its captions give rough values, printed under each panel as "paper: ..."
 (PAPER_NOTES). Where a caption gives a number (PAPER_VALUES), the note adds our verdict against
-it, the same as the tables' (recbench.verdicts.cell_verdict), and the CSV the paper's value and
+it, the same as the tables' (recbench.protocol.verdicts.cell_verdict), and the CSV the paper's value and
 the verdict per point.
 """
 
@@ -20,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from recbench.io import atomic_path, write_csv  # noqa: E402
-from recbench.stats import mean_ci  # noqa: E402
-from recbench.verdicts import VERDICTS, Rules, cell_verdict  # noqa: E402
+from recbench.protocol.stats import mean_ci  # noqa: E402
+from recbench.protocol.verdicts import VERDICTS, Rules, cell_verdict  # noqa: E402
+
 
 #: what the paper's captions and Section 5 say, per figure and paper dataset name
 PAPER_NOTES = {
@@ -43,6 +44,7 @@ PAPER_NOTES = {
     },
 }
 
+
 #: the numbers of those notes, NDCG@10 in %: Figure 2 the plateau of the validation curve (ours:
 #: its highest point), the sweeps [(lowest x, highest x, value)] over the swept parameter
 PAPER_VALUES = {
@@ -50,6 +52,7 @@ PAPER_VALUES = {
     "fig5_barlow_weight": {"Beauty": [(0.1, 1.0, 2.15)],
                            "Sports": [(0.2, 0.2, 1.65), (1.0, 1.0, 1.55)]},
 }
+
 
 #: the swept parameter, its axis label and the seed aggregate of each sweep figure
 SWEEPS = {
@@ -225,7 +228,7 @@ def readings(table: pd.DataFrame, png) -> None:
     """results/figures/readings.png: one panel per dataset, one point per reading (test NDCG@10,
     mean ± 95% CI over seeds), the reference and the default as horizontal lines.
 
-    ``table``: recbench.readings_report.readings_table's frame; the plotted values are its
+    ``table``: recbench.reporting.readings.readings_table's frame; the plotted values are its
     ``ndcg@10_mean_pct`` and ``ndcg@10_ci95_pct`` columns (results/readings.csv).
     """
     datasets = list(dict.fromkeys(table.dataset))

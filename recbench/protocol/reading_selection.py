@@ -20,7 +20,7 @@ For each dataset the workflow then runs
 1. one job per candidate (rule ``reading_fit``): one fit of ``params`` with the candidate's
    overrides on the validation split, at the tuning budget (the params' ``epochs`` and
    ``patience``), with the tuning seed and early stopping on validation NDCG@10, exactly a tuning
-   study's trial 0 (``recbench.runner.validate_params``). Its inputs are the training and
+   study's trial 0 (``recbench.protocol.runner.validate_params``). Its inputs are the training and
    validation files of the split, never the test file;
 2. one selection job (rule ``select_reading``, ``pick``): the candidate with the best
    validation NDCG@10 of the configured protocol, ties broken by the candidates' order; its

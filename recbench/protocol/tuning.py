@@ -48,7 +48,7 @@ from optuna.trial import TrialState
 
 from recbench.errors import ConfigError, TrainingError
 from recbench.io import write_json
-from recbench.studies import apply_overrides, get_nested
+from recbench.protocol.studies import apply_overrides, get_nested
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def defaults_in_space(params: dict, space: dict[str, BaseDistribution], where: s
 
 PARTIAL_SUFFIX = ".partial"
 #: the folder of a trial's workdir that a killed attempt leaves to the next: the objective's
-#: checkpoint (``recbench.runner.validate_params``), so a rerun resumes the trial mid-training
+#: checkpoint (``recbench.protocol.runner.validate_params``), so a rerun resumes the trial mid-training
 TRIAL_CHECKPOINT = "checkpoint"
 
 

@@ -31,7 +31,7 @@ cluster runs a sweep in parallel.
 
 A label longer than ``MAX_LABEL_BYTES`` (many overrides: a path component holds at most 255
 bytes) names its overrides by a digest instead, ``CREATE~overrides=<12 hex digits>``;
-``recbench.config.variant_overrides`` finds them again in the config's studies.
+``recbench.protocol.config.variant_overrides`` finds them again in the config's studies.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The readings report: a study of named variants beside its reference and its default.
 
 ``results/readings.md``, ``results/readings.csv`` and ``results/figures/readings.png`` (rule
-``readings``) from the ``readings`` study (recbench/studies.py, ``variants:``): the study's base
+``readings``) from the ``readings`` study (recbench/protocol/studies.py, ``variants:``): the study's base
 (the point named ``default``) and each variant, a named set of overrides of it, beside the
 reference model (``significance.reference``, one of the study's ``include:`` labels).
 
@@ -40,10 +40,11 @@ import pandas as pd
 from tabulate import tabulate
 
 from recbench.errors import DataError
-from recbench.reports import PROTOCOL_TEXT, _paper_value, reading_lines
-from recbench.stats import adjust_pvalues, mean_ci, paired_per_user, paired_test, per_user_mean
-from recbench.verdicts import Rules, cell_verdict
-from recbench.studies import DEFAULT, format_value
+from recbench.reporting.common import PROTOCOL_TEXT, published_value, reading_lines
+from recbench.protocol.stats import adjust_pvalues, mean_ci, paired_per_user, paired_test, per_user_mean
+from recbench.protocol.verdicts import Rules, cell_verdict
+from recbench.protocol.studies import DEFAULT, format_value
+
 
 METRICS = ("ndcg@10", "recall@10")
 #: the comparisons of every row: with the reference model, with the default point
@@ -171,9 +172,9 @@ def readings_table(points: dict[str, list[dict]], root: str | Path, seeds: list[
 def paper_verdict(row, paper_name: str | None, model: str = "CREATE",
                   rules: Rules = Rules()) -> str | None:
     """A sentence setting the default row's test NDCG@10 against the paper's Table 2 number for
-    ``model`` on ``paper_name``, by the verdict every report uses (recbench.verdicts, seed and
+    ``model`` on ``paper_name``, by the verdict every report uses (recbench.protocol.verdicts, seed and
     test-user noise together); None where the dataset is not the paper's."""
-    paper, pm = _paper_value(paper_name, "ndcg@10", model) if paper_name else (math.nan, 0.0)
+    paper, pm = published_value(paper_name, "ndcg@10", model) if paper_name else (math.nan, 0.0)
     if math.isnan(paper):
         return None
     v = cell_verdict(row["dataset"], model, row["ndcg@10_mean_pct"], row["ndcg@10_ci95_pct"],
@@ -225,7 +226,7 @@ def render_readings(table: pd.DataFrame, *, base: str, reference: str, protocol:
                     alpha: float = 0.05, paper_names: dict | None = None,
                     rules: Rules = Rules(), readings: dict | None = None) -> str:
     """results/readings.md from ``readings_table``'s frame; ``readings``: the choices of a base
-    that selects its reading on validation (recbench/reading_selection.py), which `default` is."""
+    that selects its reading on validation (recbench/protocol/reading_selection.py), which `default` is."""
     paper_names = paper_names or {}
     test, correction = table.test.iloc[0], table.correction.iloc[0]
     seeds = ", ".join(str(n) for n in sorted(set(table.n_seeds)))
@@ -280,82 +281,4 @@ def render_readings(table: pd.DataFrame, *, base: str, reference: str, protocol:
         verdict = paper_verdict(default, paper, base, rules)
         if verdict:
             lines += ["", verdict]
-    return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------
-# results/reading_selection.md: the candidates each dataset's validation chose among
-# ---------------------------------------------------------------------------------------------
-
-SELECTION_COLUMNS = ["dataset", "model", "candidate", "chosen", "valid_ndcg@10_pct",
-                     "valid_recall@10_pct", "best_epoch", "epochs_trained", "seconds", "error",
-                     "overrides"]
-
-
-def selection_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per (dataset, model, candidate) of the selection records
-    (recbench/reading_selection.py), in the candidates' order."""
-    rows = []
-    for r in records:
-        for c in r["candidates"]:
-            pct = (lambda v: None if v is None else 100 * v)
-            rows.append({"dataset": r["dataset"], "model": r["model"], "candidate": c["candidate"],
-                         "chosen": c["chosen"], "valid_ndcg@10_pct": pct(c["value"]),
-                         "valid_recall@10_pct": pct(c["recall@10"]),
-                         "best_epoch": c["best_epoch"], "epochs_trained": c["epochs_trained"],
-                         "seconds": c["seconds"], "error": c["error"] or "",
-                         "overrides": json.dumps(c["overrides"], sort_keys=True)})
-    return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
-
-
-def _candidate_overrides_text(overrides: dict, shown: int = 3) -> str:
-    """A candidate's overrides in a table cell: the first few, then how many more (all of them
-    are in reading_selection.csv)."""
-    items = [f"{k}={format_value(v)}" for k, v in overrides.items()]
-    if not items:
-        return "(the params as written)"
-    more = len(items) - shown
-    return ", ".join(items[:shown]) + (f" + {more} more (reading_selection.csv)" if more > 0
-                                       else "")
-
-
-def render_selection(records: list[dict]) -> str:
-    """The selection report: per dataset, every candidate's validation numbers, winner marked."""
-    lines = ["# Reading selection: each dataset's validation chooses the model's reading", "",
-             "Each open point of the paper is a named option (create_model/readings.py); a "
-             "candidate is a bundle of them (`models.<model>.readings.candidates`). On each "
-             "dataset every candidate is fitted once on the validation split (the log before "
-             "the validation cut, scored on the validation users) at the tuning budget, with the "
-             "tuning seed and early stopping on validation NDCG@10; the one with the best "
-             "validation NDCG@10 is chosen (**bold**; ties: the first candidate), then tuned and "
-             "retrained over the seeds as the model of Table 2. No test user is scored before "
-             "the choice: the candidate and selection jobs read no test file. Values in %; "
-             "`epochs`: the best epoch / epochs trained (CREATE: joint epochs, after its "
-             "warm-up); seconds: the fit's wall time."]
-    if not records:
-        return "\n".join(lines + ["", "No model of this run selects its reading "
-                                      "(`readings: {select: validation}`)."]) + "\n"
-    for r in records:
-        lines += ["", f"## {r['dataset']}: {r['model']} ({r['protocol']} protocol)", ""]
-        table = []
-        for c in r["candidates"]:
-            name = f"**{c['candidate']}**" if c["chosen"] else c["candidate"]
-            ndcg = "failed" if c["value"] is None else f"{100 * c['value']:.2f}"
-            recall = "" if c["recall@10"] is None else f"{100 * c['recall@10']:.2f}"
-            epochs = ("" if c["best_epoch"] is None
-                      else f"{c['best_epoch']} / {c['epochs_trained']}")
-            seconds = "" if c["seconds"] is None else f"{c['seconds']:.0f}"
-            table.append([name, ndcg, recall, epochs, seconds,
-                          _candidate_overrides_text(c["overrides"])])
-        lines.append(tabulate(table, headers=["Candidate", "Valid NDCG@10", "Valid Recall@10",
-                                              "Epochs (best / trained)", "Seconds",
-                                              "Overrides of the params"],
-                              tablefmt="github", disable_numparse=True))
-        others = [c for c in r["candidates"] if not c["chosen"] and c["value"] is not None]
-        if others:
-            best_other = max(others, key=lambda c: c["value"])
-            lines += ["", f"Chosen: `{r['chosen']}`, {100 * (r['value'] - best_other['value']):+.2f} "
-                      f"points of validation NDCG@10 over the next, `{best_other['candidate']}`. "
-                      "One fit per candidate: a margin within the seed-to-seed spread of one "
-                      "model is a choice the data does not force."]
     return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ a family of p-values for multiple comparisons (Holm, via statsmodels), and for a
 several independent noise sources (seeds, test users): its standard error with
 Welch-Satterthwaite degrees of freedom, where it lies against an interval by one-sided t-tests
 (TOST equivalence), and the power and sample size of a t-test (statsmodels' ``TTestPower``).
-recbench/verdicts.py builds the reproduction verdicts on these."""
+recbench/protocol/verdicts.py builds the reproduction verdicts on these."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 the figure notes and any other report that sets a number of ours beside one of the paper's call
 it. ``paired_gain``, ``beats``, ``matches_gain`` and ``gain_power`` are the claims and their power
 (``reports.reproduction_claims`` applies them to the paper's claims). The tests themselves are
-recbench.stats' (``satterthwaite``, ``locate``, ``ttest_power``, ``sample_size``).
+recbench.protocol.stats' (``satterthwaite``, ``locate``, ``ttest_power``, ``sample_size``).
 
 Assumptions (results/reproduction.md prints them):
 
@@ -56,7 +56,7 @@ import numpy as np
 from scipy import stats
 
 from recbench.errors import ConfigError
-from recbench.stats import locate, sample_size, satterthwaite, ttest_power
+from recbench.protocol.stats import locate, sample_size, satterthwaite, ttest_power
 
 #: a cell's verdict; a claim's
 VERDICTS = ("reproduced", "ours higher", "ours lower", "undecided")
@@ -103,7 +103,7 @@ class Rules:
         """One sentence for a report's caption: the margin, the tests and the paper's noise."""
         noise = ("taken equal to ours" if self.paper_seed_noise == "ours" else
                  f"a standard error of {100 * self.paper_seed_noise:g}% of its value")
-        return (f"The rule (recbench/verdicts.py): margin ±{100 * self.margin:g}% of the paper's "
+        return (f"The rule (recbench/protocol/verdicts.py): margin ±{100 * self.margin:g}% of the paper's "
                 "value, widened by the paper's ± where it gives one; *reproduced* when the "
                 f"{100 * (1 - 2 * self.alpha):g}% interval of ours − paper lies inside the margin "
                 f"(two one-sided t-tests at {100 * self.alpha:g}%), *ours higher* / *ours lower* "
@@ -288,9 +288,9 @@ def gain_power(gain: Gain, paper_gain: float, rules: Rules = Rules()) -> Power:
     """The power of the run behind ``gain`` to detect the paper's Gain, and what would reach
     ``rules.power``. The effect is G x mean(b); the variance of the mean difference at n test
     users and S seeds (of each model) is diff_sd^2 / n (df n - 1) + tau^2 / S (df S - 1), tau^2
-    the variance of one seed's difference of means (recbench.stats.ttest_power). The run's power
+    the variance of one seed's difference of means (recbench.protocol.stats.ttest_power). The run's power
     is that at its own n and S, the users needed are the smallest n at its S, the seeds needed
-    the smallest S at its n (recbench.stats.sample_size): so a run with 80% power needs no more
+    the smallest S at its n (recbench.protocol.stats.sample_size): so a run with 80% power needs no more
     of either. One seed: tau is unknown, left out, and the seeds needed are unknown."""
     effect = paper_gain * gain.mean_b
     known = math.isfinite(gain.seed_var)

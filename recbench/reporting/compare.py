@@ -1,6 +1,6 @@
 """Compare a run's rendered reports with the committed ones, cell by cell.
 
-    python -m recbench.compare_reports COMMITTED_ROOT RUN_ROOT results/table2.csv ...
+    python -m recbench.reporting.compare COMMITTED_ROOT RUN_ROOT results/table2.csv ...
 
 .ci/run renders the default run in a clean clone and calls this against the committed files:
 it prints every differing cell (file, row, column, committed and run values, and the rule the
@@ -96,6 +96,7 @@ from pathlib import Path
 
 import pandas as pd
 
+
 #: models fitted by BLAS / LAPACK code, whose last digits depend on the CPU's kernels
 BLAS_MODELS = ("SVD", "EASE", "iALS")
 #: |run - committed| allowed in a BLAS model's cell, on its reported scale: percentage points
@@ -116,7 +117,9 @@ KEYS = {
 #: table2.csv's Holm families: the rows of one (dataset, protocol, metric)
 FAMILY = ("dataset", "protocol", "metric")
 
+
 _NUMBER = re.compile(r"[-+−]?\d+(?:[.,]\d+)*(?:\.\d+)?(?:e[-+]?\d+)?%?", re.IGNORECASE)
+
 
 EXACT = "rule exact: bit-stable across CPUs, any change fails"
 
@@ -232,7 +235,7 @@ def _holm_problem(a: pd.DataFrame, b: pd.DataFrame, keys: list[str], key, run_te
     """None when the run's p_adjusted of a non-BLAS row is what its correction gives on the
     committed p-values with the run's BLAS p-values in their place; else the ``holm`` rule's
     complaint."""
-    from recbench.stats import adjust_pvalues
+    from recbench.protocol.stats import adjust_pvalues
 
     where = dict(zip(keys, key))
     family = a.reset_index()

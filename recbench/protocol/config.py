@@ -16,12 +16,12 @@ from pathlib import Path
 
 import yaml
 
-from recbench import reading_selection, studies, tuning
+from recbench.protocol import reading_selection, studies, tuning
 from recbench.data.sources import source_of
 from recbench.data.split import make_split
 from recbench.errors import ConfigError
 from recbench.params import make_params, params_class, uses_gpu
-from recbench.verdicts import Rules
+from recbench.protocol.verdicts import Rules
 
 
 #: JSON schema type -> the Python types a YAML value of it has (bool is no number)
@@ -190,7 +190,7 @@ def model_names(config: dict, dataset: str | None = None) -> list[str]:
 
 def candidate_spec(config: dict, dataset: str, model: str, candidate: str) -> tuple[str, dict]:
     """(class name, parameters) of one reading candidate of a model on a dataset: the model's
-    spec with the candidate's overrides (recbench/reading_selection.py)."""
+    spec with the candidate's overrides (recbench/protocol/reading_selection.py)."""
     candidates = reading_selection.selection(config, model) or {}
     if candidate not in candidates:
         raise ConfigError(f"{model!r} has no reading candidate {candidate!r} in the config "
@@ -204,7 +204,7 @@ def model_spec(config: dict, dataset: str, model: str) -> tuple[str, dict]:
 
     Parameters are the model entry's ``params`` updated by the dataset's ``model_params[label]``
     (nested dicts such as CREATE's ``graph`` merge key by key).
-    A variant label ``BASE~key=value~...`` (an ablation point, see recbench/studies.py) is the
+    A variant label ``BASE~key=value~...`` (an ablation point, see recbench/protocol/studies.py) is the
     base label's spec with the overrides applied.
     """
     base, overrides = studies.parse_label(model)
