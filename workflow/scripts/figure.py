@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from recbench.reporting import figures, logs
+from recbench import logs
 from recbench.errors import DataError
-from recbench.reporting.common import collect, per_user_spread
 from recbench.protocol.verdicts import Rules
+from recbench.reporting import figures
+from recbench.reporting.common import collect, per_user_spread
 
 logs.setup(snakemake.log[0])
 name = snakemake.wildcards.figure

@@ -1,7 +1,8 @@
 """Snakemake entry point: results/readings.md, readings.csv and figures/readings.png."""
 from pathlib import Path
 
-from recbench.reporting import figures, logs
+from recbench import logs
+from recbench.reporting import figures
 from recbench.evaluation import protocol_name
 from recbench.io import write_csv, write_text
 from recbench.protocol.reading_selection import chosen_by_dataset
