@@ -31,3 +31,12 @@ def fit_and_test(name: str, data: SplitData, params: dict | None = None, seed: i
     model.fit(data.train, data.valid)
     metrics, per_user = evaluate(model, data.test)
     return model, metrics, per_user
+
+
+def beside_baselines(name: str, data: SplitData, params: dict) -> dict[str, dict]:
+    """Test metrics of ``name`` fitted with ``params`` and of PopRnd and SVD on ``data``."""
+    out = {baseline: fit_and_test(baseline, data)[1] for baseline in ("PopRnd", "SVD")}
+    model, out[name], _ = fit_and_test(name, data, params)
+    print(f"\n{name}: {model.epochs_trained} epochs, best {model.best_epoch}; test NDCG@10 "
+          + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in out.items()))
+    return out

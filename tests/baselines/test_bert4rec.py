@@ -4,7 +4,7 @@ and that it learns."""
 import numpy as np
 import pytest
 import torch
-from _seqdata import FAST, fit_and_test, make_split
+from _seqdata import FAST, beside_baselines, fit_and_test, make_split
 
 from recbench.data.dataset import HistoryBatch, Interactions
 from recbench.errors import ConfigError
@@ -35,11 +35,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(data):
-    out = {name: fit_and_test(name, data)[1] for name in ("PopRnd", "SVD")}
-    model, out["BERT4Rec"], _ = fit_and_test("BERT4Rec", data, FAST)
-    print(f"\nBERT4Rec: {model.epochs_trained} epochs, best {model.best_epoch}; test NDCG@10 "
-          + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in out.items()))
-    return out
+    return beside_baselines("BERT4Rec", data, FAST)
 
 
 def test_the_mask_token_is_no_item():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from _seqdata import FAST, fit_and_test, make_split
+from _seqdata import FAST, beside_baselines, fit_and_test, make_split
 
 from recbench.data.dataset import HistoryBatch, Interactions
 from recbench.errors import ConfigError
@@ -35,11 +35,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(data):
-    out = {name: fit_and_test(name, data)[1] for name in ("PopRnd", "SVD")}
-    model, out["SASRec"], _ = fit_and_test("SASRec", data, FAST)
-    print(f"\nSASRec: {model.epochs_trained} epochs, best {model.best_epoch}; test NDCG@10 "
-          + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in out.items()))
-    return out
+    return beside_baselines("SASRec", data, FAST)
 
 
 def test_training_windows_are_tails_shifted_by_one():

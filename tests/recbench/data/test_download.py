@@ -149,20 +149,14 @@ def test_size_checked_before_md5(server, src, dest_dir):
 
 @pytest.mark.parametrize("via", ["http", "file"])
 @pytest.mark.parametrize("keep", [0.5, 0.95])
-def test_truncated_zip(server, src, dest_dir, via, keep):
-    good = write_ml1m_zip(src / "good.zip")
-    f = truncated_copy(good, src / "ml-1m.zip", keep=keep)
-    url = server.serve("/ml-1m.zip", f) if via == "http" else f.as_uri()
-    expect_failure(url, dest_dir / "ml-1m.zip", match="zip", fmt="zip")
-
-
-@pytest.mark.parametrize("via", ["http", "file"])
-@pytest.mark.parametrize("keep", [0.5, 0.95])
-def test_truncated_gzip(server, src, dest_dir, via, keep):
-    good = write_amazon_2014(src / "good.json.gz")
-    f = truncated_copy(good, src / "reviews_Beauty_5.json.gz", keep=keep)
-    url = server.serve("/reviews_Beauty_5.json.gz", f) if via == "http" else f.as_uri()
-    expect_failure(url, dest_dir / "reviews_Beauty_5.json.gz", match="gzip", fmt="gzip")
+@pytest.mark.parametrize("fmt, write, name", [("zip", write_ml1m_zip, "ml-1m.zip"),
+                                              ("gzip", write_amazon_2014,
+                                               "reviews_Beauty_5.json.gz")])
+def test_truncated_archive(server, src, dest_dir, via, keep, fmt, write, name):
+    good = write(src / f"good.{fmt}")
+    f = truncated_copy(good, src / name, keep=keep)
+    url = server.serve(f"/{name}", f) if via == "http" else f.as_uri()
+    expect_failure(url, dest_dir / name, match=fmt, fmt=fmt)
 
 
 @pytest.mark.parametrize("fmt", ["zip", "gzip", "parquet", None])
