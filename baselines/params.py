@@ -1,7 +1,7 @@
 """The baselines' hyperparameters: each model's Params, declared by its registered name.
 
 Plain dataclasses without torch, so that the workflow checks a config's parameters, and plans,
-without importing model code (``recbench.params.declare``). Each model's class in this package
+without importing model code (``recbench.registry.declare``). Each model's class in this package
 says ``Params = <Name>Params``; its module docstring says what the parameters do.
 """
 
@@ -10,23 +10,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recbench.errors import ConfigError
-from recbench.params import (GraphParams, GraphSize, SequentialParams, check_graph_size, declare,
+from recbench.params import (GraphParams, GraphSize, SequentialParams, check_graph_size,
                              make_params)
+from recbench.registry import declare
 
 
-@declare("Random")
+@declare("Random", "baselines.random:RandomRecommender")
 @dataclass
 class RandomParams:
     pass
 
 
-@declare("PopRnd")
+@declare("PopRnd", "baselines.poprnd:PopRnd")
 @dataclass
 class PopRndParams:
     pass
 
 
-@declare("SVD")
+@declare("SVD", "baselines.svd:PureSVD")
 @dataclass
 class SVDParams:
     rank: int = 64
@@ -38,7 +39,7 @@ class SVDParams:
             raise ConfigError(f"models.SVD.rank must be >= 1, got {self.rank}")
 
 
-@declare("iALS")
+@declare("iALS", "baselines.ials:IALS")
 @dataclass
 class IALSParams:
     factors: int = 64
@@ -48,20 +49,20 @@ class IALSParams:
     num_threads: int = 0  # 0: the job's thread budget (torch's, see recbench/threads.py)
 
 
-@declare("EASE")
+@declare("EASE", "baselines.ease:EASE")
 @dataclass
 class EASEParams:
     l2: float = 100.0
     max_items: int = 40_000
 
 
-@declare("SASRec")
+@declare("SASRec", "baselines.sasrec:SASRec")
 @dataclass
 class SASRecParams(SequentialParams):
     pass
 
 
-@declare("BERT4Rec")
+@declare("BERT4Rec", "baselines.bert4rec:BERT4Rec")
 @dataclass
 class BERT4RecParams(SequentialParams):
     mask_prob: float = 0.2
@@ -77,7 +78,7 @@ class BERT4RecParams(SequentialParams):
             raise ConfigError(f"ffn_mult must be >= 1, got {self.ffn_mult}.")
 
 
-@declare("LightGCN")
+@declare("LightGCN", "baselines.lightgcn:LightGCN")
 @dataclass
 class LightGCNParams(GraphParams):
     epochs: int = 40
@@ -105,7 +106,7 @@ class LightGCNParams(GraphParams):
                               f"{self.edge_dropout}")
 
 
-@declare("UltraGCN")
+@declare("UltraGCN", "baselines.ultragcn:UltraGCN")
 @dataclass
 class UltraGCNParams(GraphParams):
     epochs: int = 40
@@ -151,7 +152,7 @@ class UltraGCNParams(GraphParams):
         return {"reduction": "mean"}
 
 
-@declare("MRGSRec")
+@declare("MRGSRec", "baselines.mrgsrec:MRGSRec")
 @dataclass
 class MRGSRecParams(SequentialParams, GraphSize):
     # training (TrainConfig)

@@ -26,7 +26,8 @@ from benchmarks._common import ML_1M, MiB, synthetic_log
 from recbench import artefacts
 from recbench.protocol.config import load_validated, model_spec
 from recbench.data.dataset import EvalSet, SplitData
-from recbench.models import build_model, load
+from recbench.artefacts import load
+from recbench.models import build_model
 from recbench.training import TrainResult
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -59,7 +59,8 @@ from recbench.errors import ConfigError
 from recbench.evaluation import evaluate
 from recbench.graph_model import GraphBackbone
 from recbench.memory import Need
-from recbench.models import discover, get_model_class, missing_members, register
+from recbench.models import missing_members, register
+from recbench.registry import discover, model_class
 from recbench.sequential import SequentialBackbone
 from recbench.training import NeuralRecommender
 
@@ -73,7 +74,7 @@ def _backbone_class(name: str, branch: str) -> type:
     """The registered model ``name``, which must provide ``branch``'s interface
     (recbench/sequential.py, graph_model.py); its Params were checked by ``CREATEParams``."""
     key, interface = BRANCHES[branch][0], INTERFACES[branch]
-    cls = get_model_class(name)
+    cls = model_class(name)
     missing = missing_members(cls, interface)
     if missing:
         fits = sorted(n for n, c in discover().items() if not missing_members(c, interface)

@@ -1,7 +1,7 @@
 """CREATE's hyperparameters (``CREATEParams``), without torch, and what validates them.
 
 The model is ``create_model/create.py``; this module is what the workflow reads to check a
-config's CREATE entries before any job (``recbench.params.declare``). The backbones' parameters
+config's CREATE entries before any job (``recbench.registry.declare``). The backbones' parameters
 are checked here by their declared Params; that the backbone classes provide the interfaces
 CREATE composes them through is checked when the model is built (``create.py``).
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from recbench.errors import ConfigError
-from recbench.params import (NEGATIVES, GraphParams, SequentialParams, TrainConfig, declare,
-                             known_models, make_params, params_class)
+from recbench.params import NEGATIVES, GraphParams, SequentialParams, TrainConfig, make_params
+from recbench.registry import declare, known_models, params_class
 
 #: Eq. 3's Barlow Twins as a sum or divided by d (create_model/alignment.py)
 BARLOW_SCALES = ("sum", "mean")
@@ -65,7 +65,7 @@ def _for_backbone(params: dict, backbone: str) -> dict:
     return {**shared, **(params.get(backbone) or {})}
 
 
-@declare("CREATE")
+@declare("CREATE", "create_model.create:CREATE")
 @dataclass
 class CREATEParams(TrainConfig):
     epochs: int = 100  # joint epochs: the loop runs warmup_epochs + epochs in all

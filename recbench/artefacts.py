@@ -18,7 +18,7 @@ half-written model never has the final name. ``load`` checks every file's size a
 a truncated or altered file is an ``ArtefactError``, never garbage scores; so is a model of
 another class than asked for, a newer format, or (given the split) another catalogue.
 
-    from recbench.models import load
+    from recbench.artefacts import load
     model = load("results/synthetic/SASRec/seed0/model")
     model.recommend(["u17", "u42"], k=10)   # DataFrame: user, item, rank, score (external ids)
 """
@@ -44,7 +44,9 @@ import recbench
 from recbench.data.dataset import EvalSet, Interactions, SplitData
 from recbench.errors import ArtefactError
 from recbench.metrics import topk_items
+from recbench.params import make_params
 from recbench.provenance import git_state
+from recbench.registry import model_class
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +171,11 @@ def load(folder: str | os.PathLike, *, device: str = "cpu", model: str | None = 
     ``model``: the registry name expected (e.g. "SASRec"); another one is refused. ``data``: the
     split to evaluate it on; a model fitted on another catalogue is refused.
     """
-    from recbench.models import (  # recbench.models imports this module
-        build_model,
-        get_model_class,
-    )
-
     meta = read_meta(folder)
     folder = Path(meta["folder"])
     if model is not None and meta["model"] != model:
         raise ArtefactError(f"{folder} holds a {meta['model']} model, not {model}.")
-    cls = get_model_class(meta["model"])
+    cls = model_class(meta["model"])
     cls_name = f"{cls.__module__}.{cls.__qualname__}"
     if cls_name != meta["class"]:
         raise ArtefactError(f"{folder} was saved from class {meta['class']}; the name "
@@ -197,7 +194,8 @@ def load(folder: str | os.PathLike, *, device: str = "cpu", model: str | None = 
     except Exception as err:
         raise ArtefactError(f"{folder / 'weights.pt'} is not readable ({type(err).__name__}: "
                             f"{err}); retrain the model (rerun its train job).") from err
-    rec = build_model(meta["model"], meta["params"], seed=meta["seed"], device=device)
+    rec = cls(make_params(cls.Params, meta["params"], meta["model"]), seed=meta["seed"],
+              device=device)
     try:
         rec.load_fitted_state(state, train)
     except (KeyError, RuntimeError, ValueError) as err:
@@ -304,7 +302,7 @@ def recommend(model, users=None, *, histories=None, k: int = 10, filter_seen: bo
     """
     ids = getattr(model, "ids", None)
     if ids is None:
-        raise ArtefactError("this model has no id maps: load it with recbench.models.load, or "
+        raise ArtefactError("this model has no id maps: load it with recbench.artefacts.load, or "
                             "save it first (recbench.artefacts.save(model, folder, data)).")
     if (users is None) == (histories is None):
         raise ValueError("recommend takes users or histories, not both")

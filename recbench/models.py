@@ -1,16 +1,16 @@
-"""The model interface and the registry that finds models by name.
+"""The model interface, ``register`` and ``build_model``.
 
 A model is a class with two methods: ``fit`` on a training log (an ``Interactions``, plus the
 validation ``EvalSet`` for models that stop early) and ``score`` a ``HistoryBatch`` against the
 whole catalog. Its hyperparameters are a dataclass ``Params`` next to it, with defaults.
-``@register("Name")`` makes it available to configs; modules in ``baselines/`` and
-``create_model/`` are imported automatically, so a new baseline is one new module there plus one
-config entry, and no rule changes.
+``@register("Name")`` makes it available to configs (``recbench.registry``); modules in
+``baselines/`` and ``create_model/`` are found automatically, so a new baseline is one new module
+there plus one config entry, and no rule changes.
 
 The workflow checks a config's parameters before any job; to plan without importing torch it reads
-the Params from each package's torch-free ``params`` module (``recbench.params.declare``). A model
-may instead keep its Params in its own class, as below; the workflow then imports the model code
-to check them.
+the Params declared in each package's torch-free ``params`` module (``recbench.registry.declare``).
+A model may instead keep its Params in its own class, as below; the workflow then imports the
+model code to check them.
 
     @register("MyPop")
     class MyPop(Recommender):
@@ -27,8 +27,6 @@ to check them.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -38,22 +36,10 @@ import torch
 
 from recbench import artefacts
 from recbench.data.dataset import EvalSet, HistoryBatch, Interactions
-from recbench.errors import ConfigError
-from recbench.params import MODEL_PACKAGES, declarations, make_params
+from recbench.params import make_params
+from recbench.registry import add_class, model_class
 
-__all__ = [
-    "REGISTRY",
-    "Recommender",
-    "build_model",
-    "discover",
-    "get_model_class",
-    "load",
-    "make_params",
-    "missing_members",
-    "register",
-]
-
-REGISTRY: dict[str, type["Recommender"]] = {}
+__all__ = ["Recommender", "build_model", "missing_members", "register"]
 
 
 class Recommender:
@@ -141,45 +127,13 @@ def register(name: str):
     """Class decorator: make a Recommender available under ``name`` in configs."""
 
     def deco(cls):
-        if name in REGISTRY and REGISTRY[name] is not cls:
-            raise ConfigError(f"model name {name!r} is registered twice "
-                              f"({REGISTRY[name].__module__} and {cls.__module__})")
         if not (isinstance(cls, type) and issubclass(cls, Recommender)):
             raise TypeError(f"@register({name!r}) needs a Recommender subclass")
-        declared = declarations().get(name)
-        if declared is not None and cls.Params is not declared:
-            raise TypeError(f"@register({name!r}): {cls.__name__}.Params must be the Params "
-                            f"declared for {name!r} ({declared.__module__}."
-                            f"{declared.__qualname__}): set `Params = {declared.__qualname__}`")
-        REGISTRY[name] = cls
+        add_class(name, cls)
         cls.registry_name = name
         return cls
 
     return deco
-
-
-def discover() -> dict[str, type[Recommender]]:
-    """Import every module of the model packages so their @register calls run."""
-    for pkg_name in MODEL_PACKAGES:
-        try:
-            pkg = importlib.import_module(pkg_name)
-        except ModuleNotFoundError:
-            continue
-        for mod in pkgutil.iter_modules(pkg.__path__):
-            if not mod.name.startswith("_"):
-                importlib.import_module(f"{pkg_name}.{mod.name}")
-    return REGISTRY
-
-
-def get_model_class(name: str) -> type[Recommender]:
-    if name not in REGISTRY:
-        discover()
-    if name not in REGISTRY:
-        raise ConfigError(
-            f"unknown model {name!r}; registered models are {sorted(REGISTRY)}. Add a module with "
-            f"@register({name!r}) to baselines/, or fix the name (or `class:`) in config `models:`."
-        )
-    return REGISTRY[name]
 
 
 def missing_members(cls: type, interface: type) -> list[str]:
@@ -194,12 +148,7 @@ def build_model(name: str, params: dict | None = None, *, seed: int = 0, device:
                 filter_seen: bool = False) -> Recommender:
     """The model ``name`` with ``params`` validated; ``filter_seen``: the evaluation protocol
     (``evaluation.filter_seen``) a neural model's early stopping selects on."""
-    cls = get_model_class(name)
-    return cls(make_params(cls.Params, params, label or name), seed=seed, device=device, workdir=workdir,
-               eval_filter_seen=filter_seen)
+    cls = model_class(name)
+    return cls(make_params(cls.Params, params, label or name), seed=seed, device=device,
+               workdir=workdir, eval_filter_seen=filter_seen)
 
-
-def load(path, *, device: str = "cpu", model: str | None = None, data=None) -> Recommender:
-    """The saved model at ``path`` (a ``model/`` folder or the seed folder holding one), ready
-    to ``score`` and ``recommend``; see ``recbench.artefacts.load``."""
-    return artefacts.load(path, device=device, model=model, data=data)

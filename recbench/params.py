@@ -8,17 +8,11 @@
   training interactions; the parameters of ``recbench.graph_model.GraphRecommender``.
   ``GraphSize`` is the graph-size part alone (MRGSRec's graph view takes it too).
 
-Each model's own ``Params`` is declared here too, torch-free, so that the workflow plans and
-checks a config (``recbench.protocol.config.check``) without importing model code:
-
-- ``@declare("Name")`` on a Params dataclass in a model package's ``params`` module
-  (``baselines/params.py``, ``create_model/params.py``); the model class says ``Params =
-  NameParams`` and ``recbench.models.register`` checks that they agree;
-- ``params_class(name)``: the Params of a model name, from the declarations, or, for a model
-  whose module declares none (a new baseline may keep its ``Params`` in its own class), by
-  importing the model packages;
-- ``make_params(params_cls, mapping, label)``: a config mapping validated against them, naming
-  any unknown or mistyped key and the model's config key.
+Each model's own ``Params`` builds on these, torch-free, and is declared with the class that
+implements it in ``recbench.registry``, so that the workflow plans and checks a config
+(``recbench.protocol.config.check``) without importing model code.
+``make_params(params_cls, mapping, label)`` validates a config mapping against a Params class,
+naming any unknown or mistyped key and the model's config key.
 
 Each ``validate`` raises ``ConfigError`` naming the key and the allowed values.
 """
@@ -26,7 +20,6 @@ Each ``validate`` raises ``ConfigError`` naming the key and the allowed values.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import types
 import typing
@@ -194,56 +187,6 @@ class GraphParams(TrainConfig, GraphSize):
         """Parameters this graph model takes when it is the graph branch of a joint model whose
         other losses are per-example means (CREATE): none unless a model says otherwise."""
         return {}
-
-
-#: the packages whose modules hold models (``recbench.models.discover``) and whose ``params``
-#: module declares their Params
-MODEL_PACKAGES = ("baselines", "create_model")
-#: model name -> its Params dataclass (``declare``)
-DECLARED: dict[str, type] = {}
-
-
-def declare(name: str):
-    """Class decorator: ``cls`` is the Params of the model registered as ``name``."""
-
-    def deco(cls):
-        if name in DECLARED and DECLARED[name] is not cls:
-            raise ConfigError(f"model name {name!r} has its Params declared twice "
-                              f"({DECLARED[name].__module__} and {cls.__module__})")
-        DECLARED[name] = cls
-        cls.model_name = name
-        return cls
-
-    return deco
-
-
-def declarations() -> dict[str, type]:
-    """Every declared Params, by model name (imports each model package's torch-free ``params``)."""
-    for pkg in MODEL_PACKAGES:
-        try:
-            importlib.import_module(f"{pkg}.params")
-        except ModuleNotFoundError as exc:
-            if exc.name not in (pkg, f"{pkg}.params"):
-                raise
-    return DECLARED
-
-
-def params_class(name: str) -> type:
-    """The Params dataclass of the model ``name``: its declaration, else the registered class's
-    own (importing the model code, and torch, to find it)."""
-    if name in declarations():
-        return DECLARED[name]
-    from recbench.models import get_model_class  # a model whose Params are not declared
-
-    return get_model_class(name).Params
-
-
-def known_models() -> set[str]:
-    """Names of the declared models and of those registered so far."""
-    import sys
-
-    registry = getattr(sys.modules.get("recbench.models"), "REGISTRY", {})
-    return set(declarations()) | set(registry)
 
 
 def model_name(params_cls: type) -> str:

@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from recbench.errors import BenchError
 from recbench.io import write_csv
-from recbench.models import load
+from recbench.artefacts import load
 
 
 def main(argv: list[str] | None = None) -> int:

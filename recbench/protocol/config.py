@@ -20,7 +20,8 @@ from recbench.protocol import reading_selection, studies, tuning
 from recbench.data.sources import source_of
 from recbench.data.split import make_split
 from recbench.errors import ConfigError
-from recbench.params import make_params, params_class, uses_gpu
+from recbench.params import make_params, uses_gpu
+from recbench.registry import params_class
 from recbench.protocol.verdicts import Rules
 
 

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recbench.artefacts import save
+from recbench.artefacts import load, save
 from recbench.checkpoints import DEFAULT_EVERY, Checkpoints
 from recbench.data.dataset import SplitData
 from recbench.errors import ConfigError
 from recbench.evaluation import KS, evaluate, metric_names
 from recbench.io import write_json, write_parquet
-from recbench.models import build_model, load
+from recbench.models import build_model
 from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)

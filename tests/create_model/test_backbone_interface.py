@@ -9,7 +9,8 @@ from torch import nn
 
 from recbench.evaluation import evaluate
 from recbench.graph_model import GraphBackbone
-from recbench.models import REGISTRY, Recommender, build_model, missing_members, register
+from recbench import registry
+from recbench.models import Recommender, build_model, missing_members, register
 from recbench.nn.encoders import tail_windows, window_users
 from recbench.params import GraphParams, SequentialParams
 from recbench.sequential import LocalLoss, SequentialBackbone
@@ -112,8 +113,8 @@ def fakes():
     register("BagOfItems")(BagOfItems)
     register("MatrixFactorisation")(MatrixFactorisation)
     yield
-    REGISTRY.pop("BagOfItems", None)
-    REGISTRY.pop("MatrixFactorisation", None)
+    registry.remove("BagOfItems")
+    registry.remove("MatrixFactorisation")
 
 
 def test_the_fakes_provide_exactly_the_declared_interfaces():

@@ -14,7 +14,9 @@ import pytest
 from recbench import artefacts
 from recbench.errors import ArtefactError
 from recbench.evaluation import evaluate
-from recbench.models import build_model, discover, load
+from recbench.artefacts import load
+from recbench.models import build_model
+from recbench.registry import discover
 from recbench.protocol.runner import RunOptions, evaluate_saved, train_and_evaluate
 
 NEURAL = {"epochs": 2, "batch_size": 256, "progress": False}

@@ -7,20 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _shared import reversed_keys
 
 from recbench.canonical import canonical, model_order
-from recbench.params import params_class
+from recbench.registry import params_class
 from recbench.protocol.tuning import search_order
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def reversed_keys(value):
-    if isinstance(value, dict):
-        return {k: reversed_keys(value[k]) for k in reversed(list(value))}
-    if isinstance(value, list):
-        return [reversed_keys(v) for v in value]
-    return value
 
 
 def test_the_default_config_reads_the_same_in_any_key_order():

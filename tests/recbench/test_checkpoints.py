@@ -23,7 +23,8 @@ from recbench.data.dataset import load_split, save_split
 from recbench.data.split import GlobalTemporalSplit, index_split
 from recbench.data.synthetic import SyntheticConfig, generate
 from recbench.errors import CheckpointError
-from recbench.models import build_model, get_model_class
+from recbench.models import build_model
+from recbench.registry import model_class
 from recbench.protocol.runner import RunOptions, train_and_evaluate, validate_params
 from recbench.protocol.tuning import TRIAL_CHECKPOINT, finish_study, run_study
 
@@ -60,7 +61,7 @@ def split(split_folder):
 
 def kill_at(monkeypatch, name: str, call: int, how: str) -> None:
     """Kill the process (``how``: sigterm | death) in ``name``'s ``call``-th training step."""
-    cls = get_model_class(name)
+    cls = model_class(name)
     original, calls = cls.training_loss, [0]
 
     def training_loss(self, batch, generator):
@@ -175,10 +176,10 @@ def test_a_truncated_checkpoint_is_refused_with_its_name(split, tmp_path, monkey
 KILLED_FIT = """
 import os, signal, sys, torch
 from recbench.data.dataset import load_split
-from recbench.models import get_model_class
+from recbench.registry import model_class
 from recbench.protocol.runner import RunOptions, train_and_evaluate
 torch.set_num_threads({threads})
-cls, original, calls = get_model_class("SASRec"), None, [0]
+cls, original, calls = model_class("SASRec"), None, [0]
 original = cls.training_loss
 def training_loss(self, batch, generator):
     calls[0] += 1

@@ -58,3 +58,54 @@ def test_the_check_sees_an_upward_import():
 @pytest.mark.parametrize("package", ["protocol", "reporting"])
 def test_each_layer_is_a_package(package):
     assert (ROOT / package / "__init__.py").is_file()
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """module -> the recbench modules it imports (packages resolved to their __init__)."""
+    return {name: {m for m in imports(source) if m in sources and m != name}
+            for name, source in sources.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each sorted."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circle():
+    """No two modules import each other, directly or round a loop, even inside functions
+    (the registry imports model modules by name, at run time, so it is never in a loop)."""
+    sources = {module_name(p): p.read_text() for p in sorted(ROOT.rglob("*.py"))}
+    assert cycles(import_graph(sources)) == []
+
+
+def test_the_circle_check_sees_a_function_level_loop():
+    sources = {"recbench.a": "from recbench.b import x\n",
+               "recbench.b": "def f():\n    from recbench import a\n"}
+    assert cycles(import_graph(sources)) == [["recbench.a", "recbench.b"]]

@@ -1,14 +1,23 @@
 """The registry: a new model is a class with @register; configs find it by name."""
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 
+from _shared import TOY_MODULE
+
+from recbench import registry
 from recbench.errors import ConfigError
-from recbench.models import REGISTRY, Recommender, build_model, discover, register
-from recbench.params import DECLARED, declarations, declare, params_class
+from recbench.models import Recommender, build_model, register
+from recbench.registry import declarations, declare, discover, params_class
 from recbench.protocol.runner import RunOptions, train_and_evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_discover_finds_every_baseline():
@@ -21,18 +30,7 @@ def test_unknown_model_names_the_registered_ones():
 
 
 def test_toy_model_end_to_end(small_split, tmp_path):
-    @register("ToyPop")
-    class ToyPop(Recommender):
-        @dataclass
-        class Params:
-            smoothing: float = 1.0
-
-        def fit(self, train, valid=None):
-            self.pop = torch.from_numpy(train.popularity() + self.params.smoothing).float()
-
-        def score(self, batch):
-            return self.pop.expand(len(batch.lengths), -1)
-
+    exec(TOY_MODULE, {})  # the module a researcher adds to baselines/ (its @register runs)
     try:
         metrics = train_and_evaluate(small_split, "ToyPop", {"smoothing": 0.5}, RunOptions(),
                                      outdir=tmp_path)
@@ -40,21 +38,46 @@ def test_toy_model_end_to_end(small_split, tmp_path):
         # popularity ranks the same top list for everyone: coverage@10 is exactly 10 items
         assert metrics["coverage@10"] == pytest.approx(10 / small_split.n_items)
     finally:
-        REGISTRY.pop("ToyPop", None)
+        registry.remove("ToyPop")
 
 
 def test_every_shipped_model_uses_its_torch_free_declaration():
-    """The workflow checks configs by the declarations (recbench.params): they must be the
+    """The workflow checks configs by the declarations (recbench.registry): they must be the
     classes' own Params, and every model shipped in the packages has one."""
     shipped = {n: c for n, c in discover().items()
                if c.__module__.split(".")[0] in ("baselines", "create_model")}
     assert set(shipped) == set(declarations())
     for name, cls in shipped.items():
-        assert cls.Params is DECLARED[name] is params_class(name)
+        assert cls.Params is declarations()[name] is params_class(name)
+
+
+def test_a_declared_model_is_found_without_importing_the_others():
+    """Planning reads Params without torch; building a declared model imports its module only."""
+    code = ("import sys; from recbench.registry import params_class, model_class; "
+            "params_class('SASRec'); assert 'torch' not in sys.modules, 'torch imported'; "
+            "model_class('SVD'); loaded = {m for m in sys.modules if m.startswith('baselines.')}; "
+            "assert loaded == {'baselines.params', 'baselines.svd'}, loaded")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-1500:]
+
+
+def test_a_declaration_whose_module_registers_nothing_is_named():
+    @declare("Ghost", "baselines.random:Ghost")
+    @dataclass
+    class GhostParams:
+        pass
+
+    try:
+        with pytest.raises(ConfigError, match="'Ghost' is declared as baselines.random:Ghost.*"
+                                              "@register\\('Ghost'\\)"):
+            build_model("Ghost")
+    finally:
+        registry.remove("Ghost")
 
 
 def test_register_refuses_params_other_than_the_declared_ones():
-    @declare("DeclaredToy")
+    @declare("DeclaredToy", "nowhere:DeclaredToy")
     @dataclass
     class DeclaredToyParams:
         k: int = 3
@@ -65,9 +88,9 @@ def test_register_refuses_params_other_than_the_declared_ones():
             @register("DeclaredToy")
             class DeclaredToy(Recommender):  # forgot `Params = DeclaredToyParams`
                 pass
-        assert "DeclaredToy" not in REGISTRY
+        assert registry.ENTRIES["DeclaredToy"].cls is None
     finally:
-        DECLARED.pop("DeclaredToy", None)
+        registry.remove("DeclaredToy")
 
 
 def test_an_undeclared_model_keeps_its_params_in_its_class():
@@ -82,7 +105,7 @@ def test_an_undeclared_model_keeps_its_params_in_its_class():
         with pytest.raises(ConfigError, match="models.Undeclared.k: expected .*int.*got .three."):
             build_model("Undeclared", {"k": "three"})
     finally:
-        REGISTRY.pop("Undeclared", None)
+        registry.remove("Undeclared")
 
 
 def test_register_twice_is_refused():
@@ -96,7 +119,7 @@ def test_register_twice_is_refused():
             class B(Recommender):
                 pass
     finally:
-        REGISTRY.pop("Twice", None)
+        registry.remove("Twice")
 
 
 @pytest.mark.parametrize("filter_seen", [False, True])
@@ -136,4 +159,4 @@ def test_runner_fits_and_writes_the_configured_protocol(small_split, tmp_path, f
         # popularity re-recommends what users saw: the filter changes the lists
         assert written["coverage@100"] != written[other]["coverage@100"]
     finally:
-        REGISTRY.pop("ToyRecorder", None)
+        registry.remove("ToyRecorder")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from _shared import TOY_MODULE, reversed_keys
 
 from recbench.errors import ConfigError
 from recbench.threads import THREAD_ENV
@@ -32,25 +33,6 @@ TINY = {
     "models": {"Random": {}, "PopRnd": {}, "ToyPop": None,
                "SVD": {"params": {"rank": 16}, "search": {"rank": [4, 16, 64]}}},
 }
-
-TOY_MODULE = '''
-from dataclasses import dataclass
-import torch
-from recbench.models import Recommender, register
-
-
-@register("ToyPop")
-class ToyPop(Recommender):
-    @dataclass
-    class Params:
-        smoothing: float = 1.0
-
-    def fit(self, train, valid=None):
-        self.pop = torch.from_numpy(train.popularity() + self.params.smoothing).float()
-
-    def score(self, batch):
-        return self.pop.expand(len(batch.lengths), -1)
-'''
 
 
 def make_copy(dest: Path) -> Path:
@@ -194,7 +176,7 @@ def test_end_to_end_with_a_new_baseline_module(finished):
     assert not (repo / "results/table2.md").exists()  # the default run's reports: never written
 
     # every final fit saved its model; one call loads it and it recommends in external ids
-    from recbench.models import load
+    from recbench.artefacts import load
 
     model = load(repo / "results/tiny/SVD/seed0")
     user = model.ids.users[model.ids.test.users[0]]
@@ -220,15 +202,6 @@ def test_end_to_end_with_a_new_baseline_module(finished):
               "--configfile", "config/tiny.yaml", "--config", "save_models=false")
     assert (repo / "results/tiny/SVD/seed1/metrics.json").exists()
     assert not (repo / "results/tiny/SVD/seed1/model").exists()
-
-
-def reversed_keys(value):
-    """``value`` with every mapping's keys in reverse order, at every depth (lists as they are)."""
-    if isinstance(value, dict):
-        return {k: reversed_keys(value[k]) for k in reversed(list(value))}
-    if isinstance(value, list):
-        return [reversed_keys(v) for v in value]
-    return value
 
 
 def key_orders(value, path=()) -> dict[tuple, list]:

@@ -12,7 +12,7 @@ from pathlib import Path  # noqa: E402
 from recbench import logs  # noqa: E402
 from recbench.data.dataset import load_split  # noqa: E402
 from recbench.io import write_json  # noqa: E402
-from recbench.params import params_class  # noqa: E402
+from recbench.registry import params_class  # noqa: E402
 from recbench.protocol.reading_selection import WINNER, read_choice, same_params  # noqa: E402
 from recbench.protocol.runner import RunOptions, resolve_device, validate_params  # noqa: E402
 from recbench.protocol.studies import apply_overrides  # noqa: E402
