@@ -115,6 +115,21 @@ def _random_graph(users, n_items, per_user, seed=0):
     return R
 
 
+def edge_batches(rows, cols, batch: int, device: str):
+    """A function returning the next ``batch`` (user [b], item [b]) edges on ``device``, in a
+    fixed order, wrapping around."""
+    eu = torch.from_numpy(np.asarray(rows).astype(np.int64))
+    ei = torch.from_numpy(np.asarray(cols).astype(np.int64))
+    state = {"at": 0}
+
+    def next_edges():
+        s = state["at"]
+        state["at"] = (s + batch) % len(eu)
+        return eu[s:s + batch].to(device), ei[s:s + batch].to(device)
+
+    return next_edges
+
+
 def bare_lightgcn(n_items, users, per_user, batch, dim, device, n_layers=3, reg=1e-4):
     R = _random_graph(users, n_items, per_user).tocoo()
     n = users + n_items
@@ -126,14 +141,10 @@ def bare_lightgcn(n_items, users, per_user, batch, dim, device, n_layers=3, reg=
     A = A.float().to(device)
     emb = nn.Embedding(n, dim).to(device)
     nn.init.normal_(emb.weight, std=0.1)
-    eu = torch.from_numpy(R.row.astype(np.int64))
-    ei = torch.from_numpy(R.col.astype(np.int64))
-    state = {"at": 0}
+    next_edges = edge_batches(R.row, R.col, batch, device)
 
     def loss():
-        s = state["at"]
-        state["at"] = (s + batch) % len(eu)
-        u, i = eu[s:s + batch].to(device), ei[s:s + batch].to(device)
+        u, i = next_edges()
         j = torch.randint(0, n_items, (len(u),), device=device)
         x, total = emb.weight, emb.weight
         for _ in range(n_layers):
@@ -190,14 +201,10 @@ def bare_ultragcn(n_items, users, per_user, batch, dim, device, negatives=200):
     R = _random_graph(users, n_items, per_user)
     net = _BareUltra(R, dim).to(device)
     coo = R.tocoo()
-    eu = torch.from_numpy(coo.row.astype(np.int64))
-    ei = torch.from_numpy(coo.col.astype(np.int64))
-    state = {"at": 0}
+    next_edges = edge_batches(coo.row, coo.col, batch, device)
 
     def loss():
-        s = state["at"]
-        state["at"] = (s + batch) % len(eu)
-        u, i = eu[s:s + batch].to(device), ei[s:s + batch].to(device)
+        u, i = next_edges()
         j = torch.randint(0, n_items, (len(u), negatives), device=device)
         return net.loss(u, i, j, net.item)
     return _optimizer_step(net.parameters(), loss)

@@ -73,14 +73,17 @@ def expect_failure(url: str, dest: Path, match: str | None = None, **kwargs) -> 
 # ----------------------------------------------------------------------------- good downloads
 
 
+def source_file(src, kind: str):
+    """A small file in the exact format of the sources of ``kind``, written under ``src``."""
+    write, name = {"zip": (write_ml1m_zip, "ml-1m.zip"),
+                   "gzip": (write_amazon_2014, "reviews_Beauty_5.json.gz"),
+                   "parquet": (write_yambda, "likes.parquet")}[kind]
+    return write(src / name)
+
+
 @pytest.mark.parametrize("kind", ["zip", "gzip", "parquet"])
 def test_good_download_over_http(server, src, dest_dir, kind):
-    build = {
-        "zip": lambda: write_ml1m_zip(src / "ml-1m.zip"),
-        "gzip": lambda: write_amazon_2014(src / "reviews_Beauty_5.json.gz"),
-        "parquet": lambda: write_yambda(src / "likes.parquet"),
-    }[kind]
-    f = build()
+    f = source_file(src, kind)
     url = server.serve(f"/files/{f.name}", f)
     dest = dest_dir / f.name
     out = download(url, dest, md5=md5_of(f), size=f.stat().st_size, fmt=kind, progress=False)
@@ -91,12 +94,7 @@ def test_good_download_over_http(server, src, dest_dir, kind):
 
 @pytest.mark.parametrize("kind", ["zip", "gzip", "parquet"])
 def test_good_download_over_file_url(src, dest_dir, kind):
-    build = {
-        "zip": lambda: write_ml1m_zip(src / "ml-1m.zip"),
-        "gzip": lambda: write_amazon_2014(src / "reviews_Beauty_5.json.gz"),
-        "parquet": lambda: write_yambda(src / "likes.parquet"),
-    }[kind]
-    f = build()
+    f = source_file(src, kind)
     dest = dest_dir / "nested" / f.name
     out = download(f.as_uri(), dest, md5=md5_of(f), size=f.stat().st_size, fmt=kind, progress=False)
     assert out == dest
