@@ -62,7 +62,7 @@ def epoch_seconds(label: str, config: dict, data, epochs: int,
         checkpoints.path.unlink()  # train every epoch, never resume
     t0 = time.perf_counter()
     train_model(model)
-    return (time.perf_counter() - t0) / model.params.train_config().epochs
+    return (time.perf_counter() - t0) / (model.warmup_epochs + epochs)
 
 
 def measure(label: str, config: dict, data, folder: Path, epochs: int, rounds: int,

@@ -17,11 +17,10 @@ Loss (Eq. 5): L = L_local + w_global * L_global + w_align * L_align, in two phas
   transformer gets no gradient, validation is skipped; at its end the graph branch's own
   validation NDCG@10 is logged as ``graph_val_ndcg@10``;
 - joint, the ``epochs`` epochs after it (``epochs`` counts joint epochs only, as SASRec's count
-  its epochs, so that the two get the same sequential budget; the loop runs warmup_epochs +
-  epochs, ``history.csv`` numbers every epoch and says its ``phase``; ``best_epoch`` and
-  ``epochs_trained`` count joint epochs, the unit a retraining's ``epochs`` takes): one pass
-  over the sequential backbone's training windows (its own batches), each step Eq. 5 on one
-  batch. Validation and early stopping as in every neural model.
+  its epochs, so that the two get the same sequential budget; the training loop owns the
+  warm-up and its unit, ``recbench.training``): one pass over the sequential backbone's training
+  windows (its own batches), each step Eq. 5 on one batch. Validation and early stopping as in
+  every neural model.
 
 Where the paper leaves a choice open, each reading is a parameter, and
 ``create_model/readings.py`` lists them all (the paper's words, the alternatives, the defaults,
@@ -99,22 +98,10 @@ class CREATE(NeuralRecommender):
         self.batching = self.seq.batching  # its histories are scored by the sequential side
         self._valid = None
 
-    def warming_up(self, epoch) -> bool:
-        """The warm-up epochs are neither validated nor selected."""
-        return epoch <= self.params.warmup_epochs
-
     @property
-    def best_epoch(self) -> int | None:
-        """The best epoch counted in joint epochs, the unit of ``epochs`` (a retraining with
-        ``epochs: best_epoch`` trains the warm-up and then exactly these joint epochs)."""
-        best = super().best_epoch
-        return None if best is None else best - self.params.warmup_epochs
-
-    @property
-    def epochs_trained(self) -> int | None:
-        """The joint epochs trained (the loop ran ``warmup_epochs`` more)."""
-        done = super().epochs_trained
-        return None if done is None else done - self.params.warmup_epochs
+    def warmup_epochs(self) -> int:
+        """The graph-only epochs the loop runs before the ``epochs`` joint ones."""
+        return self.params.warmup_epochs
 
     def fit(self, train, valid=None):
         self._valid = valid  # for the graph branch's own validation NDCG at the end of warm-up
@@ -148,7 +135,7 @@ class CREATE(NeuralRecommender):
         equal chunks of a fresh edge permutation, so both passes finish together.
         ``graph_schedule: sequential``: every step, warm-up or joint, is one batch of the
         sequential backbone's windows; L_global is on their (user, next item) pairs."""
-        if epoch <= self.params.warmup_epochs:
+        if epoch <= self.warmup_epochs:  # the loop's epochs number the warm-up first
             if self.params.graph_schedule == "edges":
                 return [("warmup", None, edges) for edges in self.graph.train_batches(epoch,
                                                                                      generator)]
@@ -217,20 +204,18 @@ class CREATE(NeuralRecommender):
                    if name in terms)
         return {"loss": loss, **{k: v.detach() for k, v in terms.items()}}
 
-    def epoch_metrics(self, epoch) -> dict:
-        """The epoch's ``phase`` (warmup | joint), and the graph branch's own validation NDCG@10
-        at the end of warm-up (with a validation set), in the protocol early stopping uses
-        (``eval_filter_seen``)."""
-        out = {"phase": "warmup" if epoch <= self.params.warmup_epochs else "joint"}
-        if epoch != self.params.warmup_epochs or self._valid is None:
-            return out
+    def end_of_warmup(self) -> dict:
+        """The graph branch's own validation NDCG@10 after the warm-up (with a validation set),
+        in the protocol early stopping uses (``eval_filter_seen``)."""
+        if self._valid is None:
+            return {}
         self.graph.eval()
         metrics = evaluate(self.graph, self._valid, batch_size=self.params.eval_batch_size,
                            filter_seen=self.eval_filter_seen, device=self.device)[0]
         self.graph.train()
         log.info("CREATE: graph branch (%s) after %d warm-up epochs: val ndcg@10 %.4f",
-                 self.params.graph_backbone, epoch, metrics["ndcg@10"])
-        return {**out, "graph_val_ndcg@10": metrics["ndcg@10"]}
+                 self.params.graph_backbone, self.warmup_epochs, metrics["ndcg@10"])
+        return {"graph_val_ndcg@10": metrics["ndcg@10"]}
 
     def score(self, batch):  # [B, n_items]: the sequential backbone alone
         """The sequential state of each history against the item table of ``score_table``; the

@@ -81,9 +81,7 @@ def main(argv=None) -> None:
         model = build_model("CREATE", params, seed=0)
         torch.manual_seed(0)
         model.build(split.train)
-        config = model.params.train_config()
-        config.epochs = args.warmup_epochs  # the warm-up epochs only
-        train(model, config, seed=0)
+        train(model, model.params.train_config(), seed=0, epochs=0)  # the warm-up alone
         _print(f"after {args.warmup_epochs} warm-up epochs:", gradient_norms(model, batch, g))
 
 

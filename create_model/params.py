@@ -68,7 +68,7 @@ def _for_backbone(params: dict, backbone: str) -> dict:
 @declare("CREATE", "create_model.create:CREATE")
 @dataclass
 class CREATEParams(TrainConfig):
-    epochs: int = 100  # joint epochs: the loop runs warmup_epochs + epochs in all
+    epochs: int = 100  # joint epochs, after the warm-up ones (recbench.training)
     batch_size: int = 128  # sequential windows per step
     lr: float = 1e-3
     patience: int | None = 5
@@ -123,12 +123,6 @@ class CREATEParams(TrainConfig):
                                       f"{branch}.{key}")
         # the backbones' own checks, with CREATE's key names in the messages
         self.backbone_params()
-
-    def train_config(self) -> TrainConfig:
-        """The loop's settings: it runs the warm-up epochs and then ``epochs`` joint ones."""
-        config = super().train_config()
-        config.epochs = self.warmup_epochs + self.epochs
-        return config
 
     def backbone_params(self) -> tuple[SequentialParams, GraphParams]:
         """The two backbones' Params, validated (by their declarations, so without torch)."""

@@ -8,10 +8,15 @@ A model plugs in by implementing ``Trainable`` (below), the only hooks the loop 
 
 ``training_loss`` may instead return a dict with the scalar to minimise under ``"loss"`` and named
 terms beside it (CREATE: ``L_local``, ``L_global``, ``L_align``); each term's epoch mean becomes a
-column of the history. The optional hooks: ``training_memory()`` (refuse a step that cannot fit
-before the first one), ``epoch_metrics(epoch)`` (extra columns of an epoch's history row; CREATE
-logs its phase and its graph branch's own validation NDCG@10) and ``warming_up(epoch)`` (an epoch
-that is neither validated nor selected; CREATE's warm-up).
+column of the history. The optional ones: ``training_memory()`` (refuse a step that cannot fit
+before the first one), ``warmup_epochs`` and ``end_of_warmup()`` (below).
+
+**Warm-up.** A model whose ``warmup_epochs`` is N > 0 (CREATE's graph-only phase) trains N
+epochs before the ``epochs`` of its config; they are neither validated nor selected. Every count
+the loop gives back is in the unit of ``epochs``, the epochs after the warm-up: ``best_epoch``,
+``epochs_trained``, so a retraining with ``epochs: best_epoch`` runs the warm-up and then exactly
+those. ``history.csv`` numbers every epoch, warm-up first, and names its ``phase`` (``warmup`` |
+``joint``); ``end_of_warmup()``'s columns join the last warm-up row.
 
 Every random choice a model makes while training (shuffling, masking, negatives, SCE projections)
 draws from ``generator``, a ``torch.Generator`` on the CPU seeded from the model seed; dropout
@@ -39,21 +44,18 @@ Per epoch the loop logs (and writes atomically to ``<workdir>/history.csv`` when
 workdir) one row: epoch, train_loss, val_ndcg@10, val_recall@10, seconds. With a validation set it
 stops after ``patience`` evaluations without a better NDCG@10 and restores the best weights;
 without one it trains exactly ``epochs`` epochs (retraining with a tuned epoch count).
-``TrainResult.epochs_trained`` and ``best_epoch`` say what happened.
 
 Given ``checkpoints`` (``recbench.checkpoints.Checkpoints``; a NeuralRecommender's
-``checkpoints`` attribute) the loop writes its whole state there every ``every`` epochs and on
-SIGTERM, and a rerun of the same run continues from it, bit for bit on the CPU. For that a step
-draws only from ``generator`` and torch's global generator, and ``train_batches`` only from
+``checkpoints`` attribute) the loop saves its ``TrainState`` there every ``every`` epochs and
+on SIGTERM, and a rerun of the same run continues from it, bit for bit on the CPU. For that a
+step draws only from ``generator`` and torch's global generator, and ``train_batches`` only from
 ``generator``: a run resumed inside an epoch redraws its batches from the generator's state at
 the epoch's start.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import itertools
 import logging
 import math
 import time
@@ -66,8 +68,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from recbench.checkpoints import (SIGTERM_STATUS, Checkpoints, Interrupted, SigtermFlag,
-                                  data_digest, identity_of, rng_state, set_rng_state)
+from recbench.checkpoints import (SIGTERM_STATUS, Checkpoints, EarlyStopping, Interrupted,
+                                  SigtermFlag, TrainState, data_digest, identity_of)
 from recbench.data.dataset import EvalSet, Interactions
 from recbench.errors import TrainingError
 from recbench.evaluation import evaluate
@@ -87,7 +89,7 @@ CHECK_EVERY = 16
 @runtime_checkable
 class Trainable(Protocol):
     """Every hook ``train`` calls, besides being an ``nn.Module``; ``TrainableModule`` gives the
-    last three their defaults, so a model writes only the first two."""
+    optional ones their defaults, so a model writes only the first two."""
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable:
         """The batches of one epoch, in order (a list: the progress bar counts it)."""
@@ -99,17 +101,19 @@ class Trainable(Protocol):
         """The peak of one step where it grows with the catalog; ``train`` refuses to start
         (ResourceError) when it does not fit. None: nothing to check."""
 
-    def epoch_metrics(self, epoch: int) -> dict:
-        """Extra columns of the epoch's history row, called after its steps."""
+    #: epochs trained before the config's ``epochs``, neither validated nor selected
+    warmup_epochs: int
 
-    def warming_up(self, epoch: int) -> bool:
-        """True for an epoch the loop neither validates nor selects (CREATE's warm-up)."""
+    def end_of_warmup(self) -> dict:
+        """Extra columns of the last warm-up epoch's history row, called after its steps."""
 
 
 class TrainableModule(nn.Module):
     """An ``nn.Module`` with the defaults of ``Trainable``'s optional hooks: no memory check, no
-    extra history columns, every epoch validated. A model's ``state_dict`` is all ``train``
-    keeps of it (the best epoch's weights), so saving and loading a model start here too."""
+    warm-up. A model's ``state_dict`` is all ``train`` keeps of it (the best epoch's weights), so
+    saving and loading a model start here too."""
+
+    warmup_epochs = 0
 
     def train_batches(self, epoch: int, generator: torch.Generator) -> Iterable:
         raise NotImplementedError
@@ -120,19 +124,16 @@ class TrainableModule(nn.Module):
     def training_memory(self) -> Need | None:
         return None
 
-    def epoch_metrics(self, epoch: int) -> dict:
+    def end_of_warmup(self) -> dict:
         return {}
-
-    def warming_up(self, epoch: int) -> bool:
-        return False
 
 
 @dataclass
 class TrainResult:
-    epochs_trained: int
-    best_epoch: int  # the epoch whose weights the model holds after training
+    epochs_trained: int  # after the warm-up, the unit of ``epochs``
+    best_epoch: int  # the epoch whose weights the model holds after training, in the same unit
     best_metric: float | None  # its val NDCG@10; None without validation
-    history: list[dict] = field(default_factory=list)  # one row per epoch
+    history: list[dict] = field(default_factory=list)  # one row per epoch, warm-up included
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -141,18 +142,20 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, enabled=False)
 
 
-def _check_finite(losses: list[torch.Tensor], first_step: int, epoch: int, name: str) -> None:
-    """Raise TrainingError naming the first step of ``losses`` whose loss is NaN or infinite."""
-    if not losses:
-        return
-    values = torch.stack(losses)
-    bad = ~torch.isfinite(values)
-    if bad.any():
-        i = int(bad.nonzero()[0, 0])
-        raise TrainingError(
-            f"{name}: loss is {values[i].item()} at epoch {epoch}, step {first_step + i}. Training "
-            "diverged: lower lr, set max_grad_norm (e.g. 1.0), or turn amp off."
-        )
+def _check_finite(state: TrainState, epoch: int, name: str) -> None:
+    """Raise TrainingError naming the first step since the last check whose loss is NaN or
+    infinite; then those steps count as checked."""
+    values = state.losses[state.checked:]
+    if values:
+        values = torch.stack(values)
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            i = int(bad.nonzero()[0, 0])
+            raise TrainingError(
+                f"{name}: loss is {values[i].item()} at epoch {epoch}, step "
+                f"{state.checked + i + 1}. Training diverged: lower lr, set max_grad_norm (e.g. "
+                "1.0), or turn amp off.")
+    state.checked = len(state.losses)
 
 
 def train(module: nn.Module, config: "TrainConfig", **kwargs) -> "TrainResult":
@@ -182,15 +185,17 @@ def _train(
     filter_seen: bool = False,
     checkpoints: Checkpoints | None = None,
     identity: dict | None = None,
+    epochs: int | None = None,
 ) -> TrainResult:
     """Train ``module`` (see ``Trainable``) with AdamW; return what happened.
 
     ``evaluate_fn`` returns validation metrics (at least ``ndcg@10``) of the module as it is now;
     by default it is ``recbench.evaluation.evaluate(module, valid, filter_seen=filter_seen)``,
     whose ``ndcg@10`` is that of the configured protocol (``evaluation.filter_seen``). Without
-    ``valid`` and without ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs.
+    ``valid`` and without ``evaluate_fn`` the module trains exactly ``config.epochs`` epochs
+    (after its warm-up); ``epochs`` overrides that count (0: the warm-up alone).
 
-    ``checkpoints`` (``recbench.checkpoints``): write the run's state there every few epochs and
+    ``checkpoints`` (``recbench.checkpoints``): save the run's state there every few epochs and
     on SIGTERM, and resume from it; ``identity`` (JSON-able: the model's parameters, a digest of
     its data) joins the config, seed and device in deciding that a checkpoint is this run's.
     """
@@ -205,154 +210,66 @@ def _train(
         def evaluate_fn():
             return evaluate(module, valid, batch_size=config.eval_batch_size, device=device,
                             filter_seen=filter_seen)[0]
-
     amp = config.amp and device.type == "cuda"
     if config.amp and not amp:
         log.info("%s: amp=True ignored on %s (mixed precision is CUDA only)", name, device)
+    warmup = module.warmup_epochs
+    last = warmup + (config.epochs if epochs is None else epochs)
     torch.manual_seed(seed)  # dropout
-    generator = torch.Generator().manual_seed(seed)  # shuffling, masking, negatives
     module.to(device)
     # a step that cannot fit (e.g. full CE over a huge catalog) is refused now, not at step one
     require_need(module.training_memory(), device=device)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    state = TrainState(
+        module, torch.optim.AdamW(module.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay),
+        torch.amp.GradScaler("cuda", enabled=amp),
+        torch.Generator().manual_seed(seed),  # shuffling, masking, negatives
+        device, EarlyStopping(config.patience))
     history_path = Path(workdir) / "history.csv" if workdir is not None else None
-
-    history: list[dict] = []
-    best_metric, best_epoch, best_state, bad_evals = -math.inf, 0, None, 0
-    epoch, stop, resumed = 0, False, None
     if checkpoints is not None:
         # the run's identity: a checkpoint of other settings, seed, device or data is not resumed
         identity = identity_of(**(identity or {}), name=name, seed=seed, device=device.type,
                                validated=evaluate_fn is not None, filter_seen=filter_seen,
-                               config={k: v for k, v in dataclasses.asdict(config).items()
-                                       if k != "progress"})
-        resumed = checkpoints.load(identity)
-    if resumed is not None:
-        module.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scaler.load_state_dict(resumed["scaler"])
-        history, epoch, stop = list(resumed["history"]), resumed["epoch"], resumed["stopped"]
-        best_metric, best_epoch, best_state, bad_evals = (
-            resumed["best"][k] for k in ("metric", "epoch", "state", "bad_evals"))
-        if not resumed["step"]:  # at an epoch boundary; inside one, after its batches are drawn
-            set_rng_state(resumed["rng"], generator, device)
-        log.info("%s: resuming from %s after epoch %d%s", name, checkpoints.path, epoch,
-                 f", step {resumed['step']} of epoch {epoch + 1}" if resumed["step"] else "")
-        if history_path is not None:
-            write_csv(history_frame(history), history_path)
-
-    def checkpoint(done: int, step: int = 0, **inside) -> None:
-        """Write the state after epoch ``done`` (and ``step`` steps of the next one)."""
-        checkpoints.save({
-            "identity": identity, "epoch": done, "step": step, "model": module.state_dict(),
-            "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-            "rng": rng_state(generator, device), "history": history, "stopped": stop,
-            "best": {"metric": best_metric, "epoch": best_epoch, "state": best_state,
-                     "bad_evals": bad_evals}, **inside})
-
-    def interrupted(done: int, step: int = 0) -> Interrupted:
-        where = f"epoch {done + 1}, step {step}" if step else f"the end of epoch {done}"
-        log.warning("%s: SIGTERM: stopped at %s; checkpoint written to %s, a rerun resumes "
-                    "there", name, where, checkpoints.path)
-        return Interrupted(SIGTERM_STATUS)
+                               epochs=last, config={k: v for k, v in dataclasses.asdict(
+                                   config).items() if k != "progress"})
+        if state.restore(checkpoints, identity):
+            log.info("%s: resuming from %s after %s", name, checkpoints.path, state.where)
+            if history_path is not None:
+                write_csv(history_frame(state.history), history_path)
 
     with SigtermFlag(enabled=checkpoints is not None) as sigterm:
-        for epoch in range(epoch + 1, (config.epochs if not stop else epoch) + 1):
-            t0 = time.perf_counter()
+        while state.epoch < last and not state.stopping.stopped:
+            epoch, started = state.epoch + 1, time.perf_counter() - state.seconds
             module.train()
-            inside = resumed is not None and resumed["step"]  # resumed inside this epoch
-            if inside:
-                generator.set_state(resumed["epoch_generator"])
-            epoch_generator = generator.get_state()  # redraws this epoch's batches on a resume
-            batches = module.train_batches(epoch, generator)
-            total = len(batches) if hasattr(batches, "__len__") else None
-            losses: list[torch.Tensor] = []  # detached step losses, checked every CHECK_EVERY
-            terms: dict[str, list[torch.Tensor]] = {}  # detached named loss terms, per step
-            checked, skip, spent = 0, 0, 0.0
-            if inside:  # the steps done before the kill: skipped, their losses restored
-                set_rng_state(resumed["rng"], generator, device)
-                skip, checked, spent = resumed["step"], resumed["checked"], resumed["seconds"]
-                losses = list(resumed["losses"].unbind())
-                terms = {k: list(v.unbind()) for k, v in resumed["terms"].items()}
-                batches = itertools.islice(batches, skip, None)
-            resumed = None
-            bar = tqdm(batches, total=total, initial=skip, desc=f"{name} epoch {epoch}",
-                       unit="step", leave=False,
+            batches = state.draw_batches(lambda g: module.train_batches(epoch, g))
+            bar = tqdm(batches, total=state.step + len(batches), initial=state.step,
+                       desc=f"{name} epoch {epoch}", unit="step", leave=False,
                        disable=None if config.progress is None else not config.progress)
-            for step, batch in enumerate(bar, start=skip + 1):
-                optimizer.zero_grad(set_to_none=True)
-                with _autocast(device, amp):
-                    loss = module.training_loss(batch, generator)
-                if isinstance(loss, dict):  # {"loss": total, term: value, ...}
-                    for key, value in loss.items():
-                        if key != "loss":
-                            terms.setdefault(key, []).append(value.detach().float())
-                    loss = loss["loss"]
-                scaler.scale(loss).backward()
-                if config.max_grad_norm is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                losses.append(loss.detach().float())
-                if step % CHECK_EVERY == 0:
-                    _check_finite(losses[checked:], checked + 1, epoch, name)
-                    checked = len(losses)
-                    bar.set_postfix(loss=f"{losses[-1].item():.4f}")
-                if sigterm.received and step != total:
-                    checkpoint(epoch - 1, step, epoch_generator=epoch_generator,
-                               losses=torch.stack(losses),
-                               terms={k: torch.stack(v) for k, v in terms.items()},
-                               checked=checked, seconds=spent + time.perf_counter() - t0)
-                    raise interrupted(epoch - 1, step)
+            for batch in bar:
+                state.record(*_step(state, batch, config, amp))
+                if state.step % CHECK_EVERY == 0:
+                    _check_finite(state, epoch, name)
+                    bar.set_postfix(loss=f"{state.losses[-1].item():.4f}")
+                if sigterm.received:
+                    break
             bar.close()
-            if not losses:
-                raise TrainingError(f"{name}: epoch {epoch} had no training batch; the training "
-                                    "data is empty (no user with at least two interactions?).")
-            _check_finite(losses[checked:], checked + 1, epoch, name)
-            train_loss = float(torch.stack(losses).mean())
-
-            row = {"epoch": epoch, "train_loss": train_loss,
-                   **{key: float(torch.stack(values).mean()) for key, values in terms.items()},
-                   "val_ndcg@10": math.nan, "val_recall@10": math.nan, "seconds": math.nan}
-            row.update(module.epoch_metrics(epoch))
-            if evaluate_fn is not None and not module.warming_up(epoch) and (
-                    epoch % config.eval_every == 0 or epoch == config.epochs):
-                module.eval()
-                metrics = evaluate_fn()
-                row["val_ndcg@10"] = metrics[SELECT_METRIC]
-                row["val_recall@10"] = metrics.get("recall@10", math.nan)
-                if metrics[SELECT_METRIC] > best_metric:
-                    best_metric, best_epoch, bad_evals = metrics[SELECT_METRIC], epoch, 0
-                    best_state = copy.deepcopy(module.state_dict())
-                else:
-                    bad_evals += 1
-                    stop = config.patience is not None and bad_evals >= config.patience
-            row["seconds"] = spent + time.perf_counter() - t0
-            history.append(row)
-            val = ("no validation" if evaluate_fn is None else "not validated this epoch"
-                   if math.isnan(row["val_ndcg@10"]) else
-                   f"val_ndcg@10 {row['val_ndcg@10']:.4f} val_recall@10 {row['val_recall@10']:.4f}")
-            log.info("%s epoch %d: train_loss %.4f %s (%.1fs)", name, epoch, train_loss, val,
-                     row["seconds"])
+            state.seconds = time.perf_counter() - started
+            if sigterm.received:  # the one place a SIGTERM stops the run: after a whole step
+                state.save(checkpoints, identity)
+                log.warning("%s: SIGTERM: stopped after %s; checkpoint written to %s, a rerun "
+                            "resumes there", name, state.where, checkpoints.path)
+                raise Interrupted(SIGTERM_STATUS)
+            state.end_epoch(_end_epoch(state, epoch, warmup, last, config.eval_every, evaluate_fn,
+                                       name, started))
             if history_path is not None:
-                write_csv(history_frame(history), history_path)
-            if checkpoints is not None and (sigterm.received or checkpoints.due(epoch)):
-                checkpoint(epoch)
-            if sigterm.received:
-                raise interrupted(epoch)
-            if stop:
-                log.info("%s: no better val %s in %d evaluations; stopping early", name,
-                         SELECT_METRIC, bad_evals)
-                break
+                write_csv(history_frame(state.history), history_path)
+            if checkpoints is not None and checkpoints.due(epoch):
+                state.save(checkpoints, identity)
+        if state.stopping.stopped:
+            log.info("%s: no better val %s in %d evaluations; stopped early", name,
+                     SELECT_METRIC, state.stopping.bad_evals)
 
-    if best_state is not None:
-        module.load_state_dict(best_state)
-        result = TrainResult(epoch, best_epoch, best_metric, history)
-    else:  # no validation: the last epoch's weights
-        result = TrainResult(epoch, epoch, None, history)
+    result = _result(state, warmup)
     module.eval()
     log.info("%s: trained %d epochs, best epoch %d (val %s %s)", name, result.epochs_trained,
              result.best_epoch, SELECT_METRIC,
@@ -361,6 +278,67 @@ def _train(
         write_json({"epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
                     "best_val_ndcg@10": result.best_metric}, Path(workdir) / "training.json")
     return result
+
+
+def _step(state: TrainState, batch, config: TrainConfig, amp: bool) -> tuple[torch.Tensor, dict]:
+    """One optimiser step on ``batch``; returns its loss and its named terms."""
+    module, optimizer, scaler = state.module, state.optimizer, state.scaler
+    optimizer.zero_grad(set_to_none=True)
+    with _autocast(state.device, amp):
+        loss = module.training_loss(batch, state.generator)
+    terms = {}
+    if isinstance(loss, dict):  # {"loss": total, term: value, ...}
+        terms = {key: value for key, value in loss.items() if key != "loss"}
+        loss = loss["loss"]
+    scaler.scale(loss).backward()
+    if config.max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(module.parameters(), config.max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, terms
+
+
+def _end_epoch(state: TrainState, epoch: int, warmup: int, last: int, eval_every: int,
+               evaluate_fn: Callable | None, name: str, started: float) -> dict:
+    """The history row of the epoch whose steps are done: its losses, its validation (every
+    ``eval_every``-th epoch after the warm-up, and the ``last``) and the early-stopping update;
+    ``started``: when the epoch started, by ``time.perf_counter``."""
+    if not state.losses:
+        raise TrainingError(f"{name}: epoch {epoch} had no training batch; the training data is "
+                            "empty (no user with at least two interactions?).")
+    _check_finite(state, epoch, name)
+    row = {"epoch": epoch, "train_loss": float(torch.stack(state.losses).mean()),
+           **{key: float(torch.stack(values).mean()) for key, values in state.terms.items()},
+           "val_ndcg@10": math.nan, "val_recall@10": math.nan, "seconds": math.nan}
+    if warmup:
+        row["phase"] = "warmup" if epoch <= warmup else "joint"
+        if epoch == warmup:
+            row.update(state.module.end_of_warmup())
+    if evaluate_fn is not None and epoch > warmup and (
+            (epoch - warmup) % eval_every == 0 or epoch == last):
+        state.module.eval()
+        metrics = evaluate_fn()
+        row["val_ndcg@10"] = metrics[SELECT_METRIC]
+        row["val_recall@10"] = metrics.get("recall@10", math.nan)
+        state.stopping.update(metrics[SELECT_METRIC], epoch, state.module)
+    row["seconds"] = time.perf_counter() - started
+    val = ("no validation" if evaluate_fn is None else "not validated this epoch"
+           if math.isnan(row["val_ndcg@10"]) else
+           f"val_ndcg@10 {row['val_ndcg@10']:.4f} val_recall@10 {row['val_recall@10']:.4f}")
+    log.info("%s epoch %d: train_loss %.4f %s (%.1fs)", name, epoch, row["train_loss"], val,
+             row["seconds"])
+    return row
+
+
+def _result(state: TrainState, warmup: int) -> TrainResult:
+    """What happened, counted after the warm-up; the module holds the best epoch's weights (with
+    validation) or the last one's."""
+    stopping, trained = state.stopping, state.epoch - warmup
+    if stopping.best_state is None:  # no validation: the last epoch's weights
+        return TrainResult(trained, trained, None, state.history)
+    state.module.load_state_dict(stopping.best_state)
+    return TrainResult(trained, stopping.best_epoch - warmup, stopping.best_metric, state.history)
 
 
 def history_frame(history: list[dict]) -> pd.DataFrame:

@@ -30,9 +30,7 @@ def warm_up(model, train):
 
     torch.manual_seed(model.seed)
     model.build(train)
-    config = model.params.train_config()
-    config.epochs = model.params.warmup_epochs
-    train_loop(model, config, seed=model.seed)
+    train_loop(model, model.params.train_config(), seed=model.seed, epochs=0)
     return model
 
 

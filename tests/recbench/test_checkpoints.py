@@ -11,14 +11,14 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from recbench.checkpoints import SIGTERM_STATUS, Checkpoints
+from recbench.checkpoints import (SIGTERM_STATUS, Checkpoints, EarlyStopping,
+                                  TrainState)
 from recbench.data.dataset import load_split, save_split
 from recbench.data.split import GlobalTemporalSplit, index_split
 from recbench.data.synthetic import SyntheticConfig, generate
@@ -132,6 +132,76 @@ def test_a_fit_killed_inside_an_epoch_resumes_exactly(split, tmp_path, monkeypat
     assert len(history(folder)) == epoch - 1
     assert_same_fit(fit(name, split, folder), folder, ref, tmp_path / "ref")
     assert signal.getsignal(signal.SIGTERM) is handler  # the previous handler is put back
+
+
+def test_a_sigterm_at_an_epochs_last_step_resumes_into_its_validation(split, tmp_path,
+                                                                      monkeypatch):
+    """SIGTERM in the last step of epoch 2: the checkpoint holds all its steps and no history
+    row for it; the rerun validates that epoch without a step more and ends as an uninterrupted
+    run."""
+    ref = fit("SASRec", split, tmp_path / "ref")
+    model = build_model("SASRec", MODELS["SASRec"], seed=3)
+    model.build(split.train)
+    per_epoch = len(model.train_batches(1, torch.Generator().manual_seed(0)))
+    folder = tmp_path / "run"
+    with monkeypatch.context() as m:
+        kill_at(m, "SASRec", 2 * per_epoch, "sigterm")
+        with pytest.raises(SystemExit):
+            fit("SASRec", split, folder)
+    saved = torch.load(folder / "checkpoint" / "checkpoint.pt", weights_only=True)
+    assert (saved["epoch"], saved["step"], len(saved["losses"])) == (1, per_epoch, per_epoch)
+    assert len(history(folder)) == 1
+    assert_same_fit(fit("SASRec", split, folder), folder, ref, tmp_path / "ref")
+
+
+def test_a_checkpoint_of_an_older_format_is_discarded_not_misread(split, tmp_path, caplog):
+    ref = fit("SASRec", split, tmp_path / "ref")
+    path = tmp_path / "run" / "checkpoint" / "checkpoint.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"format": 1, "identity": "old", "epoch": 2}, path)
+    with caplog.at_level(logging.WARNING, logger="recbench.checkpoints"):
+        run = fit("SASRec", split, tmp_path / "run")
+    assert "discarding the checkpoint" in caplog.text and "format 1, not" in caplog.text
+    assert_same_fit(run, tmp_path / "run", ref, tmp_path / "ref")
+
+
+def test_a_train_state_saved_and_restored_is_the_same_state(tmp_path):
+    """``TrainState.save`` then ``restore`` into a fresh state gives every part back: weights,
+    optimizer, early stopping, history, the position inside an epoch and the random states."""
+    def state(seed):
+        torch.manual_seed(seed)
+        module = torch.nn.Linear(3, 2)
+        optimizer = torch.optim.AdamW(module.parameters(), lr=0.1)
+        return TrainState(module, optimizer, torch.amp.GradScaler("cuda", enabled=False),
+                          torch.Generator().manual_seed(seed), torch.device("cpu"),
+                          EarlyStopping(patience=3))
+
+    a = state(0)
+    a.module(torch.ones(4, 3)).sum().backward()
+    a.optimizer.step()
+    a.stopping.update(0.5, 1, a.module)
+    a.stopping.update(0.4, 2, a.module)
+    a.end_epoch({"epoch": 1, "train_loss": 1.0})
+    batches = a.draw_batches(lambda g: torch.randperm(10, generator=g).split(3))
+    for _ in range(2):
+        a.record(torch.tensor(0.5), {"L_x": torch.tensor(0.25)})
+    a.checked = 2
+    ckpt = Checkpoints(tmp_path, every=1)
+    a.save(ckpt, "run")
+    b = state(1)
+    assert b.restore(ckpt, "run")
+    assert all(torch.equal(a.module.state_dict()[k], v) for k, v in b.module.state_dict().items())
+    assert b.optimizer.state_dict()["state"][0]["step"] == a.optimizer.state_dict()["state"][0][
+        "step"]
+    assert (b.epoch, b.step, b.checked, b.history) == (1, 2, 2, [{"epoch": 1, "train_loss": 1.0}])
+    assert (b.stopping.best_epoch, b.stopping.bad_evals, b.stopping.best_metric) == (1, 1, 0.5)
+    assert [float(x) for x in b.losses] == [0.5, 0.5] and list(b.terms) == ["L_x"]
+    # inside the epoch: the same batches are redrawn, less the two done, and the generator
+    # continues from where the saved run's was
+    rest = b.draw_batches(lambda g: torch.randperm(10, generator=g).split(3))
+    assert all(torch.equal(x, y) for x, y in zip(rest, batches[2:])) and len(rest) == 2
+    assert torch.equal(b.generator.get_state(), a.generator.get_state())
+    assert not b.restore(Checkpoints(tmp_path / "none"), "run")
 
 
 def test_checkpoint_every_n_epochs_resumes_from_the_last_one(split, tmp_path, monkeypatch):

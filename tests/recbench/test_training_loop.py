@@ -253,3 +253,46 @@ def test_max_grad_norm_caps_the_global_gradient_norm_at_every_step():
     assert max(free) > 2.0  # the gradients this run would take unclipped
     assert max(capped) <= 0.5 * (1 + 1e-5)
     assert capped[0] == pytest.approx(0.5, rel=1e-5)  # clipped to the cap, not below it
+
+
+class WarmedRegression(Regression):
+    """Regression with two warm-up epochs, which record what the loop asked of them."""
+
+    warmup_epochs = 2
+
+    def __init__(self):
+        super().__init__()
+        self.epochs_drawn, self.ended = [], 0
+
+    def train_batches(self, epoch, generator):
+        self.epochs_drawn.append(epoch)
+        return super().train_batches(epoch, generator)
+
+    def end_of_warmup(self):
+        self.ended += 1
+        return {"warm_metric": 0.25}
+
+
+def test_warmup_epochs_come_first_unvalidated_and_counts_are_in_epochs_after_them():
+    calls, values = [], iter([0.2, 0.9, 0.1])
+    model = WarmedRegression()
+
+    def evaluate_fn():
+        calls.append(len(model.epochs_drawn))  # the epoch being validated
+        return {"ndcg@10": next(values)}
+
+    result = train(model, cfg(epochs=3, patience=None), evaluate_fn=evaluate_fn)
+    assert model.epochs_drawn == [1, 2, 3, 4, 5] and calls == [3, 4, 5]  # warm-up not validated
+    assert [r["phase"] for r in result.history] == ["warmup"] * 2 + ["joint"] * 3
+    assert model.ended == 1 and result.history[1]["warm_metric"] == 0.25
+    assert "warm_metric" not in result.history[0] and "warm_metric" not in result.history[2]
+    # the best epoch is the second after the warm-up (history row 4), in the unit of `epochs`
+    assert (result.best_epoch, result.epochs_trained, result.best_metric) == (2, 3, 0.9)
+    alone = WarmedRegression()
+    assert train(alone, cfg(epochs=3), epochs=0).epochs_trained == 0  # the warm-up alone
+    assert alone.epochs_drawn == [1, 2] and alone.ended == 1
+
+
+def test_a_model_without_warmup_has_no_phase_column():
+    result = train(Regression(), cfg(epochs=2))
+    assert all("phase" not in row for row in result.history)
