@@ -1,6 +1,5 @@
 """Classical baselines learn the planted structure: all beat Random; SVD, iALS, EASE beat PopRnd."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -4,7 +4,6 @@ the config it reads, the split it may see, and the reports that name the choice.
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pandas as pd
