@@ -233,28 +233,13 @@ def test_parse_custom_integer_ids_stay_integers(tmp_path):
     assert_canonical(df, [(1, 20, 5), (2, 21, 6)])
 
 
-def test_parse_custom_iso_datetime_strings(tmp_path):
-    rows = [
-        ("v1", "p10", "2020-01-01T00:00:00"),
-        ("v1", "p11", "2020-01-01T00:01:00"),
-        ("v2", "p10", "2021-06-15T12:30:45"),
-    ]
-    path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
-    df = parse_custom(path, COLUMNS)
-    assert_canonical(df, [
-        ("v1", "p10", 1_577_836_800),
-        ("v1", "p11", 1_577_836_860),
-        ("v2", "p10", 1_623_760_245),
-    ])
-
-
-def test_parse_custom_iso_datetime_with_offsets(tmp_path):
-    """'Z' and '+01:00' are honoured (converted to UTC), not turned into dropped rows."""
-    rows = [
-        ("v1", "p10", "2020-01-01T00:00:00Z"),
-        ("v1", "p11", "2020-01-01T01:01:00+01:00"),
-        ("v2", "p10", "2021-06-15T10:30:45-02:00"),
-    ]
+@pytest.mark.parametrize("times", [
+    ("2020-01-01T00:00:00", "2020-01-01T00:01:00", "2021-06-15T12:30:45"),
+    # 'Z' and '+01:00' are honoured (converted to UTC), not turned into dropped rows
+    ("2020-01-01T00:00:00Z", "2020-01-01T01:01:00+01:00", "2021-06-15T10:30:45-02:00"),
+], ids=["naive", "offsets"])
+def test_parse_custom_iso_datetime_strings(tmp_path, times):
+    rows = list(zip(["v1", "v1", "v2"], ["p10", "p11", "p10"], times))
     path = write_delimited(tmp_path / "log.csv", ["visitor_id", "product", "event_time"], rows, ",")
     assert_canonical(parse_custom(path, COLUMNS), [
         ("v1", "p10", 1_577_836_800),
