@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from pathlib import Path
 
 import pytest
+import yaml
 
 from baselines.params import LightGCNParams, SASRecParams, SVDParams
 from create_model.params import CREATEParams
+from recbench.canonical import canonical
 from recbench.errors import ConfigError
 from recbench.params import GraphParams, ParamsError, TrainConfig, make_params
+from recbench.protocol import config as cfg
 from recbench.registry import declarations
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def refusal(params_cls, params, label="") -> str:
@@ -167,3 +173,32 @@ def test_create_builds_its_backbones_once_and_again_when_changed(monkeypatch):
     assert p.backbone_params()[1].n_layers == 1 and len(built) == 4
     assert "_backbones" not in dataclasses.asdict(p)
 
+
+def test_the_config_check_builds_each_mapping_once(monkeypatch):
+    """Planning builds a model's Params once per distinct mapping, by make_params, as the job
+    will: a study point equal to its base, asked for again by the rules, builds nothing more."""
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    builds = []
+
+    def counted(params_cls, params, label=""):
+        builds.append((params_cls, repr(canonical(params))))
+        return make_params(params_cls, params, label)
+
+    monkeypatch.setattr(cfg, "_BUILT", {})
+    monkeypatch.setattr(cfg, "make_params", counted)
+    cfg.check(config)
+    n = len(builds)
+    assert n and len(set(builds)) == n, "a mapping was built twice"
+    for name in config["studies"]:
+        for dataset in config["studies"][name]["datasets"]:
+            cfg.study_points(config, name, dataset)
+    assert len(builds) == n
+
+
+def test_the_config_check_says_where_a_refused_mapping_came_from():
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    config["models"]["SASRec"]["search"]["dropout"] = {"low": 0.1, "high": 1.0}
+    with pytest.raises(ConfigError, match=r"^models\.SASRec\.dropout must lie in \[0, 1\), got "
+                                          r"1\.0 \(float\)\. .* \(1\.0 is an end of "
+                                          r"models\.SASRec\.search\.dropout: narrow the search\)$"):
+        cfg.check(config)
