@@ -109,13 +109,11 @@ def _where(params_cls: type) -> str:
     return f"models.{name}" if name else params_cls.__qualname__
 
 
-def params_dataclass(cls=None, /):
+def params_dataclass(cls: type) -> type:
     """Class decorator: ``cls`` as a pydantic dataclass validated by ``PARAMS_CONFIG`` whose
     construction and assignments raise ``ParamsError`` rather than pydantic's
     ``ValidationError``. ``dataclasses.fields``, ``asdict`` and ``replace`` work on it as on any
     dataclass (``replace`` validates the new values)."""
-    if cls is None:
-        return params_dataclass
     cls = pydantic.dataclasses.dataclass(cls, config=PARAMS_CONFIG)
     init, validated_setattr = cls.__init__, cls.__setattr__
 
