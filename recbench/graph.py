@@ -21,7 +21,7 @@ import torch
 
 from recbench.data.dataset import Interactions
 from recbench.errors import ConfigError
-from recbench.params import check_graph_size
+from recbench.params import GraphSize, make_params
 
 
 def graph_edges(train: Interactions, last_n: int | None = None,
@@ -31,7 +31,8 @@ def graph_edges(train: Interactions, last_n: int | None = None,
     With neither set, every training interaction is an edge. A fraction keeps ceil(f * n) of a
     user's n interactions, so every user keeps at least one.
     """
-    check_graph_size(last_n, last_fraction, "graph")
+    make_params(GraphSize, {"graph_last_n": last_n, "graph_last_fraction": last_fraction},
+                where="graph")
     users, items = train.users, train.items
     if last_n is None and last_fraction is None:
         return users, items

@@ -2,7 +2,9 @@
 
 A model is a class with two methods: ``fit`` on a training log (an ``Interactions``, plus the
 validation ``EvalSet`` for models that stop early) and ``score`` a ``HistoryBatch`` against the
-whole catalog. Its hyperparameters are a dataclass ``Params`` next to it, with defaults.
+whole catalog. Its hyperparameters are a dataclass ``Params`` next to it, with defaults, which
+``build_model`` validates (``recbench.params.make_params``: pydantic, by its annotations; a
+``recbench.params.params_dataclass`` adds ranges and rules).
 ``@register("Name")`` makes it available to configs (``recbench.registry``); modules in
 ``baselines/`` and ``create_model/`` are found automatically, so a new baseline is one new module
 there plus one config entry, and no rule changes.

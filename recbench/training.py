@@ -29,9 +29,9 @@ model starts from its family's base instead (``recbench.sequential``, ``recbench
 
     @register("MyModel")
     class MyModel(NeuralRecommender):
-        @dataclass
+        @params_dataclass               # recbench.params: validated by pydantic
         class Params(TrainConfig):      # epochs, batch_size, lr, ... plus the model's own
-            dim: int = 64
+            dim: Count = 64
 
         def build(self, train):         # create the layers and the training data
             ...
@@ -199,7 +199,6 @@ def _train(
     on SIGTERM, and resume from it; ``identity`` (JSON-able: the model's parameters, a digest of
     its data) joins the config, seed and device in deciding that a checkpoint is this run's.
     """
-    config.validate()
     name = name or type(module).__name__
     device = torch.device(device)
     if not isinstance(module, Trainable):

@@ -2,8 +2,10 @@
 
 ``validate`` types ``--config`` values by ``config/schema.yaml``, checks types and ranges against
 it and fills its defaults when the workflow loads; ``check`` adds what a schema cannot: every
-model name is registered, every parameter is known to its model, every dataset source exists.
-Each failure names the config key and the fix, in a few lines. ``run_name`` tells the default run
+model name is registered, every model's parameters are valid by its Params (built by
+``recbench.params.make_params``, as the job will build them; each distinct mapping once,
+``built_params``), every dataset source exists. Each failure names the config key and the fix,
+in a few lines. ``run_name`` tells the default run
 (whose reports are the committed ones under results/) from any other.
 """
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from recbench.canonical import canonical
 from recbench.protocol import reading_selection, studies, tuning
 from recbench.data.sources import source_of
 from recbench.data.split import make_split
@@ -34,6 +37,8 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 RESERVED_NAMES = ("runs", "figures")
 #: errors listed by a failed validation, at most
 SHOWN_ERRORS = 3
+#: the Params planning has built: (Params class, the mapping's text) -> Params (``built_params``)
+_BUILT: dict[tuple[type, str], object] = {}
 
 
 def _has_type(value, types: list[str]) -> bool:
@@ -265,6 +270,25 @@ def model_uses_gpu(config: dict, model: str) -> bool:
     return uses_gpu(params_class(_entry(config, base).get("class", base)))
 
 
+def built_params(cls_name: str, params: dict, label: str, note: str = ""):
+    """The Params of the model class ``cls_name`` from the mapping ``params``, by
+    ``make_params`` (as the job that fits it will build them), once per distinct mapping in
+    this process: planning meets one mapping many times (a study point equal to its base, the
+    rules' input functions asking for a study's points). A refusal names ``models.<label>``
+    and, in parentheses, ``note`` (where the mapping came from). The Params returned are
+    shared: read them, never change them."""
+    params_cls = params_class(cls_name)
+    key = (params_cls, repr(canonical(params)))
+    if key not in _BUILT:
+        try:
+            _BUILT[key] = make_params(params_cls, params, label)
+        except ConfigError as exc:
+            if not note:
+                raise
+            raise ConfigError(f"{exc} ({note})") from exc
+    return _BUILT[key]
+
+
 def check(config: dict) -> None:
     """Fail at workflow start, before any job, on a config a schema cannot catch."""
     if not config.get("datasets"):
@@ -297,24 +321,21 @@ def check(config: dict) -> None:
             )
         for model in model_names(config, name):
             cls_name, params = model_spec(config, name, model)
-            try:
-                make_params(params_class(cls_name), params, model)
-            except ConfigError as exc:
-                if model not in (spec.get("model_params") or {}):
-                    raise
-                raise ConfigError(f"{exc} (with datasets.{name}.model_params.{model})") from exc
+            built_params(cls_name, params, model,
+                         f"with datasets.{name}.model_params.{model}"
+                         if model in (spec.get("model_params") or {}) else "")
             space = tuning.distributions(model_search(config, model), f"models.{model}.search")
             defaults = tuning.defaults_in_space(params, space, f"models.{model}.search")
             for key, value in defaults.items():  # every value of the space must be usable too
                 for probe in _probes(space[key]):
-                    make_params(params_class(cls_name),
-                                studies.apply_overrides(params, {key: probe}),
-                                f"{model} (search {key}={probe!r})")
+                    built_params(cls_name, studies.apply_overrides(params, {key: probe}), model,
+                                 f"{probe!r} is an end of models.{model}.search.{key}: "
+                                 "narrow the search")
             # every reading candidate is a usable starting point of the same search
-            for name, over in (reading_selection.selection(config, model) or {}).items():
-                where = f"models.{model}.readings.candidates.{name}"
+            for candidate_name, over in (reading_selection.selection(config, model) or {}).items():
+                where = f"models.{model}.readings.candidates.{candidate_name}"
                 candidate = studies.apply_overrides(params, over, where)
-                make_params(params_class(cls_name), candidate, where)
+                built_params(cls_name, candidate, model, f"with {where}")
                 tuning.defaults_in_space(candidate, space, where)
     check_table3(config)
     Rules.from_config(config.get("reproduction"))
@@ -336,7 +357,9 @@ def check(config: dict) -> None:
                 raise ConfigError(f"studies.{name}.datasets: {dataset!r} is not in `datasets:`.")
             for point in study_points(config, name, dataset):
                 cls_name, params = model_spec(config, dataset, point.label)
-                make_params(params_class(cls_name), params, f"studies.{name}: {point.label}")
+                built_params(cls_name, params, studies.parse_label(point.label)[0],
+                             f"the point {point.label} of studies.{name} on {dataset}: "
+                             "fix its grid or set")
 
 
 def table3(config: dict) -> dict:
@@ -363,10 +386,10 @@ def check_table3(config: dict) -> None:
 
 def study_points(config: dict, name: str, dataset: str) -> list[studies.Point]:
     """The points (model labels) of an ablation study on a dataset."""
-    cls_name, params = model_spec(config, dataset, studies.study(config, name)["base"])
-    # the base's full parameters, defaults included, so a point equal to the base shares its jobs
-    resolved = {**dataclasses.asdict(make_params(params_class(cls_name), params)), **params}
     base = studies.study(config, name)["base"]
+    cls_name, params = model_spec(config, dataset, base)
+    # the base's full parameters, defaults included, so a point equal to the base shares its jobs
+    resolved = {**dataclasses.asdict(built_params(cls_name, params, base)), **params}
     # a key the base tunes, or one its reading selection may set, stays in a point's label even
     # where it equals the config's value: the base's tuned (chosen) value may differ
     kept = set(model_search(config, base)) | reading_selection.candidate_keys(config, base)

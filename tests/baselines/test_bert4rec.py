@@ -123,9 +123,9 @@ def test_sce_covering_everything_equals_full_ce():
 
 
 def test_bad_parameters_are_named():
-    with pytest.raises(ConfigError, match="mask_prob must lie in"):
+    with pytest.raises(ConfigError, match=r"^models\.BERT4Rec\.mask_prob must lie in \(0, 1\], got 0\.0"):
         build_model("BERT4Rec", {"mask_prob": 0.0})
-    with pytest.raises(ConfigError, match="max_len >= 2"):
+    with pytest.raises(ConfigError, match=r"^models\.BERT4Rec\.max_len must be >= 2, got 1"):
         build_model("BERT4Rec", {"max_len": 1})
 
 

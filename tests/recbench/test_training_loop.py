@@ -135,9 +135,9 @@ def test_amp_is_ignored_on_cpu_and_clipping_runs():
 
 
 def test_bad_settings_and_modules_are_named():
-    with pytest.raises(ConfigError, match="lr=0"):
+    with pytest.raises(ConfigError, match=r"^TrainConfig\.lr must be > 0, got 0 \(int\)"):
         train(Regression(), cfg(lr=0))
-    with pytest.raises(ConfigError, match="patience=0"):
+    with pytest.raises(ConfigError, match=r"^TrainConfig\.patience must be >= 1 or null, got 0 "):
         train(Regression(), cfg(patience=0))
     with pytest.raises(TypeError, match="Linear does not implement recbench.training.Trainable"):
         train(nn.Linear(2, 2), cfg())
