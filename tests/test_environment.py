@@ -50,7 +50,25 @@ def test_environment_yml_has_the_versions_of_requirements_txt():
     # conda-forge's CUDA build of the same torch minor version
     assert specs.pop("pytorch") == minor and specs.pop("pytorch-gpu") == minor
     expected = {CONDA_NAMES.get(name, name): str(v) for name, v in versions.items()}
-    assert specs == expected
+    assert specs == {**expected, **cluster_pins()}
+
+
+def cluster_pins() -> dict[str, str]:
+    """pyproject.toml's `cluster` extra: name -> version, of the packages it pins (==)."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["cluster"]
+    reqs = [Requirement(r) for r in extra]
+    return {canonicalize_name(r.name): next(iter(r.specifier)).version for r in reqs
+            if len(r.specifier) == 1 and next(iter(r.specifier)).operator == "=="}
+
+
+def test_the_slurm_plugin_is_pinned_alike_in_the_test_and_cluster_extras():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    test = {canonicalize_name(Requirement(r).name): str(Requirement(r).specifier)
+            for r in extras["test"]}
+    pin = cluster_pins()["snakemake-executor-plugin-slurm"]  # KeyError: not pinned
+    assert test["snakemake-executor-plugin-slurm"] == f"=={pin}"
 
 
 def test_pyproject_names_the_same_libraries_and_admits_the_pins():
