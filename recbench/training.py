@@ -186,6 +186,7 @@ def _train(
     checkpoints: Checkpoints | None = None,
     identity: dict | None = None,
     epochs: int | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train ``module`` (see ``Trainable``) with AdamW; return what happened.
 
@@ -198,6 +199,8 @@ def _train(
     ``checkpoints`` (``recbench.checkpoints``): save the run's state there every few epochs and
     on SIGTERM, and resume from it; ``identity`` (JSON-able: the model's parameters, a digest of
     its data) joins the config, seed and device in deciding that a checkpoint is this run's.
+    ``on_epoch(row)`` is called with each history row once it is written (a resumed run's
+    restored rows first): a tracker follows the curves with it (``recbench.tracking``).
     """
     name = name or type(module).__name__
     device = torch.device(device)
@@ -235,6 +238,9 @@ def _train(
             log.info("%s: resuming from %s after %s", name, checkpoints.path, state.where)
             if history_path is not None:
                 write_csv(history_frame(state.history), history_path)
+    on_epoch = on_epoch or (lambda row: None)
+    for row in state.history:
+        on_epoch(row)
 
     with SigtermFlag(enabled=checkpoints is not None) as sigterm:
         while state.epoch < last and not state.stopping.stopped:
@@ -262,6 +268,7 @@ def _train(
                                        name, started))
             if history_path is not None:
                 write_csv(history_frame(state.history), history_path)
+            on_epoch(state.history[-1])
             if checkpoints is not None and checkpoints.due(epoch):
                 state.save(checkpoints, identity)
         if state.stopping.stopped:
@@ -364,6 +371,8 @@ class NeuralRecommender(Recommender, TrainableModule):
         self.train_result: TrainResult | None = None
         #: where ``fit`` checkpoints and resumes (``recbench.checkpoints``); None: it does not
         self.checkpoints: Checkpoints | None = None
+        #: called with each epoch's history row (``train``'s ``on_epoch``); None: nothing
+        self.on_epoch: Callable[[dict], None] | None = None
 
     def build(self, train: Interactions) -> None:
         raise NotImplementedError
@@ -407,10 +416,10 @@ class NeuralRecommender(Recommender, TrainableModule):
 
 def train_model(model: NeuralRecommender, valid: EvalSet | None = None,
                 identity: dict | None = None) -> TrainResult:
-    """``train`` with a NeuralRecommender's own config, seed, device, workdir, checkpoints and
-    the evaluation protocol early stopping selects on (``eval_filter_seen``, given at
-    construction)."""
+    """``train`` with a NeuralRecommender's own config, seed, device, workdir, checkpoints,
+    ``on_epoch`` and the evaluation protocol early stopping selects on (``eval_filter_seen``,
+    given at construction)."""
     return train(model, model.params.train_config(), valid=valid, seed=model.seed,
                  device=model.device, workdir=model.workdir, name=model.registry_name,
                  filter_seen=model.eval_filter_seen, checkpoints=model.checkpoints,
-                 identity=identity)
+                 identity=identity, on_epoch=model.on_epoch)

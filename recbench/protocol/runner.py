@@ -16,11 +16,13 @@ folder is removed once the job's outputs are written).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,10 @@ from recbench.errors import ConfigError
 from recbench.evaluation import KS, evaluate, metric_names
 from recbench.io import write_json, write_parquet
 from recbench.models import build_model
+from recbench import __version__
+from recbench.protocol import studies
+from recbench.provenance import git_state
+from recbench.tracking import NULL, Run, Tracker, tracker
 from recbench.training import NeuralRecommender
 
 log = logging.getLogger(__name__)
@@ -70,7 +76,9 @@ class RunOptions:
     ``filter_seen`` is the configured evaluation protocol (``evaluation.filter_seen``), which a
     neural model's early stopping and a tuning trial select on; ``eval_batch_size`` the
     evaluator's histories per batch; ``workdir`` where the model writes its own files (a neural
-    model's history.csv); ``checkpoint_dir`` where a neural fit checkpoints and resumes from.
+    model's history.csv); ``checkpoint_dir`` where a neural fit checkpoints and resumes from;
+    ``track`` the tracked run (``recbench.tracking``) that gets the fit's parameters, its
+    per-epoch history and its metrics (the default logs nothing).
     """
 
     seed: int = 0
@@ -81,6 +89,7 @@ class RunOptions:
     eval_batch_size: int = 1024
     checkpoint_dir: str | Path | None = None
     checkpoint_every: int | None = DEFAULT_EVERY
+    track: Run = field(default_factory=Run)
 
 
 def _built(model_class: str, params: dict, options: RunOptions):
@@ -91,8 +100,12 @@ def _built(model_class: str, params: dict, options: RunOptions):
     model = build_model(model_class, params, seed=options.seed, device=options.device,
                         workdir=options.workdir, label=options.label or model_class,
                         filter_seen=options.filter_seen)
-    if options.checkpoint_dir is not None and isinstance(model, NeuralRecommender):
-        model.checkpoints = Checkpoints(Path(options.checkpoint_dir), options.checkpoint_every)
+    if isinstance(model, NeuralRecommender):
+        model.on_epoch = options.track.log_epoch
+        if options.checkpoint_dir is not None:
+            model.checkpoints = Checkpoints(Path(options.checkpoint_dir), options.checkpoint_every)
+    if dataclasses.is_dataclass(model.params):
+        options.track.log_params(dataclasses.asdict(model.params))
     return model
 
 
@@ -114,9 +127,14 @@ def fit_final(data: SplitData, model_class: str, params: dict, options: RunOptio
     model.fit_facts = {"fit_seconds": time.perf_counter() - t0, "seed": options.seed,
                        "model_class": model_class, "params": params,
                        "device": str(options.device), "device_name": device_name(options.device)}
+    options.track.log_metrics({"fit_seconds": model.fit_facts["fit_seconds"],
+                               "epochs_trained": getattr(model, "epochs_trained", None)})
+    options.track.set_tags({"device": options.device,
+                            "device_name": model.fit_facts["device_name"]})
     if model_dir is not None:
         save(model, model_dir, data, facts=model.fit_facts)
         log.info("saved %s to %s", label, model_dir)
+        options.track.set_tags({"model_dir": Path(model_dir).resolve()})
     if options.checkpoint_dir is not None:
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     return model
@@ -133,6 +151,7 @@ def evaluate_model(model, data: SplitData, outdir: str | Path, options: RunOptio
     eval_s = time.perf_counter() - t0
     log.info("%s seed=%d: %s %s (fit %.1fs, eval %.1fs)", options.label or model.registry_name,
              model.seed, metrics["protocol"], _rounded(metrics), facts["fit_seconds"], eval_s)
+    options.track.log_metrics({"test": metrics, "eval_seconds": eval_s})
     write_parquet(per_user, outdir / "per_user.parquet")
     write_json({**metrics, **facts, "eval_seconds": eval_s, "eval_device": str(options.device),
                 "test_users": len(data.test)}, outdir / "metrics.json")
@@ -173,8 +192,35 @@ def validate_params(data: SplitData, model_class: str, params: dict,
     facts = {"valid_metrics": metrics, "fit_seconds": time.perf_counter() - t0,
              "best_epoch": getattr(model, "best_epoch", None),
              "epochs_trained": getattr(model, "epochs_trained", None)}
+    options.track.log_metrics({"valid": metrics, "fit_seconds": facts["fit_seconds"],
+                               "best_epoch": facts["best_epoch"],
+                               "epochs_trained": facts["epochs_trained"]})
     log.info("%s trial: valid %s %s, best epoch %s", options.label or model_class,
              metrics["protocol"], _rounded(metrics), facts["best_epoch"])
     if options.checkpoint_dir is not None:
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     return metrics["ndcg@10"], facts
+
+
+def job_tracker(smk) -> Tracker:
+    """The tracker of a Snakemake job (``smk``: a script's ``snakemake`` object), from the
+    config's ``tracking:``, with the job's tags: the run's name, rule and wildcards (dataset,
+    model, seed), the code's commit and version, and for a study's point its study and point."""
+    settings = smk.config.get("tracking") or {}
+    if settings.get("backend", "none") == "none":
+        return NULL
+    wildcards = dict(smk.wildcards.items())
+    label = wildcards.get("model", "")
+    base, overrides = studies.parse_label(label) if label else ("", {})
+    tags = {"run": settings.get("run", "default"), "job": smk.rule,
+            "wildcards": json.dumps(wildcards, sort_keys=True), "create_bench": __version__,
+            **{k: wildcards[k] for k in ("dataset", "model", "seed") if k in wildcards}}
+    state = git_state(Path(__file__).resolve().parents[2])
+    tags.update(git_commit=state["commit"], git_dirty=state["dirty"])
+    if overrides:  # a study's point: which studies sweep these keys of this base
+        swept = {name for name, spec in (smk.config.get("studies") or {}).items()
+                 if spec.get("base") == base and set(overrides) <= set(spec.get("grid") or {})
+                 | {k for v in (spec.get("variants") or {}).values() for k in v}
+                 | set(spec.get("set") or {})}
+        tags.update(point=label, study=",".join(sorted(swept)))
+    return tracker(settings, tags)
