@@ -54,6 +54,8 @@ def manifest(
     directory, which is the workflow's working directory inside a Snakemake job).
     A missing dataset or benchmark file raises FileNotFoundError.
     """
+    # where runs are tracked (recbench.tracking) changes no result: not part of the record
+    config = {k: v for k, v in config.items() if k != "tracking"}
     return {
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git": git_state(Path.cwd() if repo is None else Path(repo)),

@@ -134,11 +134,13 @@ def load_validated(path: str | os.PathLike, schema_path: str | os.PathLike) -> d
 
 def run_name(config: dict, default: dict, configfiles, default_file) -> str | None:
     """None for the default run: ``config`` equals ``default`` (config/config.yaml, as
-    ``load_validated`` reads it); its reports are the committed ones under results/. Any other
+    ``load_validated`` reads it), ``tracking`` aside (where runs are logged changes no result);
+    its reports are the committed ones under results/. Any other
     run is named by the config's ``run:``, else the stem of its last config file other than the
     default one (``paper`` for config/paper.yaml), else ``custom`` (the default config changed by
     ``--config``); its reports go to results/runs/<name>/."""
-    if config == default:
+    untracked = {k: v for k, v in config.items() if k != "tracking"}
+    if untracked == {k: v for k, v in default.items() if k != "tracking"}:
         return None
     default_file = Path(default_file).resolve()
     files = [Path(f) for f in configfiles or [] if Path(f).resolve() != default_file]

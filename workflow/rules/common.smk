@@ -46,6 +46,9 @@ RUN = cfg.run_name(
     DEFAULT_CONFIG,
 )
 REPORTS = "results" if RUN is None else f"results/runs/{RUN}"
+# the run's name as jobs see it, a tracked run's tag (recbench/tracking.py; `tracking:` changes no
+# result, so no job depends on it); every job parses this file again, so it holds on a cluster too
+config["tracking"] = {**config.get("tracking", {}), "run": RUN or "default"}
 if RUN is not None:
     logger.info(f"Reports of this run ({RUN!r}, not the default config): {REPORTS}/")
 
