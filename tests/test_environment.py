@@ -50,13 +50,14 @@ def test_environment_yml_has_the_versions_of_requirements_txt():
     # conda-forge's CUDA build of the same torch minor version
     assert specs.pop("pytorch") == minor and specs.pop("pytorch-gpu") == minor
     expected = {CONDA_NAMES.get(name, name): str(v) for name, v in versions.items()}
-    assert specs == {**expected, **cluster_pins()}
+    assert specs == {**expected, **cluster_pins(), **cluster_pins("tracking")}
 
 
-def cluster_pins() -> dict[str, str]:
-    """pyproject.toml's `cluster` extra: name -> version, of the packages it pins (==)."""
+def cluster_pins(extra: str = "cluster") -> dict[str, str]:
+    """pyproject.toml's ``extra`` (the `cluster` one, or `tracking`): name -> version, of the
+    packages it pins (==)."""
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]["cluster"]
+        "optional-dependencies"][extra]
     reqs = [Requirement(r) for r in extra]
     return {canonicalize_name(r.name): next(iter(r.specifier)).version for r in reqs
             if len(r.specifier) == 1 and next(iter(r.specifier)).operator == "=="}
