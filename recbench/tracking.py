@@ -8,8 +8,8 @@ which never imports mlflow. With ``mlflow``:
 - ``uri`` is any MLflow tracking URI (a server, a database); without it runs go to the file
   store ``mlruns/`` at the checkout's root (``file:`` URIs are allowed explicitly, since MLflow 3
   keeps its file store in maintenance mode behind ``MLFLOW_ALLOW_FILE_STORE``). Each run is its
-  own folder there, so parallel jobs log side by side; two jobs creating the experiment at once
-  both end up in it.
+  own folder there, so parallel jobs log side by side; the experiment is looked up or created
+  under a file lock, so jobs starting at once all find the same one.
 - ``experiment`` (default ``create-bench``) holds every run.
 - A tuning study is a parent run, each trial a child run; a final fit is a run named like
   ``ml-1m/CREATE/seed0``, to which the evaluate job adds the test metrics of both protocols
@@ -120,8 +120,25 @@ def _numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-class _Broken(Exception):
-    pass
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """For a file store, an exclusive lock while a job looks the experiment up or creates it:
+    the file store does not keep names unique, so two jobs starting at once would each create
+    one. A server or database keeps them unique itself."""
+    if not uri.startswith("file:"):
+        yield
+        return
+    import fcntl
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+    folder = Path(url2pathname(urlparse(uri).path))
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".create-bench.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class MlflowTracker(Tracker):
@@ -155,16 +172,17 @@ class MlflowTracker(Tracker):
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
             import mlflow
-            client = mlflow.MlflowClient(self.uri)
-            found = client.get_experiment_by_name(self.experiment)
-            if found is None:
-                try:
-                    self._experiment_id = client.create_experiment(self.experiment)
-                except Exception:  # noqa: BLE001 - another job created it first
-                    self._experiment_id = client.get_experiment_by_name(
-                        self.experiment).experiment_id
-            else:
-                self._experiment_id = found.experiment_id
+            with _store_lock(self.uri):  # a new file store makes its Default experiment too
+                client = mlflow.MlflowClient(self.uri)
+                found = client.get_experiment_by_name(self.experiment)
+                if found is None:
+                    try:
+                        self._experiment_id = client.create_experiment(self.experiment)
+                    except Exception:  # noqa: BLE001 - a server's job created it first
+                        self._experiment_id = client.get_experiment_by_name(
+                            self.experiment).experiment_id
+                else:
+                    self._experiment_id = found.experiment_id
             self._client = client
         return self._client
 

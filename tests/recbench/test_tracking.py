@@ -69,3 +69,18 @@ def test_an_unreachable_server_warns_once_and_the_job_goes_on(caplog, monkeypatc
         assert t.find({}) is None
     warnings = [r for r in caplog.records if "tracking to http://127.0.0.1:9 failed" in r.message]
     assert len(warnings) == 1 and value == 2 and t.broken
+
+
+def test_jobs_starting_at_once_share_one_experiment(tmp_path):
+    """The file store does not keep experiment names unique: six processes starting on an empty
+    store at once must still find one experiment, with all six runs in it."""
+    code = ("import sys; from recbench import tracking;"
+            "t = tracking.tracker({'backend': 'mlflow', 'uri': sys.argv[1]});"
+            "exec('with t.run(sys.argv[2]): pass')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, store(tmp_path), f"job{i}"])
+             for i in range(6)]
+    assert [p.wait() for p in procs] == [0] * 6
+    found, client = runs(store(tmp_path))
+    assert sorted(found) == [f"job{i}" for i in range(6)]
+    names = [e.name for e in client.search_experiments()]
+    assert names.count(tracking.DEFAULT_EXPERIMENT) == 1, names
