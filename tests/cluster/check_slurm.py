@@ -43,8 +43,9 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "workflow"))
+sys.path[:0] = [str(ROOT / "tests" / "workflow"), str(ROOT / "tests")]  # conftest: workflow's
 from conftest import copy_worktree  # noqa: E402 - the workflow tests' copy of the working tree
+from test_pipeline import TINY  # noqa: E402 - the end-to-end test's tiny synthetic log
 
 RUN = "slurmcheck"
 TARGETS = [f"results/runs/{RUN}/table2.md", f"results/runs/{RUN}/table2.csv"]
@@ -55,9 +56,7 @@ CONFIG = {
     "device": "auto",
     "threads": 1,
     "checkpoint_every": 2,
-    "datasets": {"tiny": {"source": "synthetic",
-                          "params": {"n_users": 300, "n_items": 200, "n_communities": 4,
-                                     "seed": 5}}},
+    "datasets": TINY["datasets"],
     "tuning": {"trials": 2, "seed": 0, "startup_trials": 2},
     "significance": {"reference": "SASRec"},
     "models": {

@@ -10,14 +10,12 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline import make_copy, snakemake  # tests/workflow is on sys.path
+from test_pipeline import TINY, make_copy, snakemake  # tests/workflow is on sys.path
 
 CONFIG = {
     "seeds": [0],
     "device": "cpu",
-    "datasets": {"tiny": {"source": "synthetic",
-                          "params": {"n_users": 200, "n_items": 120, "n_communities": 4,
-                                     "seed": 5}}},
+    "datasets": TINY["datasets"],  # the end-to-end test's tiny synthetic log
     "tuning": {"trials": 2, "seed": 0, "startup_trials": 2},
     "significance": {"reference": "SASRec"},
     "models": {
