@@ -6,6 +6,6 @@ scancel --user="$(id -un)" 2>/dev/null
 pkill -x slurmd
 pkill -x slurmctld
 pkill -x munged
-for _ in $(seq 50); do pgrep -x 'slurmd|slurmctld' >/dev/null || exit 0; sleep 0.2; done
+for _ in $(seq 50); do pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || exit 0; sleep 0.2; done
 echo "slurm_down.sh: daemons still running after 10 s" >&2
 exit 1
