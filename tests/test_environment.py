@@ -96,3 +96,18 @@ def test_the_image_installs_requirements_txt_and_the_clusters_storage_plugin():
     image = yaml.safe_load((ROOT / "profiles/kubernetes/config.yaml").read_text())[
         "container-image"]
     assert image.split("/")[-1].startswith("create-bench:")
+
+
+def test_the_tracking_extras_mlflow_admits_the_pinned_stack():
+    """Full mlflow (for `mlflow ui`) installs beside requirements.txt without moving a pin: the
+    installed mlflow is the extra's, and each of its requirements admits our pinned version."""
+    from importlib.metadata import requires, version
+
+    assert version("mlflow") == cluster_pins("tracking")["mlflow"]
+    versions = pins()
+    for line in requires("mlflow"):
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        if name in versions and not req.marker:
+            assert req.specifier.contains(versions[name]), (
+                f"mlflow {version('mlflow')} needs {line}: requirements.txt pins {versions[name]}")

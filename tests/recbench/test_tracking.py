@@ -5,7 +5,7 @@ import logging
 import subprocess
 import sys
 
-import mlflow  # the tracking extra's mlflow-skinny (the test extra has it too)
+import mlflow  # the tracking extra's mlflow (the test extra has it too)
 import pytest
 
 from recbench import tracking

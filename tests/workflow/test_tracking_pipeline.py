@@ -1,10 +1,20 @@
 """`tracking: {backend: mlflow}` on a tiny pipeline, read back with MlflowClient (no mock): one
 parent run per study and a child per trial, one run per final fit with its params, its per-epoch
-curve equal to history.csv, the test metrics of metrics.json, and the job's tags."""
+curve equal to history.csv, the test metrics of metrics.json, and the job's tags; then `mlflow ui`
+on that store serves the same runs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -71,3 +81,41 @@ def test_a_tracked_run_logs_every_study_trial_and_fit(tmp_path, monkeypatch):
     assert tags["create_bench"] and "git_commit" in tags and tags["device"] == "cpu"
     assert json.loads(tags["wildcards"]) == {"dataset": "tiny", "model": "SASRec", "seed": "0"}
     assert tags["model_dir"].endswith("results/tiny/SASRec/seed0/model")
+
+    # `mlflow ui`, as docs/tracking.md runs it from the tracking extra, serves the same runs
+    with mlflow_ui(tmp_path / "mlruns") as url:
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert "<!doctype html>" in page.lower() and "static-files" in page  # the web app
+        served = mlflow.MlflowClient(url)
+        ui_experiment = served.get_experiment_by_name("tiny")
+        listed = served.search_runs([ui_experiment.experiment_id])
+        assert {r.info.run_name for r in listed} == set(runs)
+        assert [m.value for m in served.get_metric_history(fit.info.run_id, "train_loss")] == [
+            m.value for m in curve]
+
+
+@contextlib.contextmanager
+def mlflow_ui(store: Path):
+    """`mlflow ui --backend-store-uri <store>` on a free loopback port until the block ends."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", str(store), "--host",
+         "127.0.0.1", "--port", str(port)], cwd=store.parent, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, f"mlflow ui exited:\n{proc.stdout.read()}"
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2)
+                break
+            except OSError:
+                assert time.time() < deadline, "mlflow ui did not answer within 120 s"
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
