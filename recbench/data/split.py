@@ -311,11 +311,11 @@ def split_to_folder(prepared: str | Path, split_config: dict | None, folder: str
     appended; the peak is one bucket and the per-user and per-item arrays. Its files are the
     same, byte for byte, as ``index_split(GlobalTemporalSplit(...).split(log))`` saved. The
     LOOM protocol's iterative k-core is done in memory."""
-    from recbench.data.dataset import save_split
-
     prepared, folder = Path(prepared), Path(folder)
     splitter = make_split(split_config)
     if not isinstance(splitter, GlobalTemporalSplit):
+        from recbench.data.dataset import save_split  # (torch: only where it is needed)
+
         indexed = index_split(splitter.split(pl.read_parquet(prepared)))
         indexed["summary"].update(extra_summary or {})
         save_split(indexed, folder)
