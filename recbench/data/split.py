@@ -363,19 +363,28 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
     user_map = user_ids.with_row_index("user_idx")
     keys = ("train", "test", "valid")
     counts = dict.fromkeys(("users", "test_users", "unseen", "validation_users"), 0)
+    idx = [pl.col("item_idx").cast(pl.Int64).fill_null(-1).alias("item"),
+           pl.col("user_idx").cast(pl.Int64).fill_null(-1).alias("user"),
+           pl.col("timestamp").cast(pl.Int64)]
     for i, f in enumerate(files):
-        b = pl.read_parquet(f).with_row_index("_row").sort("user", "timestamp", "_row")
+        # (user, time, row order): a stable sort keeps the file's order among ties, as _row does
+        b = pl.read_parquet(f).sort("user", "timestamp", maintain_order=True)
+        counts["users"] += b["user"].n_unique()
+        # indexed once per bucket (as _indexed does each part), the raw user kept for the cut
+        b = (b.join(item_map, on="item", how="left", maintain_order="left")
+             .join(user_map, on="user", how="left", maintain_order="left"))
         train, test = splitter.cut_at(b, T)
         valid = splitter.cut_at(train, T_v)[1] if T_v is not None else None
-        counts["users"] += b["user"].n_unique()
         counts["test_users"] += test["user"].n_unique()
-        counts["unseen"] += _unseen_targets(test, item_map)
+        counts["unseen"] += test.filter(pl.col("is_target") & pl.col("item_idx").is_null()).height
         counts["validation_users"] += valid["user"].n_unique() if valid is not None else 0
         del b
         for key, df in zip(keys, (train, test, valid)):
-            df = _indexed(df, item_map, user_map)
             if df is None:
                 df = pl.DataFrame(schema=EMPTY_SPLIT)
+            else:
+                df = df.with_columns(idx).select(
+                    ["user", "item", "timestamp"] + (["is_target"] if key != "train" else []))
             (tmp / key).mkdir(exist_ok=True)
             df.write_parquet(tmp / key / f"{i:06d}.parquet")
     if counts["test_users"] == 0:
