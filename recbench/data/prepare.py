@@ -175,10 +175,15 @@ def collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
 
 def lazy_counts(lf: pl.LazyFrame, path: Path) -> dict[str, int]:
     """``dataset_counts`` of a log read lazily: the per-user and per-item sets, not the rows."""
-    row = collect(lf.select(pl.col("user").n_unique().alias("users"),
-                            pl.col("item").n_unique().alias("items"),
-                            pl.len().alias("interactions")), path).row(0, named=True)
-    return {k: int(v) for k, v in row.items()}
+    # (a streaming group-by holds one row per key; a streaming n_unique held the column: 1.6 GiB
+    # at 100M rows)
+    return {"users": distinct(lf, "user", path), "items": distinct(lf, "item", path),
+            "interactions": int(collect(lf.select(pl.len()), path).item())}
+
+
+def distinct(lf: pl.LazyFrame, column: str, path: Path) -> int:
+    """How many distinct values ``lf``'s ``column`` has, streaming, in memory per value."""
+    return int(collect(lf.group_by(column).len().select(pl.len()), path).item())
 
 
 def verify_counts(df: pl.DataFrame | dict, expected: dict | None, name: str, path: Path) -> None:
@@ -258,7 +263,9 @@ def _account(name: str, parsed: Parsed, spec: dict, path: Path, out: Path,
             rows_of = valid.with_row_index("_row") if duplicates == "drop" else valid
             for f in _bucket_files(rows_of, pl.col("user").hash(0) % n, Path(tmp), path):
                 b = pl.read_parquet(f)
-                d = count_duplicates(b.select(CANONICAL))
+                # a hash group-by: 2-3x faster than count_duplicates' sort, its memory bounded
+                # by the bucket
+                d = b.height - b.group_by(CANONICAL).len().height
                 n_duplicates += d
                 if d and duplicates == "drop":
                     dropped.append(b.filter(~pl.struct(CANONICAL).is_first_distinct())["_row"])

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recbench.data.prepare import BUCKET_ROWS, collect, streamed
+from recbench.data.prepare import BUCKET_ROWS, collect, distinct, streamed
 from recbench.errors import ConfigError, DataError
 from recbench.io import atomic_path, write_json, write_parquet
 
@@ -299,6 +299,23 @@ def linear_quantile(ts: pl.LazyFrame, n: int, q: float, path: Path) -> float:
     return float(a + diff * gamma) if gamma < 0.5 else float(b - diff * (1 - gamma))
 
 
+def _cut_sorted(log: pl.DataFrame, T: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``GlobalTemporalSplit.cut_at`` of a log sorted by (user, time, row order), in one pass
+    without group-bys: a user's first row holds its earliest time, its last row its latest
+    (and is its target); the same frames (the out-of-core tests compare the bytes)."""
+    t = pl.col("timestamp")
+    flags = log.select(
+        first=pl.col("user").ne_missing(pl.col("user").shift(1)).fill_null(True),
+        last=pl.col("user").ne_missing(pl.col("user").shift(-1)).fill_null(True))
+    group = flags["first"].cum_sum() - 1  # [rows] the user's number
+    ends = log.select(
+        lo=t.filter(flags["first"]).gather(group), hi=t.filter(flags["last"]).gather(group))
+    spanning = (ends["lo"] <= T) & (ends["hi"] > T)
+    before = log.filter(t <= T)
+    evaluation = log.with_columns(flags["last"].alias("is_target")).filter(spanning)
+    return before, evaluation
+
+
 def split_to_folder(prepared: str | Path, split_config: dict | None, folder: str | Path,
                     extra_summary: dict | None = None, *, bucket_rows: int = BUCKET_ROWS) -> dict:
     """Split the prepared log ``prepared`` as ``split_config`` says and save it in ``folder``
@@ -339,15 +356,22 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
             f"No user has at least {splitter.min_user_interactions} interactions: the log is "
             "empty after filtering. Check the dataset, or lower split.min_user_interactions."
         )
-    # whole users in user order, a bucket starting wherever the rows before it pass bucket_rows
-    per_user = per_user.with_columns(
-        ((pl.col("len").cum_sum() - pl.col("len")) // bucket_rows).alias("_b"))
-    bucket = pl.col("user").replace_strict(per_user["user"], per_user["_b"], default=None)
-    streamed(prepared, lambda: log.with_columns(bucket.alias("_b"))
-             .filter(pl.col("_b").is_not_null()).sink_parquet(
-                 pl.PartitionBy(tmp / "buckets", key="_b", include_key=False), mkdir=True))
-    files = sorted(tmp.glob("buckets/_b=*/*.parquet"),
-                   key=lambda f: (int(f.parent.name.split("=")[1]), f.name))
+    # whole users in user order, a bucket starting wherever the rows before it pass bucket_rows;
+    # bin_intervals and is_in are elementwise, so the streaming sink keeps the file's row order
+    # in each bucket (a join would not)
+    bucket = (pl.col("len").cum_sum() - pl.col("len")) // bucket_rows
+    starts = per_user.filter(bucket != bucket.shift(1).fill_null(-1))["user"]
+    kept = log.filter(pl.col("user").is_in(per_user["user"].implode()))
+    (tmp / "buckets").mkdir()
+    if len(starts) == 1:
+        streamed(prepared, lambda: kept.sink_parquet(tmp / "buckets" / "0.parquet"))
+        files = [tmp / "buckets" / "0.parquet"]
+    else:
+        streamed(prepared, lambda: kept.with_columns(
+            pl.col("user").bin_intervals(starts[1:], labels=False).alias("_b")).sink_parquet(
+                pl.PartitionBy(tmp / "buckets", key="_b", include_key=False), mkdir=True))
+        files = sorted(tmp.glob("buckets/_b=*/*.parquet"),
+                       key=lambda f: (int(f.parent.name.split("=")[1]), f.name))
     del per_user
     ts = pl.scan_parquet(files).select("timestamp")
     T = linear_quantile(ts, n, splitter.quantile, prepared)
@@ -357,8 +381,9 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
     if splitter.valid_quantile is not None:
         T_v = linear_quantile(before, n_train, splitter.valid_quantile, prepared)
     train_rows = pl.scan_parquet(files).filter(pl.col("timestamp") <= T)
-    item_ids = collect(train_rows.select(pl.col("item").unique()), prepared).sort("item")
-    user_ids = collect(train_rows.select(pl.col("user").unique()), prepared).sort("user")
+    # (a streaming group-by holds one row per key, where unique and n_unique held the column)
+    item_ids = collect(train_rows.group_by("item").len().select("item"), prepared).sort("item")
+    user_ids = collect(train_rows.group_by("user").len().select("user"), prepared).sort("user")
     item_map = item_ids.with_row_index("item_idx")
     user_map = user_ids.with_row_index("user_idx")
     keys = ("train", "test", "valid")
@@ -373,8 +398,8 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
         # indexed once per bucket (as _indexed does each part), the raw user kept for the cut
         b = (b.join(item_map, on="item", how="left", maintain_order="left")
              .join(user_map, on="user", how="left", maintain_order="left"))
-        train, test = splitter.cut_at(b, T)
-        valid = splitter.cut_at(train, T_v)[1] if T_v is not None else None
+        train, test = _cut_sorted(b, T)
+        valid = _cut_sorted(train, T_v)[1] if T_v is not None else None
         counts["test_users"] += test["user"].n_unique()
         counts["unseen"] += test.filter(pl.col("is_target") & pl.col("item_idx").is_null()).height
         counts["validation_users"] += valid["user"].n_unique() if valid is not None else 0
@@ -398,7 +423,7 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
             streamed(prepared, lambda: pl.scan_parquet(parts).sink_parquet(out))
     write_parquet(item_ids, folder / "items.parquet")
     write_parquet(user_ids, folder / "users.parquet")
-    items = collect(pl.scan_parquet(files).select(pl.col("item").n_unique()), prepared).item()
+    items = distinct(pl.scan_parquet(files), "item", prepared)
     return {
         "users": int(counts["users"]),
         "items": int(items),

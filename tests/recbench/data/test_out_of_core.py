@@ -93,7 +93,10 @@ def test_bucketed_split_writes_the_in_memory_bytes(tmp_path, monkeypatch, bucket
     histograms (``_SELECT_ROWS`` lowered so that they narrow several times)."""
     monkeypatch.setattr(split_module, "_SELECT_ROWS", 50)
     yambda, _ = oracle_prepare(write_flat(tmp_path / "likes.parquet", 4_000, seed=3))
-    for name, log in (("synthetic", generate(SyntheticConfig())), ("yambda", yambda)):
+    text = yambda.with_columns(pl.format("u{}", "user").alias("user"),
+                               pl.format("i{}", "item").alias("item"))  # ids as text
+    for name, log in (("synthetic", generate(SyntheticConfig())), ("yambda", yambda),
+                      ("text", text)):
         log.write_parquet(tmp_path / f"{name}.parquet")
         config = {"valid_quantile": valid_quantile}
         save_split(index_split(GlobalTemporalSplit(**config).split(log)), tmp_path / name / "old")
