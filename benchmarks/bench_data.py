@@ -4,8 +4,9 @@ read-sort-write of the same file.
     python benchmarks/bench_data.py [--rows 10000000]
 
 Writes a random log (power-law items) as a custom-dataset parquet, then, in a fresh process,
-times the real path: parse it as a custom dataset (``prepare``, with its memory check), save
-the prepared log, the global temporal split, indexing, and saving the split files. The bare
+times the workflow's path: parse it as a custom dataset and save the prepared log
+(``prepare_to``, with its memory check), then the global temporal split, indexed and saved
+(``split_to_folder``, out of core). The bare
 reference, in another fresh process, reads the same file with polars, sorts it by time and
 writes it back: the least any data layer does with a log. Peaks are each process's resident set
 above what it held before the work (VmHWM; ``_common.peak_rss_bytes``). Goal: at most 10 s per
@@ -46,33 +47,27 @@ def make_log(path: str, rows: int, users: int | None = None, items: int | None =
 
 
 def prepare_and_split(path: str, out: str) -> dict:
-    """The project's path on ``path``; seconds and peak bytes above the starting resident set."""
-    import polars as pl
-
-    from recbench.data.dataset import save_split
-    from recbench.data.prepare import parse_memory_bytes, prepare, uncompressed_bytes
-    from recbench.data.split import GlobalTemporalSplit, index_split
-    from recbench.io import write_parquet
+    """The workflow's prepare and split jobs on ``path`` (``prepare_to``, ``split_to_folder``);
+    seconds and peak bytes above the starting resident set."""
+    from recbench.data.prepare import parse_memory_bytes, prepare_to, uncompressed_bytes
+    from recbench.data.split import split_to_folder
 
     out = Path(out)
     spec = {"path": path, "columns": {"user": "uid", "item": "iid", "timestamp": "ts"}}
     reset_peak_rss()
     base = current_rss_bytes()
     t0 = time.perf_counter()
-    df, _ = prepare("bench", spec, path)
+    report = prepare_to("bench", spec, path, out / "prepared.parquet")
     prepare_peak = peak_rss_bytes() - base
-    write_parquet(df, out / "prepared.parquet")
-    del df
     t1 = time.perf_counter()
-    indexed = index_split(GlobalTemporalSplit().split(pl.read_parquet(out / "prepared.parquet")))
-    save_split(indexed, out / "split")
+    summary = split_to_folder(out / "prepared.parquet", {}, out / "split", {"prepare": report})
     t2 = time.perf_counter()
     return {"prepare_s": t1 - t0, "split_s": t2 - t1, "total_s": t2 - t0,
             "prepare_peak_bytes": prepare_peak, "peak_bytes": peak_rss_bytes() - base,
             "uncompressed_bytes": uncompressed_bytes(path),
             "parse_estimate_bytes": parse_memory_bytes(path),
-            "test_users": indexed["summary"]["test_users"],
-            "validation_users": indexed["summary"]["validation_users"]}
+            "test_users": summary["test_users"],
+            "validation_users": summary["validation_users"]}
 
 
 def bare_read_sort_write(path: str, out: str) -> dict:

@@ -36,6 +36,11 @@ the absolute numbers. Sections (each a module of benchmarks/ that also runs on i
    (max_len 50), a fixed number of steps of each timed and extrapolated (goal: length >= 1.6x
    faster on ML-1M's shape, >= 3x on Beauty's), and the positions the encoder computes per real
    position (goal <= 1.15).
+10. yambda (bench_yambda_scale.py): prepare + split, out of core, of Yambda-shaped flat listens
+   files of 10M, 100M and 500M rows (Zipf items), each in a fresh process: wall time, peak RSS,
+   the disk the run needs (cleaned up after), a plot, and the peak's line extrapolated to
+   Yambda-5B's 4.65B listens (goals: <= 6 GiB at 500M, <= 24 GiB extrapolated, <= 1 s per
+   million rows).
 
 Peaks are resident sets of fresh processes (VmHWM; see ``_common.peak_rss_bytes``). The report,
 its plots (PNG, ``<out stem>/``) and the raw numbers (``<out stem>/benchmarks.json``) are written
@@ -66,7 +71,7 @@ from benchmarks._common import GiB, MiB, ROOT
 from recbench.provenance import cpu_model, meminfo, usable_cores
 
 SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu", "checkpoint",
-            "batching")
+            "batching", "yambda")
 
 FULL = {
     "eval": {"catalogs": (4_000, 20_000, 50_000, 100_000, 200_000), "repeats": 3,
@@ -78,6 +83,7 @@ FULL = {
     "pipeline": {"tiny": False},
     "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 3, "rounds": 5},
     "batching": {"scale": 1, "steps": 6},
+    "yambda": {"rows": (10_000_000, 100_000_000, 500_000_000)},
 }
 TINY = {
     "eval": {"catalogs": (4_000, 20_000), "repeats": 1, "scores": 10**6, "min_users": 256,
@@ -89,6 +95,7 @@ TINY = {
     "pipeline": {"tiny": True},
     "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 1, "rounds": 1},
     "batching": {"scale": 100, "steps": 1},
+    "yambda": {"rows": (200_000, 1_000_000)},
 }
 
 EVAL_GOAL, STEP_GOAL, SCE_GOAL, SCE_GOAL_FROM = 0.5, 1.2, 0.1, 100_000
@@ -220,6 +227,12 @@ def run_batching(cfg: dict) -> list[dict]:
     return bench_batching.sweep(steps=cfg["steps"], scale=cfg["scale"], log=log)
 
 
+def run_yambda(cfg: dict) -> dict:
+    from benchmarks import bench_yambda_scale
+
+    return bench_yambda_scale.measure(cfg["rows"], log=log)
+
+
 def _guard(fn):
     try:
         return fn()
@@ -242,6 +255,7 @@ def measure(conf: dict, sections, default_run: bool, on_section=None) -> dict:
         "gpu": lambda: run_gpu(conf),
         "checkpoint": lambda: run_checkpoint(conf["checkpoint"]),
         "batching": lambda: run_batching(conf["batching"]),
+        "yambda": lambda: run_yambda(conf["yambda"]),
     }
     todo = [n for n in SECTIONS if n in sections and (n != "default" or default_run)]
     for i, name in enumerate(todo):
@@ -702,6 +716,58 @@ def _batching(sec: list, plots: Path):
     return lines, summary
 
 
+def _yambda(sec: dict, plots: Path):
+    from benchmarks import bench_yambda_scale as b
+
+    pts = sec["points"]
+    ok = [p for p in pts if "error" not in p]
+    if ok:
+        b.plot(sec, plots / "yambda_scale.png")
+    body = ["Yambda-shaped flat listens files (uid, timestamp, item_id, is_organic, "
+            "played_ratio_pct; users and items in the 500M release's proportions, Zipf item "
+            "popularity, rows in random order) prepared (`prepare_to`: streamed, duplicates "
+            "counted in user buckets) and split (`split_to_folder`: the global temporal split in "
+            "buckets of whole users, exact quantiles by histograms) in a fresh process each, "
+            "every listen counting (`min_played_ratio: null`, the most work). Peak: the whole "
+            "process's resident set. Disk: the work folder (raw file, prepared log, buckets, "
+            "split) at its largest, sampled every second; deleted after each size.", ""]
+    body += table(["rows", "users", "items", "raw file (GiB)", "prepare (s)", "split (s)",
+                   "s per M rows", "peak RSS (GiB)", "disk (GiB)", "cleaned up"], [
+        [f"{p['rows']:,}", f"{p['users']:,}", f"{p['items']:,}", _gib(p["file_bytes"]),
+         *(["failed: " + p["error"], "—", "—", "—", "—", "—"] if "error" in p else
+           [f"{p['prepare_s']:.0f}", f"{p['split_s']:.0f}", f"{p['seconds_per_million']:.2f}",
+            _gib(p["peak_rss_bytes"]), _gib(p["disk_peak_bytes"]),
+            "yes" if p["cleaned_up"] else "no"])] for p in pts])
+    ext, p500 = sec.get("extrapolated_peak_bytes"), sec.get("peak_500m_bytes")
+    worst = max((p["seconds_per_million"] for p in ok), default=None)
+    if ext is not None:
+        body += ["", f"The least-squares line through the measured peaks gives "
+                 f"{_gib(ext)} GiB at {sec['extrapolated_rows']:,} rows (Yambda-5B listens): "
+                 "an extrapolation, not a measurement."]
+    if ok:
+        body += ["", f"![prepare + split at scale]({plots.name}/yambda_scale.png)"]
+    body += [""]
+    rows = [["10. yambda, seconds", f"worst {worst:.2f} s per M rows" if worst is not None
+             else "—", f"{worst:.2f}" if worst is not None else "—", "<= 1 (s per M rows)",
+             _status(worst is not None and worst <= b.SECONDS_PER_MILLION)],
+            ["10. yambda, 500M peak", f"{_gib(p500)} GiB" if p500 else "500M not measured",
+             f"{p500 / b.PEAK_GOAL_500M:.2f}" if p500 else "—", "<= 1 (6 GiB)",
+             _status(p500 <= b.PEAK_GOAL_500M) if p500 else "not run"],
+            ["10. yambda, 4.65B extrapolated", f"{_gib(ext)} GiB" if ext is not None else "—",
+             f"{ext / b.PEAK_GOAL_5B:.2f}" if ext is not None else "—", "<= 1 (24 GiB)",
+             _status(ext <= b.PEAK_GOAL_5B) if ext is not None else "not run"]]
+    return body, rows
+
+
+def _yambda_error(sec) -> str | None:
+    if _error(sec):
+        return _error(sec)
+    points = sec.get("points") or []
+    if points and all("error" in p for p in points):  # else the table shows the failed sizes
+        return f"{points[0]['rows']:,} rows: {points[0]['error']}"
+    return None if points else "no sizes measured"
+
+
 class Section(NamedTuple):
     """How the report shows one section of the results."""
 
@@ -739,6 +805,8 @@ REPORT = {
                           goal=f"<= {CHECKPOINT_GOAL}", not_run_goal=f"<= {CHECKPOINT_GOAL}"),
     "batching": Section("9. batching", "9. Length-grouped batches: a SASRec and a CREATE epoch, "
                         "`batching: length` against `random`", _batching),
+    "yambda": Section("10. yambda", "10. Beyond the paper's scale: prepare + split of "
+                      "Yambda-shaped logs, out of core", _yambda, error=_yambda_error),
 }
 
 

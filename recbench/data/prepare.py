@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import logging
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 
 import polars as pl
+from polars.exceptions import PanicException
 
 from recbench.data.sources import CANONICAL, Parsed, source_of
 from recbench.errors import ConfigError, DataError
+from recbench.io import atomic_path
 from recbench.memory import gib, require
 
 #: peak memory of parsing, per byte of uncompressed raw data: the raw bytes or the full frame,
@@ -40,21 +43,6 @@ def dataset_counts(df: pl.DataFrame) -> dict[str, int]:
         "items": int(df["item"].n_unique()),
         "interactions": int(df.height),
     }
-
-
-def verify_counts(df: pl.DataFrame, expected: dict | None, name: str, path: Path) -> None:
-    """Compare users, items and interactions with ``expected`` (Table 1 for the paper's data)."""
-    if not expected:
-        return
-    got = dataset_counts(df)
-    wrong = {k: (v, got[k]) for k, v in expected.items() if got.get(k) != v}
-    if wrong:
-        detail = ", ".join(f"{k}: expected {e:,}, got {g:,}" for k, (e, g) in wrong.items())
-        raise DataError(
-            f"{name}: {path} parses to counts that differ from the paper's Table 1 ({detail}). "
-            "The raw file is a different release or was altered: delete it and download again. "
-            f"To use it anyway, remove `expected:` from datasets.{name} in the config."
-        )
 
 
 def _parquet_in_memory_bytes(pf) -> int:
@@ -119,31 +107,38 @@ def _quoted(value) -> str:
     return "(empty)" if value is None else repr(value)
 
 
-def invalid_rows_error(name: str, parsed: Parsed, invalid: pl.Series, path: Path) -> DataError:
-    """The error of a file with unusable rows: how many, which column, the first rows, the fix."""
-    log, cols = parsed.log, parsed.columns
-    per_column = ", ".join(
-        f"{key} (column {cols[key]!r}) in {n:,}"
-        for key in CANONICAL if (n := log[key].null_count())
-    )
-    lines = []
-    for i in invalid.arg_true().head(SHOWN_ROWS).to_list():
-        bad = {k for k in CANONICAL if log[k][i] is None}
-        cells = ", ".join(f"{cols[k]}={_quoted(parsed.raw[k][i])}" + (" <-" if k in bad else "")
-                          for k in CANONICAL)
-        lines.append(f"  row {i + 1:,}: {cells}")
-    n = int(invalid.sum())
+def _invalid_message(name: str, path: Path, height: int, n: int, nulls: dict[str, int],
+                     first: list[tuple[int, dict, set]], parsed: Parsed) -> DataError:
+    """The error of a file with unusable rows: how many (``n`` of ``height``), which column
+    (``nulls``), the first rows (row index, raw values, the bad keys), the fix."""
+    cols = parsed.columns
+    per_column = ", ".join(f"{key} (column {cols[key]!r}) in {nulls[key]:,}"
+                           for key in CANONICAL if nulls[key])
+    lines = [f"  row {i + 1:,}: " + ", ".join(
+        f"{cols[k]}={_quoted(values[k])}" + (" <-" if k in bad else "") for k in CANONICAL)
+        for i, values, bad in first]
     rule = ""
-    if log["timestamp"].null_count():
+    if nulls["timestamp"]:
         rule = (f" The timestamp column is read by one rule for all its cells, the kind most "
                 f"of them have: here a valid {cols['timestamp']!r} is {parsed.timestamp_rule}.")
     return DataError(
-        f"{name}: {n:,} of {log.height:,} rows of {path} have a missing or unusable value: "
+        f"{name}: {n:,} of {height:,} rows of {path} have a missing or unusable value: "
         f"{per_column}.{rule} The first {min(n, SHOWN_ROWS)} ({parsed.rows}; <- marks the bad "
         "value):\n" + "\n".join(lines) + "\n"
         f"Fix these values in the file, or add `on_invalid: drop` to datasets.{name} in the "
         "config to drop such rows (the count is logged and kept in split_summary.json)."
     )
+
+
+def invalid_rows_error(name: str, parsed: Parsed, invalid: pl.Series, path: Path) -> DataError:
+    """``_invalid_message`` of a parsed file held in memory (``invalid``: its bad rows)."""
+    log = parsed.log
+    first = []
+    for i in invalid.arg_true().head(SHOWN_ROWS).to_list():
+        bad = {k for k in CANONICAL if log[k][i] is None}
+        first.append((i, {k: parsed.raw[k][i] for k in CANONICAL}, bad))
+    return _invalid_message(name, path, log.height, int(invalid.sum()),
+                            {k: log[k].null_count() for k in CANONICAL}, first, parsed)
 
 
 def count_duplicates(df: pl.DataFrame) -> int:
@@ -156,59 +151,185 @@ def count_duplicates(df: pl.DataFrame) -> int:
     return s.height - int(first.sum())
 
 
-def account_rows(name: str, parsed: Parsed, spec: dict, path: Path) -> tuple[pl.DataFrame, dict]:
-    """(the canonical log, its report): unusable rows refused or dropped, duplicates counted and
-    kept or dropped, as the dataset entry's ``on_invalid`` and ``duplicates`` say."""
+#: the most rows the out-of-core steps hold in memory at once (``prepare``'s duplicate count,
+#: ``split``'s per-user work): a longer log is cut into buckets of whole users, each about this
+#: long, written to disk beside the output and read back one at a time.
+BUCKET_ROWS = 10_000_000
+
+
+def streamed(path: Path, run):
+    """``run()`` (a streaming collect or sink over ``path``), a DataError naming the file if its
+    pages do not decode (a truncated or corrupt parquet, read lazily)."""
+    try:
+        return run()
+    except (ConfigError, DataError):
+        raise
+    except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt page can panic polars
+        raise DataError(f"{path}: not readable to the end ({type(exc).__name__}: {exc}). The "
+                        "file is cut short or corrupt: delete it and download again.") from exc
+
+
+def collect(lf: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    return streamed(path, lambda: lf.collect(engine="streaming"))
+
+
+def lazy_counts(lf: pl.LazyFrame, path: Path) -> dict[str, int]:
+    """``dataset_counts`` of a log read lazily: the per-user and per-item sets, not the rows."""
+    # (a streaming group-by holds one row per key; a streaming n_unique held the column: 1.6 GiB
+    # at 100M rows)
+    return {"users": distinct(lf, "user", path), "items": distinct(lf, "item", path),
+            "interactions": int(collect(lf.select(pl.len()), path).item())}
+
+
+def distinct(lf: pl.LazyFrame, column: str, path: Path) -> int:
+    """How many distinct values ``lf``'s ``column`` has, streaming, in memory per value."""
+    return int(collect(lf.group_by(column).len().select(pl.len()), path).item())
+
+
+def verify_counts(df: pl.DataFrame | dict, expected: dict | None, name: str, path: Path) -> None:
+    """Compare users, items and interactions (of a log, or its ``dataset_counts``) with
+    ``expected`` (Table 1 for the paper's data)."""
+    if not expected:
+        return
+    got = df if isinstance(df, dict) else dataset_counts(df)
+    wrong = {k: (v, got[k]) for k, v in expected.items() if got.get(k) != v}
+    if wrong:
+        detail = ", ".join(f"{k}: expected {e:,}, got {g:,}" for k, (e, g) in wrong.items())
+        raise DataError(
+            f"{name}: {path} parses to counts that differ from the paper's Table 1 ({detail}). "
+            "The raw file is a different release or was altered: delete it and download again. "
+            f"To use it anyway, remove `expected:` from datasets.{name} in the config."
+        )
+
+
+def _bucket_files(lf: pl.LazyFrame, key: pl.Expr, folder: Path, path: Path) -> list[Path]:
+    """``lf`` cut by ``key`` (a bucket number) into parquet files under ``folder``, one pass,
+    streaming; each file keeps ``lf``'s row order."""
+    streamed(path, lambda: lf.with_columns(key.alias("_b")).sink_parquet(
+        pl.PartitionBy(folder, key="_b", include_key=False), mkdir=True))
+    return sorted((f for f in folder.glob("_b=*/*.parquet")),
+                  key=lambda f: (int(f.parent.name.split("=")[1]), f.name))
+
+
+def _account(name: str, parsed: Parsed, spec: dict, path: Path, out: Path,
+             bucket_rows: int) -> dict:
+    """Write the canonical log of ``parsed`` to ``out`` (a temporary path) and return its report:
+    unusable rows refused or dropped, duplicates counted and kept or dropped, streaming; at most
+    ``bucket_rows`` rows (or the parsed frame itself) in memory."""
     on_invalid, duplicates = spec.get("on_invalid", "error"), spec.get("duplicates", "keep")
     for key, value, allowed in (("on_invalid", on_invalid, ON_INVALID),
                                 ("duplicates", duplicates, DUPLICATES)):
         if value not in allowed:
             raise ConfigError(f"datasets.{name}.{key}: {value!r}; use one of {list(allowed)}.")
-    df = parsed.log
-    invalid = df.select(pl.any_horizontal(pl.all().is_null()).alias("invalid")).to_series()
-    n_invalid = int(invalid.sum())
+    lazy = isinstance(parsed.log, pl.LazyFrame)
+    lf = parsed.log if lazy else parsed.log.lazy()
+    filtered = parsed.keep is not None
+    keep = pl.col("_keep") if filtered else pl.lit(True)
+    bad = pl.any_horizontal(pl.col(CANONICAL).is_null())
+    stats = collect(lf.select(
+        pl.len().alias("rows"), (keep.sum() if filtered else pl.len()).alias("kept"), (keep & bad).sum().alias("invalid"),
+        *((keep & pl.col(k).is_null()).sum().alias(k) for k in CANONICAL)), path).row(0, named=True)
+    rows, kept, n_invalid = stats["rows"], int(stats["kept"]), int(stats["invalid"])
     if n_invalid and on_invalid == "error":
-        raise invalid_rows_error(name, parsed, invalid, path)
+        if not lazy:
+            raise invalid_rows_error(name, parsed, parsed.log.select(bad).to_series(), path)
+        first = collect(lf.with_row_index("_i").filter(keep & bad).head(SHOWN_ROWS), path)
+        raise _invalid_message(
+            name, path, kept, n_invalid, stats,
+            [(r["_i"], r, {k for k in CANONICAL if r[k] is None}) for r in first.iter_rows(named=True)],
+            parsed)
     if n_invalid:
-        df = df.filter(~invalid)
         log.warning("%s: dropped %s of %s rows with a missing or unusable value (on_invalid: "
-                    "drop)", name, f"{n_invalid:,}", f"{parsed.log.height:,}")
-    n_duplicates = count_duplicates(df)
+                    "drop)", name, f"{n_invalid:,}", f"{kept:,}")
+    usable = kept - n_invalid
+    if usable == 0:
+        raise DataError(f"{name}: {path}: no usable (user, item, timestamp) rows after parsing.")
+    valid = lf
+    if filtered or n_invalid:
+        valid = lf.filter(keep & ~bad)
+    valid = valid.select(CANONICAL)
+    if usable <= bucket_rows:  # one bucket: the frame itself
+        whole = not (lazy or filtered or n_invalid)
+        df = parsed.log.select(CANONICAL) if whole else collect(valid, path)
+        n_duplicates = count_duplicates(df)
+        if n_duplicates and duplicates == "drop":
+            df = df.unique(keep="first", maintain_order=True)
+        df.write_parquet(out)
+        counts = dataset_counts(df)
+    else:
+        n_duplicates, dropped = 0, []
+        n = -(-usable // bucket_rows)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.buckets.", dir=out.parent) as tmp:
+            rows_of = valid.with_row_index("_row") if duplicates == "drop" else valid
+            for f in _bucket_files(rows_of, pl.col("user").hash(0) % n, Path(tmp), path):
+                b = pl.read_parquet(f)
+                # a hash group-by: 2-3x faster than count_duplicates' sort, its memory bounded
+                # by the bucket
+                d = b.height - b.group_by(CANONICAL).len().height
+                n_duplicates += d
+                if d and duplicates == "drop":
+                    dropped.append(b.filter(~pl.struct(CANONICAL).is_first_distinct())["_row"])
+                del b
+        if dropped:
+            drop = pl.concat(dropped)
+            valid = (valid.with_row_index("_row").filter(~pl.col("_row").is_in(drop.implode()))
+                     .drop("_row"))
+        streamed(path, lambda: valid.sink_parquet(out))
+        counts = lazy_counts(pl.scan_parquet(out), out)
     if n_duplicates:
         log.warning("%s: %s rows repeat an earlier row's (user, item, timestamp): %s "
                     "(duplicates: %s)", name, f"{n_duplicates:,}",
                     "dropped" if duplicates == "drop" else "kept", duplicates)
-        if duplicates == "drop":
-            df = df.unique(keep="first", maintain_order=True)
-    if df.height == 0:
-        raise DataError(f"{name}: {path}: no usable (user, item, timestamp) rows after parsing.")
     report = {
-        "rows": parsed.log.height,
+        "rows": kept,
         "invalid_rows": n_invalid,
         "on_invalid": on_invalid,
         "dropped_invalid": n_invalid,
         "duplicate_rows": n_duplicates,
         "duplicates": duplicates,
         "dropped_duplicates": n_duplicates if duplicates == "drop" else 0,
-        "interactions": df.height,
+        "interactions": counts["interactions"],
     }
-    return df, report
+    if filtered:  # the file's rows, and those its event filter left out
+        report.update(file_rows=rows, event_filter=parsed.keep_rule, filtered_out=rows - kept)
+    return {"report": report, "counts": counts}
 
 
-def prepare(name: str, spec: dict, raw_path: str | Path) -> tuple[pl.DataFrame, dict]:
-    """Parse one dataset's raw file into the canonical log and verify it: (the log, its report of
-    rows read, invalid, dropped and duplicate, see ``account_rows``).
+def prepare_to(name: str, spec: dict, raw_path: str | Path, out_path: str | Path, *,
+               bucket_rows: int = BUCKET_ROWS) -> dict:
+    """Parse one dataset's raw file into the canonical parquet ``out_path`` (written atomically,
+    once its counts are verified) and return its report of rows read, invalid, dropped and
+    duplicate (see ``_account``).
 
-    A file whose parsing would not fit in the memory available is refused before it is read
-    (``ResourceError`` with the GiB it needs)."""
+    A source read lazily (Yambda: ``Source.scan``) is streamed: its peak memory is the per-user
+    and per-item sets and at most ``bucket_rows`` rows, whatever the file's length. Another
+    source's file is parsed in memory, and refused before it is read where its parsing would
+    not fit (``ResourceError`` with the GiB it needs)."""
     raw_path = Path(raw_path)
     if not raw_path.exists():
         raise DataError(f"{name}: raw file {raw_path} is missing. Run the download rule first.")
-    require(parse_memory_bytes(raw_path),
-            f"{name}: parsing {raw_path.name} ({gib(uncompressed_bytes(raw_path))} uncompressed)",
-            "Use a machine with more memory, or a smaller log (e.g. a smaller Yambda "
-            "size_variant, or the file cut into a smaller one)")
-    df, report = account_rows(name, source_of(name, spec).parse(raw_path, spec), spec, raw_path)
-    verify_counts(df, spec.get("expected"), name, raw_path)
-    log.info("%s: %s; %s", name, dataset_counts(df), report)
-    return df, report
+    source = source_of(name, spec)
+    if source.scan is not None:
+        parsed = source.scan(raw_path, spec)
+    else:
+        require(parse_memory_bytes(raw_path),
+                f"{name}: parsing {raw_path.name} ({gib(uncompressed_bytes(raw_path))} "
+                "uncompressed)", "Use a machine with more memory, or a smaller log (the file "
+                "cut into a smaller one)")
+        parsed = source.parse(raw_path, spec)
+    with atomic_path(out_path) as tmp:
+        done = _account(name, parsed, spec, raw_path, tmp, bucket_rows)
+        report, counts = done["report"], done["counts"]
+        verify_counts(counts, spec.get("expected"), name, raw_path)
+        if source.check is not None:
+            source.check(name, spec, report.get("file_rows", report["rows"]), counts, raw_path)
+    log.info("%s: %s; %s", name, counts, report)
+    return report
+
+
+def prepare(name: str, spec: dict, raw_path: str | Path) -> tuple[pl.DataFrame, dict]:
+    """``prepare_to``, read back: (the canonical log, its report)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "prepared.parquet"
+        report = prepare_to(name, spec, raw_path, out)
+        return pl.read_parquet(out), report

@@ -12,8 +12,10 @@ Sources:
 - ``movielens-1m``: the GroupLens zip, ``ml-1m/ratings.dat`` (``UserID::MovieID::Rating::Timestamp``).
 - ``amazon-2014``: McAuley's 2014 5-core review files, JSON lines with reviewerID, asin, overall,
   unixReviewTime (gzip).
-- ``yambda``: Yandex's Yambda ``flat/<size>/<event>.parquet`` with uid, item_id, timestamp,
-  is_organic.
+- ``yambda``: Yandex's Yambda ``flat/<size>/<event>.parquet`` (uid, item_id, timestamp,
+  is_organic; listens and multi_event also played_ratio_pct, multi_event event_type), any release
+  (``size_variant``: 50m, 500m, 5b) and event file; read lazily (``scan_yambda``), so ``prepare``
+  streams it instead of loading it.
 - ``synthetic``: the embedded generator (no download).
 - ``custom``: a local csv/tsv/parquet file with a column mapping.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 import polars as pl
+import pyarrow.parquet as pq
 from polars.exceptions import PanicException
 
 from recbench.errors import ConfigError, DataError
@@ -39,7 +42,8 @@ CANONICAL = ("user", "item", "timestamp")
 RAW_KEYS = ("source", "url", "md5", "size", "category", "size_variant", "event", "revision",
             "params", "path")
 #: ... and how it is parsed into the canonical log
-PARSE_KEYS = ("source", "path", "columns", "on_invalid", "duplicates", "expected")
+PARSE_KEYS = ("source", "path", "columns", "on_invalid", "duplicates", "expected",
+              "min_played_ratio", "event_types", "check_release")
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,16 @@ class Parsed:
     ``timestamp_rule``: what a valid timestamp of this file is; ``rows``: how rows are numbered.
     """
 
-    log: pl.DataFrame
-    raw: pl.DataFrame
+    log: pl.DataFrame | pl.LazyFrame
+    raw: pl.DataFrame | None
     columns: dict[str, str]
     timestamp_rule: str
     rows: str = "rows numbered from 1 at the first data row"
+    #: a lazy source (``log`` a LazyFrame, ``raw`` None: its values are the canonical ones): the
+    #: rows of the file, and an expression of the rows its event filter keeps (None: all)
+    file_rows: int | None = None
+    keep: pl.Expr | None = None
+    keep_rule: str | None = None
 
 
 def _require_columns(df: pl.DataFrame, needed: list[str], path: Path) -> None:
@@ -236,13 +245,136 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         raise DataError(f"{path}: not a readable parquet file ({exc}). Delete it and download again.") from exc
 
 
+#: the events of Yambda's multi_event file that ``event: multi_event`` keeps by default: the
+#: positive feedback a next-item recommender learns from. A listen counts as in the listens file
+#: (``min_played_ratio``); dislike, unlike and undislike are negative or corrective feedback, not
+#: a consumed item, and are left out (``event_types:`` chooses others).
+YAMBDA_POSITIVE_EVENTS = ("listen", "like")
+#: the official convention (Yambda's baselines): a listen counts at >= 50 % of the track played
+YAMBDA_MIN_PLAYED_RATIO = 50
+#: rows of each released flat file and the release's users and items, as the Yambda dataset card
+#: and paper (Ploshkin et al., 2025, Table 1) state them: (value, tolerance). Exact where they
+#: are given exactly (50M: 10,000 users, 934,057 items, 881,456 likes; the likes are also the
+#: CREATE paper's Table 1), else rounded as published ("46.5M"), checked within half a unit of
+#: the last digit given. Users and items are of the whole release (every event): an event file
+#: holds at most that many.
+YAMBDA_RELEASES = {
+    "50m": {"users": (10_000, 0), "items": (934_057, 0), "likes": (881_456, 0),
+            "listens": (46_500_000, 50_000)},
+    "500m": {"users": (100_000, 0), "items": (3_000_000, 50_000), "likes": (9_030_000, 5_000),
+             "listens": (466_500_000, 50_000)},
+    "5b": {"users": (1_000_000, 0), "items": (9_390_000, 5_000), "likes": (89_300_000, 50_000),
+           "listens": (4_650_000_000, 5_000_000)},
+}
+YAMBDA_EVENT_TYPES = ("listen", "like", "dislike", "unlike", "undislike")
+
+
+def _parquet_footer(path: Path) -> tuple[dict[str, pl.DataType], int]:
+    """The file's columns and rows from its footer, read without its data: a file cut short (an
+    interrupted download) has no footer and is refused here, by name."""
+    try:
+        return dict(pl.read_parquet_schema(path)), pq.ParquetFile(path).metadata.num_rows
+    except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt footer can panic
+        raise DataError(
+            f"{path}: not a readable parquet file ({exc}); a download cut short has no footer. "
+            "Delete it and download again."
+        ) from exc
+
+
+def _yambda_filter(spec: dict, schema: dict, path: Path) -> tuple[pl.Expr | None, str | None]:
+    """The rows of a Yambda file that count (``event``, ``min_played_ratio``, ``event_types``),
+    as an expression on its columns and in words; (None, None) when every row counts."""
+    event = spec.get("event", "likes")
+    ratio = spec.get("min_played_ratio", YAMBDA_MIN_PLAYED_RATIO)
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float))
+                              or ratio < 0):
+        raise ConfigError(f"min_played_ratio: {ratio!r}; use a percentage >= 0 (the official "
+                          f"convention is {YAMBDA_MIN_PLAYED_RATIO}), or null to keep every listen.")
+    if event not in ("listens", "multi_event"):
+        return None, None
+    if ratio is not None and "played_ratio_pct" not in schema:
+        raise DataError(f"{path}: no played_ratio_pct column (found {list(schema)}), which "
+                        f"`event: {event}` with min_played_ratio: {ratio} needs. Re-download the "
+                        "file, or set `min_played_ratio: null` to keep every listen.")
+    played = pl.col("played_ratio_pct") >= ratio if ratio is not None else pl.lit(True)
+    played_rule = f"played_ratio_pct >= {ratio:g}" if ratio is not None else "every listen"
+    if event == "listens":
+        return (played.fill_null(False), played_rule) if ratio is not None else (None, None)
+    types = list(spec.get("event_types", YAMBDA_POSITIVE_EVENTS))
+    unknown = sorted(set(types) - set(YAMBDA_EVENT_TYPES))
+    if unknown or not types:
+        raise ConfigError(f"event_types: {unknown or types}; use some of {list(YAMBDA_EVENT_TYPES)}.")
+    if "event_type" not in schema:
+        raise DataError(f"{path}: no event_type column (found {list(schema)}); this is not "
+                        "Yambda's multi_event file. Delete it and download again.")
+    kind = pl.col("event_type").cast(pl.Utf8)
+    others = [t for t in types if t != "listen"]
+    keep = kind.is_in(others) if others else pl.lit(False)
+    if "listen" in types:
+        keep = keep | ((kind == "listen") & played)
+    rule = ", ".join(f"{t} ({played_rule})" if t == "listen" else t for t in types)
+    return keep.fill_null(False), f"event_type in: {rule}"
+
+
+def scan_yambda(path: Path, spec: dict | None = None) -> Parsed:
+    """A Yambda flat file, lazily: the canonical columns, and ``_keep`` (whether the row counts,
+    see ``_yambda_filter``) where not every row does; nothing read yet beyond the footer."""
+    path, spec = Path(path), spec or {}
+    schema, file_rows = _parquet_footer(path)
+    missing = [c for c in ("uid", "item_id", "timestamp") if c not in schema]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {missing}; found {list(schema)}. The file is not in the "
+            "expected format: re-download it, or fix the column mapping in the config."
+        )
+    for c in ("uid", "item_id", "timestamp"):
+        if not schema[c].is_integer():
+            raise DataError(f"{path}: column {c!r} has type {schema[c]}; Yambda's is an integer. "
+                            "Delete the file and download again.")
+    keep, rule = _yambda_filter(spec, schema, path)
+    lf = pl.scan_parquet(path).select(
+        pl.col("uid").cast(pl.Int64).alias("user"), pl.col("item_id").cast(pl.Int64).alias("item"),
+        pl.col("timestamp").cast(pl.Int64), *([] if keep is None else [keep.alias("_keep")]))
+    return Parsed(lf, None, {"user": "uid", "item": "item_id", "timestamp": "timestamp"},
+                  EPOCH_RULE, "rows numbered from 1 at the first row of the parquet file",
+                  file_rows=file_rows, keep=keep, keep_rule=rule)
+
+
 def parse_yambda(path: Path, spec: dict | None = None) -> Parsed:
-    df = _read_parquet(path)
-    _require_columns(df, ["uid", "item_id", "timestamp"], path)
-    df = df.select(pl.col("uid").alias("user"), pl.col("item_id").alias("item"),
-                   pl.col("timestamp"))
-    return _parsed(df, path, {"user": "uid", "item": "item_id", "timestamp": "timestamp"},
-                   "rows numbered from 1 at the first row of the parquet file")
+    """``scan_yambda``, read into memory (a DataError naming the file where its pages do not
+    decode)."""
+    p = scan_yambda(path, spec)
+    try:
+        df = p.log.collect(engine="streaming")
+    except (Exception, PanicException) as exc:  # noqa: BLE001 - a corrupt page can panic polars
+        raise DataError(f"{path}: not a readable parquet file ({exc}). Delete it and download "
+                        "again.") from exc
+    return Parsed(df, df, p.columns, p.timestamp_rule, p.rows, p.file_rows, p.keep, p.keep_rule)
+
+
+def check_yambda_release(name: str, spec: dict, file_rows: int, counts: dict, path: Path) -> None:
+    """The parsed file against its release's published counts (``YAMBDA_RELEASES``): the rows
+    of a likes or listens file, and at most the release's users and items in any event file.
+    ``check_release: false`` skips it (a file of one's own at the Yambda layout)."""
+    if not spec.get("check_release", True):
+        return
+    size, event = spec.get("size_variant", "50m"), spec.get("event", "likes")
+    release = YAMBDA_RELEASES.get(size, {})
+    wrong = []
+    if event in release:
+        value, tol = release[event]
+        if abs(file_rows - value) > tol:
+            wrong.append(f"{file_rows:,} rows, the release has {value:,}"
+                         + (f" (+-{tol:,}, as published rounded)" if tol else ""))
+    for key in ("users", "items"):
+        if key in release and counts[key] > release[key][0] + release[key][1]:
+            wrong.append(f"{counts[key]:,} {key}, the whole release has {release[key][0]:,}")
+    if wrong:
+        raise DataError(
+            f"{name}: {path} is not Yambda-{size} {event} as released: {'; '.join(wrong)}. The file is cut "
+            "short, of another release, or altered: delete it and download again (or set "
+            "`check_release: false` for a file of your own in Yambda's layout)."
+        )
 
 
 def parse_synthetic(path: Path, spec: dict | None = None) -> Parsed:
@@ -303,6 +435,11 @@ class Source:
     name: str
     remote: Callable[[dict], RemoteFile] | None  # None: nothing to download
     parse: Callable[[Path, dict], Parsed]
+    #: a lazy reader (``Parsed.log`` a LazyFrame), which ``prepare`` streams; None: ``parse``
+    scan: Callable[[Path, dict], Parsed] | None = None
+    #: (name, spec, the file's rows, the prepared log's counts, path) -> None or a DataError:
+    #: the parsed file against what its publisher released
+    check: Callable[[str, dict, int, dict, Path], None] | None = None
 
 
 def _movielens_remote(spec: dict) -> RemoteFile:
@@ -343,7 +480,8 @@ def _yambda_remote(spec: dict) -> RemoteFile:
 SOURCES: dict[str, Source] = {
     "movielens-1m": Source("movielens-1m", _movielens_remote, parse_movielens_1m),
     "amazon-2014": Source("amazon-2014", _amazon_remote, parse_amazon_2014),
-    "yambda": Source("yambda", _yambda_remote, parse_yambda),
+    "yambda": Source("yambda", _yambda_remote, parse_yambda, scan_yambda,
+                     check_yambda_release),
     "synthetic": Source("synthetic", None, parse_synthetic),
     "custom": Source("custom", None, lambda p, s: parse_custom(Path(p), s["columns"])),
 }

@@ -29,12 +29,16 @@ Item and user ids are indexed on the training part. A test item never seen in tr
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from recbench.data.prepare import BUCKET_ROWS, collect, distinct, streamed
 from recbench.errors import ConfigError, DataError
+from recbench.io import atomic_path, write_json, write_parquet
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class GlobalTemporalSplit:
         frame: each spanning user's rows, the last one flagged ``is_target``.
         """
         T = float(np.quantile(log["timestamp"].to_numpy(), quantile))
+        return (T, *GlobalTemporalSplit.cut_at(log, T))
+
+    @staticmethod
+    def cut_at(log: pl.DataFrame, T: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """``cut`` at a given T: (interactions <= T, the evaluation frame). Per user, so a log
+        cut into buckets of whole users is cut bucket by bucket (``split_to_folder``)."""
         before = log.filter(pl.col("timestamp") <= T)
         spanning = (
             log.group_by("user")
@@ -70,7 +80,7 @@ class GlobalTemporalSplit:
         evaluation = log.join(spanning, on="user", how="semi", maintain_order="left").with_columns(
             (pl.int_range(pl.len()).over("user") == pl.len().over("user") - 1).alias("is_target")
         )
-        return T, before, evaluation
+        return before, evaluation
 
     def split(self, log: pl.DataFrame) -> dict:
         """Split a canonical log (user, item, timestamp). Returns frames keyed
@@ -180,6 +190,24 @@ def make_split(split_config: dict | None = None) -> GlobalTemporalSplit | LeaveO
         raise ConfigError(str(exc)) from exc
 
 
+def _indexed(df: pl.DataFrame | None, item_map: pl.DataFrame,
+             user_map: pl.DataFrame) -> pl.DataFrame | None:
+    """``df`` with its raw user and item ids replaced by their training indices (-1: unseen)."""
+    if df is None:
+        return None
+    cols = ["user", "item", "timestamp"] + (["is_target"] if "is_target" in df.columns else [])
+    df = (
+        df.join(item_map, on="item", how="left", maintain_order="left")
+        .join(user_map, on="user", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("item_idx").cast(pl.Int64).fill_null(-1).alias("item"),
+            pl.col("user_idx").cast(pl.Int64).fill_null(-1).alias("user"),
+            pl.col("timestamp").cast(pl.Int64),
+        )
+    )
+    return df.select(cols)
+
+
 def index_split(parts: dict) -> dict:
     """Map raw ids to contiguous indices built on the training part.
 
@@ -194,19 +222,7 @@ def index_split(parts: dict) -> dict:
     user_map = user_ids.with_row_index("user_idx")
 
     def index(df: pl.DataFrame | None) -> pl.DataFrame | None:
-        if df is None:
-            return None
-        cols = ["user", "item", "timestamp"] + (["is_target"] if "is_target" in df.columns else [])
-        df = (
-            df.join(item_map, on="item", how="left", maintain_order="left")
-            .join(user_map, on="user", how="left", maintain_order="left")
-            .with_columns(
-                pl.col("item_idx").cast(pl.Int64).fill_null(-1).alias("item"),
-                pl.col("user_idx").cast(pl.Int64).fill_null(-1).alias("user"),
-                pl.col("timestamp").cast(pl.Int64),
-            )
-        )
-        return df.select(cols)
+        return _indexed(df, item_map, user_map)
 
     test, valid = parts["test"], parts["valid"]
     filtered = parts["filtered"]
@@ -218,9 +234,7 @@ def index_split(parts: dict) -> dict:
         "train_items": int(item_ids.height),
         "train_interactions": int(train.height),
         "test_users": int(test["user"].n_unique()),
-        "test_targets_unseen_item": int(
-            test.filter(pl.col("is_target")).join(item_map, on="item", how="anti").height
-        ),
+        "test_targets_unseen_item": _unseen_targets(test, item_map),
         "validation_users": int(valid["user"].n_unique()) if valid is not None else 0,
         "T": parts["T"],
         "T_valid": parts["T_valid"],
@@ -233,4 +247,194 @@ def index_split(parts: dict) -> dict:
         "item_ids": item_ids,
         "user_ids": user_ids,
         "summary": summary,
+    }
+
+
+def _unseen_targets(test: pl.DataFrame, item_map: pl.DataFrame) -> int:
+    return int(test.filter(pl.col("is_target")).join(item_map, on="item", how="anti").height)
+
+
+# ----------------------------------------------------------------------------- out of core
+
+EMPTY_SPLIT = {"user": pl.Int64, "item": pl.Int64, "timestamp": pl.Int64, "is_target": pl.Boolean}
+#: a value range holding at most this many timestamps is read whole by ``kth_value``
+_SELECT_ROWS = 2_000_000
+
+
+def kth_value(ts: pl.LazyFrame, k: int, n: int, path: Path) -> int:
+    """The ``k``-th smallest (from 0) of the ``n`` values of ``ts``'s ``timestamp`` column,
+    exactly, holding at most ``_SELECT_ROWS`` values or a 65,536-bin histogram: the value range
+    is narrowed by a histogram of the values in it until few enough are left to sort."""
+    t = pl.col("timestamp")
+    bounds = collect(ts.select(t.min().alias("lo"), t.max().alias("hi")), path).row(0)
+    lo, hi = int(bounds[0]), int(bounds[1])
+    while n > _SELECT_ROWS and lo < hi:
+        width = 1 << max((hi - lo).bit_length() - 16, 0)
+        hist = collect(ts.filter(t.is_between(lo, hi)).group_by(((t - lo) // width).alias("bin"))
+                       .len(), path).sort("bin")
+        cum = hist["len"].cum_sum()
+        i = int((cum <= k).sum())  # the first bin whose cumulative count passes k
+        k -= int(cum[i - 1]) if i else 0
+        n = int(hist["len"][i])
+        b = int(hist["bin"][i])
+        lo, hi = lo + b * width, min(hi, lo + (b + 1) * width - 1)
+    if lo == hi:
+        return lo
+    values = collect(ts.filter(t.is_between(lo, hi)), path)["timestamp"].sort()
+    return int(values[k])
+
+
+def linear_quantile(ts: pl.LazyFrame, n: int, q: float, path: Path) -> float:
+    """``np.quantile(values, q)`` (its default "linear" method, the same float operations) of
+    the ``n`` timestamps of ``ts``, without holding them: the two order statistics it
+    interpolates, by ``kth_value``."""
+    virtual = float(n - 1) * q
+    if virtual >= n - 1:
+        return float(kth_value(ts, n - 1, n, path))
+    prev = int(np.floor(virtual))
+    gamma = virtual - prev
+    a = kth_value(ts, prev, n, path)
+    b = a if gamma == 0 else kth_value(ts, prev + 1, n, path)
+    diff = float(b - a)
+    return float(a + diff * gamma) if gamma < 0.5 else float(b - diff * (1 - gamma))
+
+
+def _cut_sorted(log: pl.DataFrame, T: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``GlobalTemporalSplit.cut_at`` of a log sorted by (user, time, row order), in one pass
+    without group-bys: a user's first row holds its earliest time, its last row its latest
+    (and is its target); the same frames (the out-of-core tests compare the bytes)."""
+    t = pl.col("timestamp")
+    flags = log.select(
+        first=pl.col("user").ne_missing(pl.col("user").shift(1)).fill_null(True),
+        last=pl.col("user").ne_missing(pl.col("user").shift(-1)).fill_null(True))
+    group = flags["first"].cum_sum() - 1  # [rows] the user's number
+    ends = log.select(
+        lo=t.filter(flags["first"]).gather(group), hi=t.filter(flags["last"]).gather(group))
+    spanning = (ends["lo"] <= T) & (ends["hi"] > T)
+    before = log.filter(t <= T)
+    evaluation = log.with_columns(flags["last"].alias("is_target")).filter(spanning)
+    return before, evaluation
+
+
+def split_to_folder(prepared: str | Path, split_config: dict | None, folder: str | Path,
+                    extra_summary: dict | None = None, *, bucket_rows: int = BUCKET_ROWS) -> dict:
+    """Split the prepared log ``prepared`` as ``split_config`` says and save it in ``folder``
+    (the files of ``recbench.data.dataset.save_split``, meta.json last); return the summary
+    (with ``extra_summary``'s keys, e.g. prepare's report).
+
+    The global temporal split runs out of core: the log is streamed into buckets of whole users
+    (each about ``bucket_rows`` rows, in user order), T and T_valid are exact quantiles found
+    by histograms (``linear_quantile``), and each bucket is cut and indexed in memory and
+    appended; the peak is one bucket and the per-user and per-item arrays. Its files are the
+    same, byte for byte, as ``index_split(GlobalTemporalSplit(...).split(log))`` saved. The
+    LOOM protocol's iterative k-core is done in memory."""
+    prepared, folder = Path(prepared), Path(folder)
+    splitter = make_split(split_config)
+    if not isinstance(splitter, GlobalTemporalSplit):
+        from recbench.data.dataset import save_split  # (torch: only where it is needed)
+
+        indexed = index_split(splitter.split(pl.read_parquet(prepared)))
+        indexed["summary"].update(extra_summary or {})
+        save_split(indexed, folder)
+        return indexed["summary"]
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".split.", dir=folder) as tmp:
+        summary = _split_buckets(splitter, prepared, Path(tmp), folder, bucket_rows)
+        summary.update(extra_summary or {})
+        write_json(summary, folder / "meta.json")  # written last: marks a complete split
+    return summary
+
+
+def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, folder: Path,
+                   bucket_rows: int) -> dict:
+    log = pl.scan_parquet(prepared)
+    per_user = collect(log.group_by("user").len(), prepared)
+    per_user = per_user.filter(pl.col("len") >= splitter.min_user_interactions).sort("user")
+    n = int(per_user["len"].sum())
+    if n == 0:
+        raise DataError(
+            f"No user has at least {splitter.min_user_interactions} interactions: the log is "
+            "empty after filtering. Check the dataset, or lower split.min_user_interactions."
+        )
+    # whole users in user order, a bucket starting wherever the rows before it pass bucket_rows;
+    # bin_intervals and is_in are elementwise, so the streaming sink keeps the file's row order
+    # in each bucket (a join would not)
+    bucket = (pl.col("len").cum_sum() - pl.col("len")) // bucket_rows
+    starts = per_user.filter(bucket != bucket.shift(1).fill_null(-1))["user"]
+    kept = log.filter(pl.col("user").is_in(per_user["user"].implode()))
+    (tmp / "buckets").mkdir()
+    if len(starts) == 1:
+        streamed(prepared, lambda: kept.sink_parquet(tmp / "buckets" / "0.parquet"))
+        files = [tmp / "buckets" / "0.parquet"]
+    else:
+        streamed(prepared, lambda: kept.with_columns(
+            pl.col("user").bin_intervals(starts[1:], labels=False).alias("_b")).sink_parquet(
+                pl.PartitionBy(tmp / "buckets", key="_b", include_key=False), mkdir=True))
+        files = sorted(tmp.glob("buckets/_b=*/*.parquet"),
+                       key=lambda f: (int(f.parent.name.split("=")[1]), f.name))
+    del per_user
+    ts = pl.scan_parquet(files).select("timestamp")
+    T = linear_quantile(ts, n, splitter.quantile, prepared)
+    before = ts.filter(pl.col("timestamp") <= T)
+    n_train = int(collect(before.select(pl.len()), prepared).item())
+    T_v = None
+    if splitter.valid_quantile is not None:
+        T_v = linear_quantile(before, n_train, splitter.valid_quantile, prepared)
+    train_rows = pl.scan_parquet(files).filter(pl.col("timestamp") <= T)
+    # (a streaming group-by holds one row per key, where unique and n_unique held the column)
+    item_ids = collect(train_rows.group_by("item").len().select("item"), prepared).sort("item")
+    user_ids = collect(train_rows.group_by("user").len().select("user"), prepared).sort("user")
+    item_map = item_ids.with_row_index("item_idx")
+    user_map = user_ids.with_row_index("user_idx")
+    keys = ("train", "test", "valid")
+    counts = dict.fromkeys(("users", "test_users", "unseen", "validation_users"), 0)
+    idx = [pl.col("item_idx").cast(pl.Int64).fill_null(-1).alias("item"),
+           pl.col("user_idx").cast(pl.Int64).fill_null(-1).alias("user"),
+           pl.col("timestamp").cast(pl.Int64)]
+    for i, f in enumerate(files):
+        # (user, time, row order): a stable sort keeps the file's order among ties, as _row does
+        b = pl.read_parquet(f).sort("user", "timestamp", maintain_order=True)
+        counts["users"] += b["user"].n_unique()
+        # indexed once per bucket (as _indexed does each part), the raw user kept for the cut
+        b = (b.join(item_map, on="item", how="left", maintain_order="left")
+             .join(user_map, on="user", how="left", maintain_order="left"))
+        train, test = _cut_sorted(b, T)
+        valid = _cut_sorted(train, T_v)[1] if T_v is not None else None
+        counts["test_users"] += test["user"].n_unique()
+        counts["unseen"] += test.filter(pl.col("is_target") & pl.col("item_idx").is_null()).height
+        counts["validation_users"] += valid["user"].n_unique() if valid is not None else 0
+        del b
+        for key, df in zip(keys, (train, test, valid)):
+            if df is None:
+                df = pl.DataFrame(schema=EMPTY_SPLIT)
+            else:
+                df = df.with_columns(idx).select(
+                    ["user", "item", "timestamp"] + (["is_target"] if key != "train" else []))
+            (tmp / key).mkdir(exist_ok=True)
+            df.write_parquet(tmp / key / f"{i:06d}.parquet")
+    if counts["test_users"] == 0:
+        raise DataError(
+            f"No user has interactions on both sides of T={T:g}: the test split is empty. "
+            "The log's timestamps may be constant, or users too short."
+        )
+    for key in keys:
+        with atomic_path(folder / f"{key}.parquet") as out:
+            parts = sorted((tmp / key).glob("*.parquet"))
+            streamed(prepared, lambda: pl.scan_parquet(parts).sink_parquet(out))
+    write_parquet(item_ids, folder / "items.parquet")
+    write_parquet(user_ids, folder / "users.parquet")
+    items = distinct(pl.scan_parquet(files), "item", prepared)
+    return {
+        "users": int(counts["users"]),
+        "items": int(items),
+        "interactions": n,
+        "train_users": int(user_ids.height),
+        "train_items": int(item_ids.height),
+        "train_interactions": n_train,
+        "test_users": int(counts["test_users"]),
+        "test_targets_unseen_item": int(counts["unseen"]),
+        "validation_users": int(counts["validation_users"]),
+        "T": T,
+        "T_valid": T_v,
+        "protocol": "global_temporal",
     }

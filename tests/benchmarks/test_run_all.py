@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import run_all
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ["## Summary", "## Machine",
             "## 1. Evaluation", "## 2. Training steps", "## 3. Memory", "## 4. Data",
             "## 5. Pipeline", "## 6. The default command", "## 7. GPU", "## 8. Checkpoints",
-            "## 9. Length-grouped batches"]
+            "## 9. Length-grouped batches", "## 10. Beyond the paper's scale"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -325,3 +326,46 @@ def test_the_committed_report_is_rendered_from_the_committed_numbers():
     results = json.loads((ROOT / "results" / "benchmarks" / "benchmarks.json").read_text())
     text = render(results, Path("results/benchmarks"), results["tiny"], results["default_run"])
     assert text + "\n" == (ROOT / "results" / "benchmarks.md").read_text()
+
+
+def yambda_point(rows, total_s, peak_gib, **extra):
+    """A size of benchmarks/bench_yambda_scale.py's ``measure``."""
+    return {"rows": rows, "users": rows // 4665, "items": rows // 155, "file_bytes": rows * 10,
+            "prepare_s": total_s / 3, "split_s": 2 * total_s / 3, "total_s": total_s,
+            "seconds_per_million": total_s / (rows / 1e6), "peak_rss_bytes": peak_gib * 2**30,
+            "disk_peak_bytes": rows * 60, "cleaned_up": True, **extra}
+
+
+def test_the_yambda_section_extrapolates_and_judges_each_goal(tmp_path):
+    from benchmarks.bench_yambda_scale import extrapolate
+
+    points = [yambda_point(10**7, 8.0, 1.5), yambda_point(10**8, 90.0, 2.0),
+              yambda_point(5 * 10**8, 450.0, 4.0)]
+    sec = {"points": points, "extrapolated_rows": 4_650_000_000,
+           "extrapolated_peak_bytes": extrapolate(points, 4_650_000_000),
+           "peak_500m_bytes": 4.0 * 2**30}
+    text = render({"machine": MACHINE, "wall_s": 1.0, "sections": {"yambda": sec}},
+                  tmp_path / "plots", tiny=False, default_run=False)
+    body = sections(text)["## 10. Beyond the paper's scale: prepare + split of Yambda-shaped "
+                          "logs, out of core"]
+    # the least-squares line through (1e7, 1.5), (1e8, 2.0), (5e8, 4.0) GiB, at 4.65e9 rows
+    slope, intercept = np.polyfit([1e7, 1e8, 5e8], [1.5, 2.0, 4.0], 1)
+    assert f"{intercept + slope * 4.65e9:,.2f} GiB at 4,650,000,000 rows" in body
+    assert "an extrapolation, not a measurement" in body
+    assert (tmp_path / "plots" / "yambda_scale.png").read_bytes()[:8] == PNG
+    summary = {r["section"]: r for r in tables(text)[0]}
+    assert summary["10. yambda, seconds"]["status"] == "PASS"  # worst 0.90 s per M rows
+    assert summary["10. yambda, 500M peak"]["ratio"] == "0.67"
+    assert summary["10. yambda, 4.65B extrapolated"]["status"] == (
+        "PASS" if intercept + slope * 4.65e9 <= 24 else "FAIL")
+
+    slow = [yambda_point(10**7, 12.0, 1.5), yambda_point(10**8, 90.0, 2.0, error="killed")]
+    sec = {"points": slow, "extrapolated_rows": 4_650_000_000,
+           "extrapolated_peak_bytes": extrapolate(slow, 4_650_000_000), "peak_500m_bytes": None}
+    text = render({"machine": MACHINE, "wall_s": 1.0, "sections": {"yambda": sec}},
+                  tmp_path / "plots2", tiny=False, default_run=False)
+    summary = {r["section"]: r for r in tables(text)[0]}
+    assert summary["10. yambda, seconds"]["status"] == "FAIL"  # 1.2 s per M rows
+    assert summary["10. yambda, 500M peak"]["status"] == "not run"
+    assert summary["10. yambda, 4.65B extrapolated"]["headline"] == "—"  # one size is no line
+    assert "failed: killed" in text
