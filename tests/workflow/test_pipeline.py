@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import re
@@ -392,7 +393,7 @@ def test_a_custom_run_never_overwrites_the_default_reports(repo):
     assert not re.search(r"output: results/(table2|reproduction|manifest)", out)
 
 
-@pytest.mark.parametrize("patch, message", [
+BAD_CONFIGS = [
     ({"models": {"NoSuchModel": {}}}, "unknown model 'NoSuchModel'"),
     ({"models": {"SVD": {"params": {"rnk": 3}}}}, "unknown parameter"),
     ({"seeds": "zero"}, "seeds"),
@@ -401,11 +402,33 @@ def test_a_custom_run_never_overwrites_the_default_reports(repo):
     ({"datasets": {"mine": {"path": "/nowhere.csv"}}}, "columns"),
     ({"reproduction": {"margin": 1.5}}, "reproduction"),
     ({"reproduction": {"paper_seed_noise": "theirs"}}, "paper_seed_noise"),
-    ({"models": {"PopRnd": {}}, "datasets": {"mine": {"path": "/nowhere.csv", "columns": {
-        "user": "u", "item": "i", "timestamp": "t"}}}}, "datasets.mine.path: /nowhere.csv does"),
     ({"models": {"SVD": {"params": {"rank": 0}}}}, "models.SVD.rank must be >= 1"),
     ({"modles": {}}, "unknown key(s) ['modles']"),
-])
+]
+
+
+@pytest.mark.parametrize("patch, message", BAD_CONFIGS)
+def test_bad_config_is_refused_by_the_workflows_checks(patch, message):
+    """What the workflow does at its start (workflow/rules/common.smk) with this --configfile
+    (which replaces config/config.yaml): ``validate`` then ``check``, in this process (a
+    Snakemake start per case costs seconds; the next test runs two of them end to end)."""
+    from recbench.protocol import config as cfg
+
+    config = copy.deepcopy({**TINY, **patch})
+    with pytest.raises(ConfigError) as refused:
+        cfg.validate(config, None, ROOT / "config/schema.yaml")
+        cfg.check(config)
+    assert message in str(refused.value)
+    assert "$schema" not in str(refused.value)  # the key, never the whole schema
+
+
+# a missing custom file is found when the jobs are planned, not by the checks above
+MISSING_FILE = ({"models": {"PopRnd": {}}, "datasets": {"mine": {
+    "path": "/nowhere.csv", "columns": {"user": "u", "item": "i", "timestamp": "t"}}}},
+    "datasets.mine.path: /nowhere.csv does")
+
+
+@pytest.mark.parametrize("patch, message", [BAD_CONFIGS[0], BAD_CONFIGS[-1], MISSING_FILE])
 def test_bad_config_stops_before_any_job(repo, patch, message):
     cfg = {**TINY, **patch}
     (repo / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
