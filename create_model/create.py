@@ -153,7 +153,7 @@ class CREATE(NeuralRecommender):
             f"{sizes.n_users:,} users, {sizes.n_items:,} items, {sizes.n_interactions:,} "
             "interactions", dim=seq_p.dim, eval_batch=p.eval_batch_size,
             cheaper=cheaper and f"{cheaper[0]} ({key})", device=device, available=available,
-            dim_key="sequential: {dim}", dim_step=seq_p.n_heads)
+            dim_key="`sequential: {{dim: {}}}`", dim_step=seq_p.n_heads)
 
     def max_positions(self):
         return self.seq.max_positions()

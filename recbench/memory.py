@@ -205,17 +205,17 @@ def largest_fitting(budget: Callable[[int], "Budget"], top: int, available: int,
 
 def training_need(budget: Callable[[int, int, bool], "Budget"], what: str, *, dim: int,
                   eval_batch: int, cheaper: str | None = None, device=None,
-                  available: int | None = None, dim_key: str = "dim", dim_step: int = 1) -> Need:
+                  available: int | None = None, dim_key: str = "`dim: {}`",
+                  dim_step: int = 1) -> Need:
     """The ``Need`` of a whole training run, ``budget(dim, eval_batch, False)``, whose ``fix``
     names what fits in ``available`` bytes (default: ``available_bytes(device)`` now): the
     fewest changes among the ``cheaper`` setting (``budget(..., True)``: SCE), a smaller
-    evaluation batch (halved) and the largest ``dim`` that fits, and a device with the memory
-    it needs."""
+    evaluation batch (halved) and the largest ``dim`` that fits (a multiple of ``dim_step``,
+    named by the template ``dim_key``), and a device with the memory it needs."""
     est = budget(dim, eval_batch, False)
     if available is None:
         available = available_bytes(device)
-    where = ("a GPU with more free memory" if _is_cuda(device) else
-             "a GPU (`device: cuda`) or a machine")
+    where = "a GPU" if _is_cuda(device) else "a GPU (`device: cuda`) or a machine"
     device_fix = f"{where} with at least {gib(est.nbytes)} free"
     best = None  # (changes, -dim, -batch), the settings
     if available is not None and est.nbytes > available:
@@ -242,7 +242,7 @@ def training_need(budget: Callable[[int, int, bool], "Budget"], what: str, *, di
     _, use_cheaper, b, d = best
     settings = ([cheaper] if use_cheaper else []) + (
         [f"`eval_batch_size: {b}` (the model's; and `evaluation.batch_size: {b}`)"]
-        if b < eval_batch else []) + ([f"`{dim_key}: {d}`"] if d < dim else [])
+        if b < eval_batch else []) + ([dim_key.format(d)] if d < dim else [])
     fits = budget(d, b, use_cheaper).nbytes
     fix = (f"What would fit in {gib(available)}: {' and '.join(settings)} (about {gib(fits)}); "
            f"or {device_fix}")
