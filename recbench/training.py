@@ -407,7 +407,7 @@ class NeuralRecommender(Recommender, TrainableModule):
                                 positions=self.max_positions())
 
     def fit(self, train: Interactions, valid: EvalSet | None = None) -> None:
-        self.data_sizes = Sizes.of(train)
+        self.data_sizes = None if train is None else Sizes.of(train)
         # at job start: a run that cannot fit stops before the model (and its graph) is built
         require_need(self.training_memory(), device=self.device)
         torch.manual_seed(self.seed)  # weight initialisation
