@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from recbench.protocol import config as cfg
 
+    if not Path(args.config).is_file():
+        raise ConfigError(f"--config {args.config}: no such file; name a config such as "
+                          "config/yambda-scale.yaml.")
     config = cfg.load_validated(args.config, SCHEMA)
     device = resolve(args.device or config.get("device", "auto"))
     if args.available_gib is not None:
@@ -170,4 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from recbench.errors import BenchError
+
+    try:
+        sys.exit(main())
+    except BenchError as exc:  # a config or device problem: its message, no traceback
+        print(f"memory_check: {exc}", file=sys.stderr)
+        sys.exit(2)
