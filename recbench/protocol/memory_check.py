@@ -21,6 +21,7 @@ on its own node when it starts). Exit status: 1 when a model cannot fit, else 0.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -92,6 +93,11 @@ def check(config: dict, device: str, available: int | None,
                                 "run again once the dataset is split"))
                 continue
             p = cfg.built_params(cls_name, params, label)
+            # the test evaluation scores in batches of evaluation.batch_size, validation in the
+            # model's eval_batch_size: the larger one is the block to cost
+            batch = (config.get("evaluation") or {}).get("batch_size") or 0
+            if batch > p.eval_batch_size:
+                p = dataclasses.replace(p, eval_batch_size=batch)
             need = cls.memory_need(p, sizes, device=device, available=available)
             if need is None:
                 rows.append(Row(dataset, label, sizes, source, None, "not estimated", ""))

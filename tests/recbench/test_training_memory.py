@@ -226,3 +226,17 @@ def test_the_workflow_stops_before_jobs_when_one_cannot_fit(small_config, monkey
         memory_check.before_jobs(config, Log())
     assert "| REFUSED |" in lines[0]
     memory_check.before_jobs(config, Log(), local=False)  # a cluster: printed, not stopped
+
+
+def test_the_dry_check_costs_the_larger_evaluation_batch(small_config, capsys, tmp_path):
+    path, results = small_config
+    config = yaml.safe_load(path.read_text())
+    estimates = []
+    for batch in (256, 4096):
+        config["evaluation"] = {**(config.get("evaluation") or {}), "batch_size": batch}
+        path.write_text(yaml.safe_dump(config))
+        _, rows = check(["--config", str(path), "--available-gib", "1000", "--results",
+                         str(results)], capsys)
+        estimates.append(rows[("yambda-500m-likes", "SASRec")].split("|")[7].strip())
+    # SASRec's own eval_batch_size is 1,024: 256 changes nothing, 4,096 costs four times the block
+    assert estimates[0] != estimates[1], estimates
