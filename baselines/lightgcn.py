@@ -25,8 +25,13 @@ import torch
 
 from baselines.params import LightGCNParams
 from recbench.graph_model import GraphRecommender
+from recbench.memory import Budget
 from recbench.models import register
-from recbench.nn.graph_encoders import LightGCNEncoder
+from recbench.nn.graph_encoders import CATALOG_BLOCK, LightGCNEncoder
+
+#: bytes per entry of the [U+I, U+I] adjacency (2 per edge) while ``normalized_adjacency``
+#: builds it (scipy's block and scaled copies, the COO int64 indices, coalesce, CSR)
+ADJACENCY_BUILD_BYTES = 64
 
 
 @register("LightGCN")
@@ -38,6 +43,25 @@ class LightGCN(GraphRecommender):
         return LightGCNEncoder(R, dim=p.dim, n_layers=p.n_layers, reg=p.reg, init_std=p.init_std,
                                item_embedding=item_embedding, hop_norm=p.hop_norm,
                                edge_dropout=p.edge_dropout)
+
+    @classmethod
+    def model_budget(cls, p, sizes, dim, edges):
+        """The normalised adjacency (CSR: float32 values, int64 columns, 2 entries per edge) and
+        R's CSR buffers; building them; a step's propagation (its K+1 layers, their mean and
+        their gradients) and batch loss."""
+        nodes, entries = sizes.n_users + sizes.n_items, 2 * edges
+        held = {"normalised adjacency (CSR)": 12 * entries + 8 * (nodes + 1)
+                + 8 * (sizes.n_users + 1 + edges)}
+        step = {f"propagation ({p.n_layers + 1} layers and gradients)":
+                4 * 2 * (p.n_layers + 2) * nodes * dim}
+        if p.edge_dropout > 0:
+            held["edge of each adjacency entry (int64)"] = 8 * entries
+            step["dropped adjacency"] = 12 * entries
+        if p.negatives == "catalog":
+            step["catalogue-wide BPR blocks"] = 3 * 4 * CATALOG_BLOCK
+        return Budget(held, {"graph construction": {"adjacency copies":
+                                                    ADJACENCY_BUILD_BYTES * entries},
+                             "training step": step})
 
     def build(self, train, item_embedding=None):
         super().build(train, item_embedding)

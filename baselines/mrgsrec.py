@@ -55,6 +55,8 @@ targets lie after the split time and never enter the graph.
 
 from __future__ import annotations
 
+import dataclasses
+
 
 import torch
 import torch.nn.functional as F
@@ -64,12 +66,12 @@ from baselines.lightgcn import LightGCN
 from baselines.params import MRGSRecParams
 from recbench.errors import ConfigError
 from recbench.graph_model import GraphBackbone
-from recbench.memory import Need
 from recbench.models import register
 from recbench.nn.encoders import SequenceEncoder
 from recbench.nn.graph_encoders import user_states
-from recbench.nn.losses import FULL_CE_COPIES, full_ce_bytes
-from recbench.sequential import SequentialRecommender, largest_batch
+from recbench.nn.losses import FULL_CE_COPIES
+from recbench.sequential import SequentialRecommender, catalog_loss_bytes, max_positions, \
+    sequential_budget
 
 
 def bpr(states: torch.Tensor, items: torch.Tensor, pos: torch.Tensor,
@@ -112,23 +114,24 @@ class MRGSRec(SequentialRecommender):
             raise ConfigError("MRGSRec: a user with a training window has no graph edge; "
                               "graph_last_n / graph_last_fraction must keep >= 1 edge per user")
 
-    def training_memory(self) -> Need | None:
-        """Peak of the [positions x catalog] matrices of a step: full CE (``loss: ce``) and the
-        two BPR terms over the whole catalog (``n_negatives: null``), about 3 float32 copies each."""
-        p = self.params
-        terms = ["full cross-entropy"] * (p.loss == "ce") + ["two BPR terms over every item"] * (
-            p.n_negatives is None)
-        if not terms:
+    @classmethod
+    def memory_budget(cls, p, sizes, dim=None, positions=None):
+        """The sequential family's budget with MRGSRec's catalogue terms (full CE or SCE, and the
+        two BPR terms: over every item with ``n_negatives: null``, about 3 float32 [positions x
+        items] matrices each), plus its LightGCN branch on the shared item table."""
+        p = p if dim is None or dim == p.dim else dataclasses.replace(p, dim=dim)
+        n = positions or max_positions(p, sizes)
+        bpr = (2 * 4 * FULL_CE_COPIES * n * sizes.n_items if p.n_negatives is None
+               else 2 * 4 * 4 * n * p.n_negatives * p.dim)
+        seq = sequential_budget(p, sizes, catalog_loss_bytes(p, n, sizes.n_items) + bpr, n)
+        return seq + LightGCN.memory_budget(p.graph_params(), sizes, p.dim, branch=True)
+
+    @classmethod
+    def cheaper_params(cls, p):
+        if p.loss == "sce" and p.n_negatives is not None:
             return None
-        copies = FULL_CE_COPIES * ((p.loss == "ce") + 2 * (p.n_negatives is None))
-        n, n_items = largest_batch(self.scored_positions(), p.batch_size), self.encoder.n_items
-        return Need(
-            full_ce_bytes(n, n_items, p.dim, copies),
-            f"MRGSRec: {' and '.join(terms)} over {n_items:,} items for up to {n:,} positions "
-            f"per batch ({copies} float32 [{n:,} x {n_items:,}] matrices)",
-            "Set `loss: sce` and `n_negatives: 256` (models.MRGSRec.params), or lower batch_size "
-            "or max_len, or use a machine with more memory",
-        )
+        return ("`loss: sce` and `n_negatives: 256`",
+                dataclasses.replace(p, loss="sce", n_negatives=p.n_negatives or 256))
 
     def fuse(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Sequential states h [..., d] and graph states g [..., d] -> fused states [..., d]."""

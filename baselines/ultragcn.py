@@ -27,8 +27,9 @@ from __future__ import annotations
 
 from baselines.params import UltraGCNParams
 from recbench.graph_model import GraphRecommender
+from recbench.memory import Budget
 from recbench.models import register
-from recbench.nn.graph_encoders import UltraGCNEncoder
+from recbench.nn.graph_encoders import CATALOG_BLOCK, UltraGCNEncoder
 
 
 @register("UltraGCN")
@@ -41,6 +42,21 @@ class UltraGCN(GraphRecommender):
             R, dim=p.dim, n_neighbours=p.n_neighbours, w1=p.w1, w2=p.w2, w3=p.w3, w4=p.w4,
             negative_weight=p.negative_weight, gamma=p.gamma, lambda_ii=p.lambda_ii,
             init_std=p.init_std, reduction=p.reduction, item_embedding=item_embedding)
+
+    @classmethod
+    def model_budget(cls, p, sizes, dim, edges):
+        """The item-item neighbour table (int64 and float32, ``n_neighbours`` per item), the
+        degree weights, R's CSR buffers, and a step's gathered rows with their gradients. Not
+        counted: the co-occurrence matrix R^T R the neighbours are found on (its size is the
+        number of co-occurring item pairs, known only from the data)."""
+        per_row = 1 + (p.negative_num if p.negatives == "sampled" else 0) + p.n_neighbours
+        step = {"gathered rows and gradients": 4 * 4 * p.batch_size * per_row * dim}
+        if p.negatives == "catalog":
+            step["catalogue-wide blocks"] = 3 * 4 * CATALOG_BLOCK
+        return Budget(
+            {"item-item neighbours": 12 * sizes.n_items * p.n_neighbours
+             + 4 * (sizes.n_users + sizes.n_items) + 8 * (sizes.n_users + 1 + edges)},
+            {"training step": step})
 
     def propagate(self, generator=None):
         """(users [U, d], items [I, d]): the tables themselves (UltraGCN does not propagate)."""

@@ -14,7 +14,13 @@ interactions), CREATE without warm-up so that the epoch trains the whole model; 
 times one of its warm-up epochs instead (the graph model's own pass over the edges).
 ``--log ml-1m``: MovieLens-1M's size (6,040 users, 3,706 items, 1,000,209 interactions, the
 whole log: an upper bound of its training part) with its settings (full CE), the size the cost
-of config/paper.yaml's CREATE search is estimated from. ``VARIANTS`` are CREATE with other
+of config/paper.yaml's CREATE search is estimated from. ``--log yambda-500m-likes``: the
+Yambda-500M release's size (100,000 users, 3.0M items, 9.03M likes: ``YAMBDA_RELEASES``, the
+counts ``check_release`` checks a download against) with config/yambda-scale.yaml's settings
+(SASRec and CREATE = SASRec + LightGCN, both SCE), time a few ``--steps`` there. Every epoch
+also records the library's estimate of the run (``memory_need``, the same the dry check
+``python -m recbench.protocol.memory_check`` prints), its training-step part beside the peak
+measured. ``VARIANTS`` are CREATE with other
 readings of the paper (create_model/readings.py): catalogue-wide negatives for both graph
 backbones (every item a user has not interacted with, ~181k per positive, in blocks), and the
 sequential graph schedule (L_global on each batch's (user, next item) pairs, no edge pass).
@@ -30,8 +36,25 @@ import argparse
 import time
 
 import torch
+import yaml
 
-from benchmarks._common import ML_1M, GiB, YAMBDA_50M_LIKES, in_fresh_process, synthetic_log
+from benchmarks._common import ML_1M, ROOT, GiB, YAMBDA_50M_LIKES, in_fresh_process, synthetic_log
+from recbench.data.sources import YAMBDA_RELEASES
+
+
+def release_size(size: str, event: str = "likes") -> tuple[int, int, int]:
+    """(users, items, interactions) of a Yambda release, as published (``YAMBDA_RELEASES``)."""
+    r = YAMBDA_RELEASES[size]
+    return r["users"][0], r["items"][0], r[event][0]
+
+
+def scale_config_params() -> dict:
+    """config/yambda-scale.yaml's model parameters (CREATE without its warm-up, so that the
+    timed epoch trains the whole model)."""
+    models = yaml.safe_load((ROOT / "config/yambda-scale.yaml").read_text())["models"]
+    params = {name: dict((entry or {}).get("params") or {}) for name, entry in models.items()}
+    params["CREATE"]["warmup_epochs"] = 0
+    return params
 
 #: config/paper.yaml's parameters for yambda-50m-likes (batch sizes: the models' defaults)
 PAPER_PARAMS = {
@@ -61,6 +84,7 @@ LOGS = {
     "yambda-50m-likes": (YAMBDA_50M_LIKES, {}, False),
     "ml-1m": (ML_1M, {"SASRec": {"loss": "ce"},
                       "CREATE": {"sequential": {"loss": "ce", "max_len": 200, "dim": 64}}}, True),
+    "yambda-500m-likes": (release_size("500m"), scale_config_params(), False),
 }
 
 
@@ -113,7 +137,8 @@ def epoch(model: str, scale: int = 1, device: str = "cpu", amp: bool = False,
         epoch_s = (time.perf_counter() - t0) / done * n_steps
         loss = float(out)
     cpu_s = (time.process_time() - cpu0) / done * n_steps
-    out = {"model": model, "device": device, "amp": bool(amp and cuda), "log": log,
+    estimate = run_estimate(m, data, device)
+    out = {**estimate, "model": model, "device": device, "amp": bool(amp and cuda), "log": log,
            "users": users, "items": items, "interactions": rows, "params": params,
            "build_s": build_s, "epoch_s": epoch_s, "epoch_cpu_s": cpu_s,
            "threads": torch.get_num_threads(), "steps": n_steps, "timed_steps": done,
@@ -123,11 +148,25 @@ def epoch(model: str, scale: int = 1, device: str = "cpu", amp: bool = False,
     return out
 
 
+def run_estimate(m, data, device: str = "cpu") -> dict:
+    """The library's estimate of training ``m`` on ``data`` (``memory_need``: what the dry check
+    prints and ``fit`` checks), and its parts without evaluation (held + a training step), the
+    part a run of training steps can be measured against."""
+    from recbench.memory import Sizes
+
+    sizes = Sizes.of(data)
+    need = type(m).memory_need(m.params, sizes, device=device, available=LIMIT)
+    budget = type(m).memory_budget(m.params, sizes)
+    step = sum(budget.held.values()) + sum(budget.phases.get("training step", {}).values())
+    return {"estimate_bytes": need.nbytes, "estimate_step_bytes": step,
+            "estimate_what": need.what, "estimate_fix": need.fix}
+
+
 def ce_refusal(model: str = "CREATE", scale: int = 1, device: str = "cpu") -> dict:
     """The same model with ``loss: ce``: what full CE needs here, and whether training refuses
     it (the check ``recbench.training.train`` makes before its first step)."""
     from recbench.errors import ResourceError
-    from recbench.memory import available_bytes, require_need
+    from recbench.memory import Sizes, available_bytes, require_need
     from recbench.models import build_model
 
     users, items, rows = sizes(scale)
@@ -135,7 +174,9 @@ def ce_refusal(model: str = "CREATE", scale: int = 1, device: str = "cpu") -> di
     params = ({**params, "sequential": {**params["sequential"], "loss": "ce"}} if model == "CREATE"
               else {**params, "loss": "ce"})
     m = build_model(model, {**params, "progress": False}, seed=0, device=device)
-    m.build(synthetic_log(users, items, rows))
+    data = synthetic_log(users, items, rows)
+    m.build(data)
+    m.data_sizes = Sizes.of(data)  # what ``fit`` records before it checks
     need = m.training_memory()
     t0 = time.perf_counter()
     try:

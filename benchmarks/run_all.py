@@ -41,6 +41,11 @@ the absolute numbers. Sections (each a module of benchmarks/ that also runs on i
    the disk the run needs (cleaned up after), a plot, and the peak's line extrapolated to
    Yambda-5B's 4.65B listens (goals: <= 6 GiB at 500M, <= 24 GiB extrapolated, <= 1 s per
    million rows).
+11. training (bench_scale.py): an epoch at Yambda-500M likes' size (100,000 users, 3.0M items,
+   9.03M interactions) of SASRec-SCE, CREATE-SCE (config/yambda-scale.yaml's settings) and
+   LightGCN on the CPU, a few steps timed in a fresh process each and extrapolated to the epoch;
+   the library's memory estimate (``memory_need``) of the run beside the peak measured (goal: the
+   estimate of the held parts and a step bounds the measured peak). No GPU: the report says so.
 
 Peaks are resident sets of fresh processes (VmHWM; see ``_common.peak_rss_bytes``). The report,
 its plots (PNG, ``<out stem>/``) and the raw numbers (``<out stem>/benchmarks.json``) are written
@@ -71,7 +76,7 @@ from benchmarks._common import GiB, MiB, ROOT
 from recbench.provenance import cpu_model, meminfo, usable_cores
 
 SECTIONS = ("eval", "steps", "memory", "data", "pipeline", "default", "gpu", "checkpoint",
-            "batching", "yambda")
+            "batching", "yambda", "training")
 
 FULL = {
     "eval": {"catalogs": (4_000, 20_000, 50_000, 100_000, 200_000), "repeats": 3,
@@ -84,6 +89,8 @@ FULL = {
     "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 3, "rounds": 5},
     "batching": {"scale": 1, "steps": 6},
     "yambda": {"rows": (10_000_000, 100_000_000, 500_000_000)},
+    "training": {"size": "yambda-500m-likes", "scale": 1, "steps": 3,
+                 "models": ("SASRec", "CREATE", "LightGCN")},
 }
 TINY = {
     "eval": {"catalogs": (4_000, 20_000), "repeats": 1, "scores": 10**6, "min_users": 256,
@@ -96,6 +103,8 @@ TINY = {
     "checkpoint": {"models": ("SASRec", "CREATE"), "epochs": 1, "rounds": 1},
     "batching": {"scale": 100, "steps": 1},
     "yambda": {"rows": (200_000, 1_000_000)},
+    "training": {"size": "yambda-500m-likes", "scale": 1000, "steps": 1,
+                 "models": ("SASRec", "CREATE", "LightGCN")},
 }
 
 EVAL_GOAL, STEP_GOAL, SCE_GOAL, SCE_GOAL_FROM = 0.5, 1.2, 0.1, 100_000
@@ -233,6 +242,18 @@ def run_yambda(cfg: dict) -> dict:
     return bench_yambda_scale.measure(cfg["rows"], log=log)
 
 
+def run_training(cfg: dict) -> dict:
+    import torch
+
+    from benchmarks import bench_scale
+
+    epochs = bench_scale.run(cfg["models"], cfg["scale"], "cpu", steps=cfg["steps"], log=log,
+                             size=cfg["size"])
+    return {"epochs": epochs, "size": cfg["size"], "scale": cfg["scale"],
+            "sizes": bench_scale.sizes(cfg["scale"], cfg["size"]),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
 def _guard(fn):
     try:
         return fn()
@@ -256,6 +277,7 @@ def measure(conf: dict, sections, default_run: bool, on_section=None) -> dict:
         "checkpoint": lambda: run_checkpoint(conf["checkpoint"]),
         "batching": lambda: run_batching(conf["batching"]),
         "yambda": lambda: run_yambda(conf["yambda"]),
+        "training": lambda: run_training(conf["training"]),
     }
     todo = [n for n in SECTIONS if n in sections and (n != "default" or default_run)]
     for i, name in enumerate(todo):
@@ -774,6 +796,53 @@ def _yambda_error(sec) -> str | None:
     return None if points else "no sizes measured"
 
 
+def _hours(seconds: float) -> str:
+    return f"{seconds:,.0f} s ({seconds / 3600:.1f} h)"
+
+
+def _training(sec: dict, plots: Path):
+    users, items, rows = sec["sizes"]
+    part = "" if sec["scale"] == 1 else f", 1/{sec['scale']} of it"
+    body = [f"One epoch on the CPU at {sec['size']}'s size ({users:,} users, {items:,} items, "
+            f"{rows:,} interactions{part}; a synthetic log with power-law item popularity), "
+            "each model in a fresh process with config/yambda-scale.yaml's settings (SASRec and "
+            "CREATE = SASRec + LightGCN, SCE; LightGCN: its defaults); the first steps timed and "
+            "extrapolated to the epoch's steps (`benchmarks/bench_scale.py --log "
+            f"{sec['size']} --steps N`). Estimate: the library's (`memory_need`, what "
+            "`python -m recbench.protocol.memory_check` prints and `fit` checks), held parts + "
+            "a training step against the measured peak RSS (the timed steps never evaluate), "
+            "and the whole run's with its evaluation batch.", ""]
+    out, worst = [], None
+    for r in sec["epochs"]:
+        if "error" in r:
+            out.append([r.get("model", "?"), *["—"] * 9, f"failed: {r['error']}", "FAIL",
+                        "—"])
+            continue
+        used = r["peak_rss_bytes"] - r.get("base_rss_bytes", 0)
+        ratio = used / r["estimate_step_bytes"]
+        judged = r["estimate_step_bytes"] >= GiB  # below, allocator and library overheads rule
+        if judged:
+            worst = ratio if worst is None else max(worst, ratio)
+        out.append([r["model"], f"{r['steps']:,}", f"{r['timed_steps']}",
+                    f"{r['epoch_s'] / r['steps']:.1f}", _hours(r["epoch_s"]),
+                    f"{r['build_s']:.0f}", _threads(r["threads"]), _gib(r["peak_rss_bytes"]),
+                    _gib(used), _gib(r["estimate_step_bytes"]), f"{ratio:.2f}",
+                    _status(ratio <= 1) if judged else "info", _gib(r["estimate_bytes"])])
+    body += table(["model", "steps / epoch", "timed", "s / step", "epoch (extrapolated)",
+                   "build (s)", "threads", "peak RSS (GiB)", "above imports (GiB)",
+                   "estimate: held + step (GiB)", "ratio above imports / estimate", "status",
+                   "estimate: whole run (GiB)"], out)
+    body += ["", "GPU: " + (f"{sec['gpu']}, not timed in this section." if sec.get("gpu") else
+                            "none lent to this run, so no GPU epoch was timed.")]
+    slowest = max((r for r in sec["epochs"] if "error" not in r), key=lambda r: r["epoch_s"],
+                  default=None)
+    rows_ = [["11. training, 500M-likes epoch (CPU)",
+              f"slowest {slowest['model']} {_hours(slowest['epoch_s'])}" if slowest else "—",
+              _fmt(worst), "<= 1 (estimate bounds peak)",
+              _status(worst <= 1) if worst is not None else "info"]]
+    return body, rows_
+
+
 class Section(NamedTuple):
     """How the report shows one section of the results."""
 
@@ -813,6 +882,8 @@ REPORT = {
                         "`batching: length` against `random`", _batching),
     "yambda": Section("10. yambda", "10. Beyond the paper's scale: prepare + split of "
                       "Yambda-shaped logs, out of core", _yambda, error=_yambda_error),
+    "training": Section("11. training", "11. Training at Yambda-500M likes' size: an epoch "
+                        "on the CPU, and the memory estimate", _training),
 }
 
 

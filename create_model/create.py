@@ -48,6 +48,7 @@ folding-in, so a user unseen in training is scored like any other.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -57,7 +58,7 @@ from create_model.params import BRANCHES, CREATEParams, family_models
 from recbench.errors import ConfigError
 from recbench.evaluation import evaluate
 from recbench.graph_model import GraphBackbone
-from recbench.memory import Need
+from recbench.memory import training_need
 from recbench.models import missing_members, register
 from recbench.registry import discover, model_class
 from recbench.sequential import SequentialBackbone
@@ -120,12 +121,42 @@ class CREATE(NeuralRecommender):
             raise ConfigError("CREATE: a user with a training window has no graph edge; "
                               "graph_last_n / graph_last_fraction must keep >= 1 edge per user")
 
-    def training_memory(self) -> Need | None:
-        """The sequential backbone's full-CE peak (None with ``sequential: {loss: sce}``)."""
-        return self.seq.training_memory(
-            label=f"CREATE's {self.params.sequential_backbone} backbone",
-            key="in CREATE's `sequential:`, under models.CREATE.params or "
-                "datasets.<name>.model_params.CREATE")
+    @classmethod
+    def memory_budget(cls, p, sizes, dim=None, positions=None, sequential=None):
+        """Its sequential backbone's budget (``sequential``: other Params for it) plus its graph
+        backbone's on the shared item table: a joint step holds both branches' transients.
+        Evaluation scores with the sequential side alone (its score block, CREATE's
+        ``eval_batch_size``)."""
+        seq_p, graph_p = p.backbone_params()
+        seq_cls = _backbone_class(p.sequential_backbone, "sequential")
+        graph_cls = _backbone_class(p.graph_backbone, "graph")
+        d = dim or seq_p.dim
+        seq_p = dataclasses.replace(sequential or seq_p, eval_batch_size=p.eval_batch_size)
+        return (seq_cls.memory_budget(seq_p, sizes, d, positions)
+                + graph_cls.memory_budget(graph_p, sizes, d, branch=True))
+
+    @classmethod
+    def memory_need(cls, p, sizes, *, device=None, available=None, positions=None):
+        """The whole training run's ``Need``; its fix: the backbone's SCE, a smaller evaluation
+        batch or dim, a GPU."""
+        seq_p = p.backbone_params()[0]
+        cheaper = _backbone_class(p.sequential_backbone, "sequential").cheaper_params(seq_p)
+        key = ("in CREATE's `sequential:`, under models.CREATE.params or "
+               "datasets.<name>.model_params.CREATE")
+
+        def budget(d, b, use_cheaper):
+            return cls.memory_budget(dataclasses.replace(p, eval_batch_size=b), sizes, d,
+                                     positions, sequential=cheaper[1] if use_cheaper else None)
+
+        return training_need(
+            budget, f"CREATE ({p.sequential_backbone} + {p.graph_backbone}): training on "
+            f"{sizes.n_users:,} users, {sizes.n_items:,} items, {sizes.n_interactions:,} "
+            "interactions", dim=seq_p.dim, eval_batch=p.eval_batch_size,
+            cheaper=cheaper and f"{cheaper[0]} ({key})", device=device, available=available,
+            dim_key="`sequential: {{dim: {}}}`", dim_step=seq_p.n_heads)
+
+    def max_positions(self):
+        return self.seq.max_positions()
 
     def train_batches(self, epoch, generator):
         """(phase, windows [B] or None, edges or None) per step.

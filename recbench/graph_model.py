@@ -10,6 +10,11 @@ The base owns what every model trained on the user-item graph shares:
 - scoring: a user's final embedding against every item's, a history without a learned user
   folded in (``recbench.nn.graph_encoders.user_states``).
 
+- memory: ``memory_budget``, a whole training run from the data's sizes alone (the user and item
+  tables with their gradients and Adam's moments, the graph, a step, an evaluation batch),
+  refused before training when it does not fit (``memory_need``); a subclass adds its own
+  (``model_budget``: LightGCN's adjacency and propagation, UltraGCN's neighbour table).
+
 A new graph model subclasses it, declares ``Params(GraphParams)`` (``recbench.params``; the
 shipped ones are in ``baselines/params.py``) and writes ``make_encoder``, ``propagate``,
 ``pair_loss`` and ``final_embeddings``; ``baselines/ultragcn.py`` is the shortest example.
@@ -17,6 +22,8 @@ shipped ones are in ``baselines/params.py``) and writes ``make_encoder``, ``prop
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Protocol
 
 import numpy as np
@@ -25,6 +32,7 @@ import torch
 from torch import nn
 
 from recbench.graph import training_graph
+from recbench.memory import Budget, Need, Sizes, training_need
 from recbench.nn.graph_encoders import NegativeSampler, user_states
 from recbench.params import GraphParams
 from recbench.training import NeuralRecommender
@@ -67,6 +75,32 @@ class GraphBackbone(Protocol):
     def final_embeddings(self) -> Final:
         """The embeddings that score (cached in eval mode where propagation costs)."""
 
+    @classmethod
+    def memory_budget(cls, p: GraphParams, sizes: Sizes, dim: int | None = None,
+                      branch: bool = False) -> Budget:
+        """The memory of training it on data of ``sizes`` with ``dim``; ``branch``: as the
+        graph branch of a joint model, which owns (and costs) the item table and the scoring."""
+
+
+#: float32 [eval batch, n_items] matrices of an evaluation batch (scores and a filtered copy)
+EVAL_COPIES = 2
+#: bytes per graph edge held for the run: edge users and items (int64 each), the sampler's
+#: sorted keys (int64), R's CSR (float32 data, int32 indices)
+EDGE_BYTES = 8 + 8 + 8 + 4 + 4
+#: bytes per edge while the graph is built: R in COO and CSR, its edges' int64 copies
+EDGE_BUILD_BYTES = 48
+
+
+def n_edges_bound(p, sizes: Sizes) -> int:
+    """The graph's edges at most: each user's last ``graph_last_n`` (or ``graph_last_fraction``)
+    of the training interactions, every one by default."""
+    e = sizes.n_interactions
+    if getattr(p, "graph_last_n", None) is not None:
+        e = min(e, sizes.n_users * p.graph_last_n)
+    elif getattr(p, "graph_last_fraction", None) is not None:
+        e = min(e, math.ceil(e * p.graph_last_fraction) + sizes.n_users)
+    return int(e)
+
 
 class GraphRecommender(NeuralRecommender):
     """The base of a graph model (module docstring). Subclasses set ``Params``."""
@@ -88,7 +122,41 @@ class GraphRecommender(NeuralRecommender):
     def final_embeddings(self) -> Final:
         raise NotImplementedError
 
+    @classmethod
+    def model_budget(cls, p, sizes: Sizes, dim: int, edges: int) -> Budget:
+        """What the subclass adds to ``memory_budget`` (its encoder's buffers and step)."""
+        return Budget({}, {})
+
     # -- what the family shares --------------------------------------------------------------
+    @classmethod
+    def memory_budget(cls, p, sizes, dim=None, branch=False):
+        """The tables (4 copies each: weights, gradient, Adam's 2 moments), the graph's edges,
+        building it, an evaluation batch, and the subclass's ``model_budget``; as a ``branch``,
+        neither the item table nor the score block."""
+        d = dim or p.dim
+        users, items, e = sizes.n_users, sizes.n_items, n_edges_bound(p, sizes)
+        held = {"user table (weights, gradient, Adam's 2 moments)": 16 * users * d,
+                f"training graph ({e:,} edges, sampler)": EDGE_BYTES * e + 16 * (users + 1)}
+        evaluation = {"final embeddings": 4 * (users + items) * d}
+        if not branch:
+            held["item table (weights, gradient, Adam's 2 moments)"] = 16 * items * d
+            held["training log (user, item, time int64)"] = 24 * sizes.n_interactions
+            evaluation["score block (eval batch x items float32)"] = (
+                4 * EVAL_COPIES * min(p.eval_batch_size, max(users, 1)) * items)
+        phases = {"graph construction": {"graph COO/CSR copies": EDGE_BUILD_BYTES * e},
+                  "evaluation": evaluation}
+        return Budget(held, phases) + cls.model_budget(p, sizes, d, e)
+
+    @classmethod
+    def memory_need(cls, p, sizes, *, device=None, available=None, positions=None) -> Need:
+        """The whole training run's ``Need``; its fix: a smaller evaluation batch or dim, a GPU."""
+        name = getattr(cls, "registry_name", cls.__name__)
+        return training_need(
+            lambda d, b, _: cls.memory_budget(dataclasses.replace(p, eval_batch_size=b), sizes, d),
+            f"{name}: training on {sizes.n_users:,} users, {sizes.n_items:,} items, "
+            f"{n_edges_bound(p, sizes):,} edges", dim=p.dim, eval_batch=p.eval_batch_size,
+            device=device, available=available)
+
     def build(self, train, item_embedding=None):
         """``item_embedding``: an item table owned elsewhere (CREATE shares its own)."""
         p = self.params

@@ -13,8 +13,10 @@ The base owns what every transformer over a user's recent items shares:
   (``recbench.evaluation.evaluate`` reads the model's ``batching``);
 - the item table: the encoder's embedding (``item_table``), whose first ``n_items`` rows are also
   the output layer (``item_weights``);
-- the catalog loss: full cross-entropy or SCE by ``loss`` (``catalog_loss``), and the memory full
-  CE needs, refused before training when it does not fit (``training_memory``).
+- the catalog loss: full cross-entropy or SCE by ``loss`` (``catalog_loss``);
+- the memory of a whole training run (``memory_budget``: the item table with its gradient and
+  Adam's moments, the windows, a step's catalogue loss and activations, an evaluation batch),
+  from the data's sizes alone, refused before training when it does not fit (``memory_need``).
 
 A new sequential model subclasses it, declares ``Params(SequentialParams)``
 (``recbench.params``; the shipped ones are in ``baselines/params.py``) and writes
@@ -30,9 +32,11 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import nn
 
-from recbench.memory import Need
+import dataclasses
+
+from recbench.memory import Budget, Need, Sizes, training_need
 from recbench.nn.encoders import SequenceEncoder, tail_windows, window_users
-from recbench.nn.losses import full_ce, full_ce_bytes, scalable_ce
+from recbench.nn.losses import full_ce, full_ce_bytes, scalable_ce, sce_bytes
 from recbench.params import SequentialParams
 from recbench.training import NeuralRecommender
 
@@ -102,11 +106,81 @@ class SequentialBackbone(Protocol):
     def user_states(self, idx: torch.Tensor, local: LocalLoss) -> torch.Tensor:
         """h_u [B, d] of windows ``idx``: the state that would score each user's next item."""
 
-    def training_memory(self, label: str | None = None, key: str | None = None) -> Need | None:
-        """The full-CE peak of a step, its message naming ``label`` and the config ``key``."""
+    @classmethod
+    def memory_budget(cls, p: SequentialParams, sizes: Sizes, dim: int | None = None,
+                      positions: int | None = None) -> Budget:
+        """The memory of training it on data of ``sizes`` with ``dim`` (default ``p.dim``);
+        ``positions``: the most a batch scores, when known."""
+
+    @classmethod
+    def cheaper_params(cls, p: SequentialParams) -> tuple[str, SequentialParams] | None:
+        """(what to set, Params) of a catalogue loss without [positions x items] matrices."""
+
+    def max_positions(self) -> int | None:
+        """The most positions a batch scores (after ``build``)."""
 
     def score(self, batch, item_weights: torch.Tensor | None = None) -> torch.Tensor:
         """[B, n_items] scores of the histories against ``item_weights`` (default: the table)."""
+
+
+#: float32 [B, L, d] tensors a transformer layer keeps for its backward (the input, its norms,
+#: q, k, v, the attention output, the residuals, the feed-forward's input, hidden layer (counted
+#: at its width) and output, the dropout masks), and [B, heads, L, L] ones (the attention
+#: weights, their dropout mask and output)
+ACTIVATIONS_PER_LAYER = 16
+ATTENTION_COPIES = 3
+#: float32 [eval batch, n_items] matrices of an evaluation batch: the scores and their filtered
+#: copy (``recbench.evaluation``)
+EVAL_COPIES = 2
+
+
+def ffn_width(p: SequentialParams) -> int:
+    """The feed-forward width of a transformer layer (``ffn_dim``, ``ffn_mult`` * dim, or dim)."""
+    if getattr(p, "ffn_dim", None):
+        return p.ffn_dim
+    return getattr(p, "ffn_mult", 1) * p.dim
+
+
+def sequential_budget(p: SequentialParams, sizes: Sizes, catalog_loss_bytes: int,
+                      positions: int) -> Budget:
+    """The transformer family's part of a training run (``p.dim`` already the dim to cost):
+    the item table, the encoder's layers, the windows, a step's activations and catalogue loss
+    (``catalog_loss_bytes``), an evaluation batch's scores."""
+    d, L = p.dim, p.max_len + 1
+    users, items = sizes.n_users, sizes.n_items
+    batch = max(min(p.batch_size, users), 1)
+    layer_params = 4 * d * d + 2 * d * ffn_width(p) + 9 * d + ffn_width(p)
+    activations = 4 * p.n_layers * (
+        batch * L * (ACTIVATIONS_PER_LAYER * d + 2 * ffn_width(p))
+        + ATTENTION_COPIES * batch * p.n_heads * L * L)
+    return Budget(
+        held={
+            "item table (weights, gradient, Adam's 2 moments)": 4 * 4 * items * d,
+            "transformer layers (same, 4 copies)": 4 * 4 * (p.n_layers * layer_params + L * d),
+            "training windows (users x max_len int64)": 8 * users * (L + 2),
+            "training log (user, item, time int64)": 24 * sizes.n_interactions,
+        },
+        phases={
+            "training step": {f"catalogue loss ({p.loss}) over {positions:,} positions":
+                              catalog_loss_bytes,
+                              "transformer activations": activations},
+            "evaluation": {"score block (eval batch x items float32)":
+                           4 * EVAL_COPIES * min(p.eval_batch_size, max(users, 1)) * items},
+        })
+
+
+def catalog_loss_bytes(p: SequentialParams, positions: int, n_items: int) -> int:
+    """Peak bytes of ``catalog_loss`` (full CE or SCE, by ``p.loss``) over ``positions`` states."""
+    if p.loss == "sce":
+        return sce_bytes(positions, n_items, p.dim, p.sce_n_buckets, p.sce_bucket_size_x,
+                         p.sce_bucket_size_y)
+    return full_ce_bytes(positions, n_items, p.dim)
+
+
+def max_positions(p: SequentialParams, sizes: Sizes) -> int:
+    """The most positions a batch can score without knowing the windows: batch_size full
+    windows, at most every interaction."""
+    return max(min(p.batch_size * p.max_len, sizes.n_interactions), 1)
 
 
 class SequentialRecommender(NeuralRecommender):
@@ -170,19 +244,43 @@ class SequentialRecommender(NeuralRecommender):
                                bucket_size_y=p.sce_bucket_size_y, generator=generator)
         return full_ce(states, weights, targets)
 
-    def training_memory(self, label: str | None = None, key: str | None = None) -> Need | None:
-        """Full CE's peak for the batch with the most scored positions (None with SCE)."""
-        p, name = self.params, self.registry_name
-        n = largest_batch(self.scored_positions(), p.batch_size)
-        if p.loss != "ce" or n == 0:
+    # -- memory ------------------------------------------------------------------------------
+    @classmethod
+    def memory_budget(cls, p, sizes, dim=None, positions=None):
+        """``sequential_budget`` with the model's catalogue loss (``catalog_loss_bytes``)."""
+        p = p if dim is None or dim == p.dim else dataclasses.replace(p, dim=dim)
+        n = positions or max_positions(p, sizes)
+        return sequential_budget(p, sizes, catalog_loss_bytes(p, n, sizes.n_items), n)
+
+    @classmethod
+    def cheaper_params(cls, p) -> tuple[str, SequentialParams] | None:
+        """(what to set, the Params with it) of a loss that never builds [positions x items]
+        matrices, where ``p``'s loss does; None where it does not."""
+        if p.loss != "ce":
             return None
-        n_items = self.encoder.n_items
-        key = key or f"models.{name}.params or datasets.<name>.model_params.{name}"
-        return Need(
-            full_ce_bytes(n, n_items, p.dim),
-            f"{label or name}: full cross-entropy over {n_items:,} items for up to {n:,} "
-            f"positions per batch (float32 [{n:,} x {n_items:,}] logits, their softmax and "
-            "gradient)",
-            f"Set `loss: sce` ({key}; scalable cross-entropy never builds that matrix), or lower "
-            "batch_size or max_len, or use a machine with more memory",
-        )
+        return "`loss: sce`", dataclasses.replace(p, loss="sce")
+
+    @classmethod
+    def memory_need(cls, p, sizes, *, device=None, available=None, positions=None) -> Need:
+        """The whole training run's ``Need``; its fix: ``loss: sce``, a smaller evaluation
+        batch or dim, a GPU."""
+        name = getattr(cls, "registry_name", cls.__name__)
+        key = f"models.{name}.params or datasets.<name>.model_params.{name}"
+        cheaper = cls.cheaper_params(p)
+
+        def budget(d, b, use_cheaper):
+            q = cheaper[1] if use_cheaper else p
+            return cls.memory_budget(dataclasses.replace(q, eval_batch_size=b), sizes, d,
+                                     positions)
+
+        return training_need(
+            budget, f"{name}: training on {sizes.n_users:,} users, {sizes.n_items:,} items, "
+            f"{sizes.n_interactions:,} interactions", dim=p.dim, eval_batch=p.eval_batch_size,
+            cheaper=cheaper and f"{cheaper[0]} ({key}; never builds [positions x items] logits)",
+            device=device, available=available, dim_step=p.n_heads)
+
+    def max_positions(self) -> int | None:
+        """The most positions a batch scores, once the windows are built (else None)."""
+        if getattr(self, "lengths", None) is None:
+            return None
+        return largest_batch(self.scored_positions(), self.params.batch_size) or None

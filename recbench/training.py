@@ -8,8 +8,8 @@ A model plugs in by implementing ``Trainable`` (below), the only hooks the loop 
 
 ``training_loss`` may instead return a dict with the scalar to minimise under ``"loss"`` and named
 terms beside it (CREATE: ``L_local``, ``L_global``, ``L_align``); each term's epoch mean becomes a
-column of the history. The optional ones: ``training_memory()`` (refuse a step that cannot fit
-before the first one), ``warmup_epochs`` and ``end_of_warmup()`` (below).
+column of the history. The optional ones: ``training_memory()`` (refuse a run that cannot fit
+before the first step), ``warmup_epochs`` and ``end_of_warmup()`` (below).
 
 **Warm-up.** A model whose ``warmup_epochs`` is N > 0 (CREATE's graph-only phase) trains N
 epochs before the ``epochs`` of its config; they are neither validated nor selected. Every count
@@ -74,7 +74,7 @@ from recbench.data.dataset import EvalSet, Interactions
 from recbench.errors import TrainingError
 from recbench.evaluation import evaluate
 from recbench.io import write_csv, write_json
-from recbench.memory import Need, require_need
+from recbench.memory import Need, Sizes, require_need
 from recbench.models import Recommender
 from recbench.params import TrainConfig
 
@@ -98,8 +98,9 @@ class Trainable(Protocol):
         """One step's loss: a scalar, or {"loss": scalar, term: scalar, ...}."""
 
     def training_memory(self) -> Need | None:
-        """The peak of one step where it grows with the catalog; ``train`` refuses to start
-        (ResourceError) when it does not fit. None: nothing to check."""
+        """The memory training needs where it grows with the data; ``train`` refuses to start
+        (ResourceError) when it does not fit, counting the module's weights and buffers as
+        allocated already. None: nothing to check."""
 
     #: epochs trained before the config's ``epochs``, neither validated nor selected
     warmup_epochs: int
@@ -219,8 +220,8 @@ def _train(
     last = warmup + (config.epochs if epochs is None else epochs)
     torch.manual_seed(seed)  # dropout
     module.to(device)
-    # a step that cannot fit (e.g. full CE over a huge catalog) is refused now, not at step one
-    require_need(module.training_memory(), device=device)
+    # a run that cannot fit (e.g. full CE over a huge catalog) is refused now, not at step one
+    require_need(module.training_memory(), device=device, held=module_bytes(module))
     state = TrainState(
         module, torch.optim.AdamW(module.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay),
@@ -284,6 +285,12 @@ def _train(
         write_json({"epochs_trained": result.epochs_trained, "best_epoch": result.best_epoch,
                     "best_val_ndcg@10": result.best_metric}, Path(workdir) / "training.json")
     return result
+
+
+def module_bytes(module: nn.Module) -> int:
+    """Bytes of a module's parameters and buffers (what ``training_memory`` counts as held)."""
+    tensors = {id(t): t for t in [*module.parameters(), *module.buffers()]}.values()
+    return sum(t.numel() * t.element_size() for t in tensors if t.layout == torch.strided)
 
 
 def _step(state: TrainState, batch, config: TrainConfig, amp: bool) -> tuple[torch.Tensor, dict]:
@@ -360,7 +367,9 @@ class NeuralRecommender(Recommender, TrainableModule):
 
     Subclasses implement ``build(train)`` (create layers and training tensors, seeded),
     ``train_batches``, ``training_loss`` and ``score``. After ``fit``: ``train_result``,
-    ``epochs_trained`` and ``best_epoch``.
+    ``epochs_trained`` and ``best_epoch``. A model family whose memory grows with the data
+    writes ``memory_need`` (from the Params and the data's ``Sizes`` alone, no model built), which
+    ``fit`` checks before it builds anything and ``train`` before the first step.
     """
 
     def __init__(self, params, *, seed: int = 0, device: str = "cpu", workdir: Path | None = None,
@@ -377,7 +386,30 @@ class NeuralRecommender(Recommender, TrainableModule):
     def build(self, train: Interactions) -> None:
         raise NotImplementedError
 
+    @classmethod
+    def memory_need(cls, params, sizes: Sizes, *, device=None, available: int | None = None,
+                    positions: int | None = None) -> Need | None:
+        """What training on data of ``sizes`` needs, with the fix naming what fits in
+        ``available`` bytes (default: what ``device`` has free now); ``positions``: the most a
+        batch scores, when the windows are known. None: nothing to check."""
+        return None
+
+    def max_positions(self) -> int | None:
+        """The most positions a batch scores, once built (None: not known)."""
+        return None
+
+    def training_memory(self) -> Need | None:
+        """``memory_need`` of the data ``fit`` was given (None before ``fit``)."""
+        sizes = getattr(self, "data_sizes", None)
+        if sizes is None:
+            return None
+        return self.memory_need(self.params, sizes, device=self.device,
+                                positions=self.max_positions())
+
     def fit(self, train: Interactions, valid: EvalSet | None = None) -> None:
+        self.data_sizes = None if train is None else Sizes.of(train)
+        # at job start: a run that cannot fit stops before the model (and its graph) is built
+        require_need(self.training_memory(), device=self.device)
         torch.manual_seed(self.seed)  # weight initialisation
         self.build(train)
         identity = None

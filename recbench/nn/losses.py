@@ -51,6 +51,26 @@ def full_ce_bytes(n_states: int, n_items: int, dim: int = 0, copies: int = FULL_
     return 4 * (copies * n * c + 2 * (n + c) * int(dim))
 
 
+#: float32 [n_buckets, size_x, size_y] matrices alive at SCE's peak: the negative logits, their
+#: masked copy, the concatenated logits, logsumexp's exponentials, and in the backward the
+#: gradients of the logits and of the negatives (``scalable_ce_per_state``)
+SCE_COPIES = 6
+
+
+def sce_bytes(n_states: int, n_items: int, dim: int, n_buckets: int, bucket_size_x: int,
+              bucket_size_y: int, copies: int = SCE_COPIES) -> int:
+    """Peak bytes of ``scalable_ce`` over ``n_states`` states and ``n_items`` items, forward and
+    backward, as ``scalable_ce_per_state`` allocates them: ``copies`` float32 and one bool
+    (``is_positive``) [n_b, size_x, size_y] matrices, the projections of the states and items
+    ([N, n_b], [C, n_b] float32) with the top-k indices, the gathered rows x [n_b, size_x, d]
+    and y [n_b, size_y, d] with their gradients, and the gradients of the states and the item
+    table. Sizes are clipped to N and C, as the loss clips them."""
+    n, c, d, b = int(n_states), int(n_items), int(dim), int(n_buckets)
+    x, y = min(int(bucket_size_x), n), min(int(bucket_size_y), c)
+    return ((4 * copies + 1) * b * x * (y + 1) + 4 * b * (n + c) + 8 * b * (x + y)
+            + 4 * 2 * b * (x + y) * d + 4 * 2 * (n + c) * d)
+
+
 def full_ce(states: torch.Tensor, item_weights: torch.Tensor, targets: torch.Tensor,
             reduction: str = "mean") -> torch.Tensor:
     """Softmax cross-entropy over the whole catalog. states [N, d], item_weights [C, d], targets [N]."""

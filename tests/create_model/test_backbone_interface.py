@@ -9,6 +9,7 @@ from torch import nn
 
 from recbench.evaluation import evaluate
 from recbench.graph_model import GraphBackbone
+from recbench.memory import Budget
 from recbench import registry
 from recbench.models import Recommender, build_model, missing_members, register
 from recbench.nn.encoders import tail_windows, window_users
@@ -57,7 +58,15 @@ class BagOfItems(Recommender, nn.Module):
     def user_states(self, idx, local):
         return local.last
 
-    def training_memory(self, label=None, key=None):
+    @classmethod
+    def memory_budget(cls, p, sizes, dim=None, positions=None):
+        return Budget({"table": 16 * sizes.n_items * (dim or p.dim)}, {})
+
+    @classmethod
+    def cheaper_params(cls, p):
+        return None
+
+    def max_positions(self):
         return None
 
     def score(self, batch, item_weights=None):
@@ -106,6 +115,10 @@ class MatrixFactorisation(Recommender, nn.Module):
 
     def final_embeddings(self):
         return self.propagate()
+
+    @classmethod
+    def memory_budget(cls, p, sizes, dim=None, branch=False):
+        return Budget({"user table": 16 * sizes.n_users * (dim or p.dim)}, {})
 
 
 @pytest.fixture

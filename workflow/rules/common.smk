@@ -350,3 +350,13 @@ def table3_metrics():
         dataset=list(t3.get("bridge", {}).values()),
         seed=SEEDS,
     )
+
+
+# Before any job (Snakemake calls it once the DAG is built, never in a dry run): what training
+# each (dataset, model) needs against this machine's memory, printed to the log
+# (recbench/protocol/memory_check.py). A local run where one cannot fit stops here, saying what
+# would fit; on a cluster each job checks again on its own node when it starts.
+onstart:
+    from recbench.protocol import memory_check
+
+    memory_check.before_jobs(config, logger, local=workflow.local_exec)
