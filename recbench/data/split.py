@@ -316,24 +316,6 @@ def _cut_sorted(log: pl.DataFrame, T: float) -> tuple[pl.DataFrame, pl.DataFrame
     return before, evaluation
 
 
-def sort_by_user_time(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` sorted by (user, timestamp, row order): a stable sort keeps the file's order among
-    ties, as ``_row`` does. Where (user, timestamp) packs into one int64 (user offset x time span
-    + time offset, monotone in both), a stable sort on that one key gives the same rows, 4-5x
-    faster than polars' two-key stable sort (10M rows: 1.7 s against 7.9 s)."""
-    integers = df.schema["user"].is_integer() and df.schema["timestamp"].is_integer()
-    if df.is_empty() or not integers:
-        return df.sort("user", "timestamp", maintain_order=True)
-    u, t = pl.col("user"), pl.col("timestamp")
-    lo_u, hi_u, lo_t, hi_t = df.select(u.min().alias("a"), u.max().alias("b"), t.min().alias("c"),
-                                       t.max().alias("d")).row(0)
-    span = int(hi_t) - int(lo_t) + 1
-    if (int(hi_u) - int(lo_u) + 1) * span >= 2**63:  # does not pack: the two-key sort
-        return df.sort("user", "timestamp", maintain_order=True)
-    key = (u - lo_u).cast(pl.Int64) * span + (t - lo_t).cast(pl.Int64)
-    return df.sort(key, maintain_order=True)
-
-
 def split_to_folder(prepared: str | Path, split_config: dict | None, folder: str | Path,
                     extra_summary: dict | None = None, *, bucket_rows: int = BUCKET_ROWS) -> dict:
     """Split the prepared log ``prepared`` as ``split_config`` says and save it in ``folder``
@@ -410,7 +392,8 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
            pl.col("user_idx").cast(pl.Int64).fill_null(-1).alias("user"),
            pl.col("timestamp").cast(pl.Int64)]
     for i, f in enumerate(files):
-        b = sort_by_user_time(pl.read_parquet(f))
+        # (user, time, row order): a stable sort keeps the file's order among ties, as _row does
+        b = pl.read_parquet(f).sort("user", "timestamp", maintain_order=True)
         counts["users"] += b["user"].n_unique()
         # indexed once per bucket (as _indexed does each part), the raw user kept for the cut
         b = (b.join(item_map, on="item", how="left", maintain_order="left")

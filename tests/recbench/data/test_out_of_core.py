@@ -213,20 +213,3 @@ def test_released_counts():
     with pytest.raises(DataError, match=r"\+-5,000"):
         check_yambda_release("y", s500, 9_035_001, {"users": 1, "items": 1}, "f")
     check_yambda_release("y", {**s500, "check_release": False}, 5, {"users": 1, "items": 1}, "f")
-
-
-@pytest.mark.parametrize("users, times", [(50, 20), (3, 10**12), (2**40, 2**30)])
-def test_the_one_key_sort_equals_the_two_key_stable_sort(users, times):
-    """Packed (user, time) keys, and the two-key sort where they do not pack (2**40 users x 2**30
-    times overflow int64), give the rows of polars' two-key stable sort, ties in file order."""
-    from recbench.data.split import sort_by_user_time
-
-    rng = np.random.default_rng(0)
-    n = 5_000
-    df = pl.DataFrame({"user": rng.integers(-users, users, n), "item": np.arange(n),
-                       "timestamp": rng.integers(-times, times, n)})
-    df = pl.concat([df, df.sample(n, seed=1)])  # ties in (user, timestamp), told by item
-    expected = df.sort("user", "timestamp", maintain_order=True)
-    assert sort_by_user_time(df).equals(expected)
-    assert sort_by_user_time(df.cast({"timestamp": pl.Float64})).equals(
-        expected.cast({"timestamp": pl.Float64}))
