@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recbench.data.prepare import BUCKET_ROWS, collect, distinct, streamed
+from recbench.data.prepare import (BUCKET_ROWS, SCRATCH, collect, count_by, distinct, packed_key,
+                                   streamed)
 from recbench.errors import ConfigError, DataError
 from recbench.io import atomic_path, write_json, write_parquet
 
@@ -261,13 +262,15 @@ EMPTY_SPLIT = {"user": pl.Int64, "item": pl.Int64, "timestamp": pl.Int64, "is_ta
 _SELECT_ROWS = 2_000_000
 
 
-def kth_value(ts: pl.LazyFrame, k: int, n: int, path: Path) -> int:
-    """The ``k``-th smallest (from 0) of the ``n`` values of ``ts``'s ``timestamp`` column,
-    exactly, holding at most ``_SELECT_ROWS`` values or a 65,536-bin histogram: the value range
-    is narrowed by a histogram of the values in it until few enough are left to sort."""
+def kth_value(ts: pl.LazyFrame, k: int, n: int, path: Path, lo: int | None = None,
+              hi: int | None = None) -> int:
+    """The ``k``-th smallest (from 0) of the ``n`` values of ``ts``'s ``timestamp`` column (of
+    those in [``lo``, ``hi``] where given), exactly, holding at most ``_SELECT_ROWS`` values or a
+    65,536-bin histogram: the value range is narrowed by a histogram of the values in it until
+    few enough are left to sort."""
     t = pl.col("timestamp")
-    bounds = collect(ts.select(t.min().alias("lo"), t.max().alias("hi")), path).row(0)
-    lo, hi = int(bounds[0]), int(bounds[1])
+    if lo is None or hi is None:
+        lo, hi = (int(v) for v in collect(ts.select(t.min(), t.max().alias("hi")), path).row(0))
     while n > _SELECT_ROWS and lo < hi:
         width = 1 << max((hi - lo).bit_length() - 16, 0)
         hist = collect(ts.filter(t.is_between(lo, hi)).group_by(((t - lo) // width).alias("bin"))
@@ -284,17 +287,96 @@ def kth_value(ts: pl.LazyFrame, k: int, n: int, path: Path) -> int:
     return int(values[k])
 
 
-def linear_quantile(ts: pl.LazyFrame, n: int, q: float, path: Path) -> float:
+class OrderStatistics:
+    """The order statistics of the values of the ``timestamp`` column of ``files`` (``values``: the
+    k-th smallest, from 0, for each k asked) and the count at or below a value, exactly, without
+    holding the column: one 65,536-bin histogram of the whole range, kept, finds each k's bin;
+    the bins asked for that hold at most ``_SELECT_ROWS`` values are read whole, all in one pass
+    and kept, and a larger one is narrowed by ``kth_value``. The split's two cut times take four
+    passes over the timestamps (range, histogram, two reads), where a ``kth_value`` per order
+    statistic took three each and the train count one more: 13 in all."""
+
+    def __init__(self, files: list[Path], path: Path):
+        t = pl.col("timestamp")
+        self.ts, self.path = pl.scan_parquet(files).select("timestamp"), path
+        lo, hi = collect(self.ts.select(t.min(), t.max().alias("hi")), path).row(0)
+        self.lo, self.hi = int(lo), int(hi)
+        self.width = 1 << max((self.hi - self.lo).bit_length() - 16, 0)
+        hist = count_by(files, self._bin(t).alias("bin"), path)
+        self.bins = hist["bin"].to_numpy()  # [non-empty bins] their numbers, ascending
+        self.counts = hist["len"].to_numpy().astype(np.int64)
+        self.cum = np.cumsum(self.counts)  # values in this bin and those below it
+        self.n = int(self.cum[-1])
+        self.read: dict[int, np.ndarray] = {}  # bin -> its values, sorted
+
+    def _bin(self, t):
+        return (t - self.lo) // self.width
+
+    def _bounds(self, b: int) -> tuple[int, int]:
+        return self.lo + b * self.width, min(self.hi, self.lo + (b + 1) * self.width - 1)
+
+    def _read(self, bins) -> None:
+        bins = sorted({int(b) for b in bins} - set(self.read))
+        if not bins:
+            return
+        t = pl.col("timestamp")
+        inside = pl.any_horizontal([t.is_between(*self._bounds(b)) for b in bins])
+        got = collect(self.ts.filter(inside).select(t, self._bin(t).alias("bin")), self.path)
+        got = got.sort("bin", "timestamp")
+        starts = np.searchsorted(got["bin"].to_numpy(), bins + [bins[-1] + 1])
+        values = got["timestamp"].to_numpy()
+        for b, a, z in zip(bins, starts[:-1], starts[1:]):
+            self.read[b] = values[a:z]
+
+    def values(self, ks) -> list[int]:
+        ks = [int(k) for k in ks]
+        at = np.searchsorted(self.cum, ks, side="right")  # the bin whose cumulative count passes k
+        self._read(self.bins[i] for i in at if self.counts[i] <= _SELECT_ROWS)
+        out = []
+        for k, i in zip(ks, at):
+            k -= int(self.cum[i - 1]) if i else 0
+            b = int(self.bins[i])
+            if b in self.read:
+                out.append(int(self.read[b][k]))
+            else:
+                out.append(kth_value(self.ts, k, int(self.counts[i]), self.path, *self._bounds(b)))
+        return out
+
+    def count_at_most(self, x: float) -> int:
+        """How many values are <= ``x``."""
+        if x < self.lo:
+            return 0
+        if x >= self.hi:
+            return self.n
+        x = int(np.floor(x))
+        b = (x - self.lo) // self.width
+        i = int(np.searchsorted(self.bins, b))  # bins below b: all theirs
+        below = int(self.cum[i - 1]) if i else 0
+        if i == len(self.bins) or self.bins[i] != b:
+            return below
+        if b not in self.read and self.counts[i] <= _SELECT_ROWS:
+            self._read([b])
+        if b in self.read:
+            return below + int(np.searchsorted(self.read[b], x, side="right"))
+        t = pl.col("timestamp")
+        lo = self._bounds(b)[0]
+        return below + int(collect(self.ts.filter(t.is_between(lo, x)).select(pl.len()),
+                                   self.path).item())
+
+
+def linear_quantile(stats: OrderStatistics, n: int, q: float) -> float:
     """``np.quantile(values, q)`` (its default "linear" method, the same float operations) of
-    the ``n`` timestamps of ``ts``, without holding them: the two order statistics it
-    interpolates, by ``kth_value``."""
+    the ``n`` smallest values of ``stats`` (all of them, or those at or below a cut: the k-th
+    smallest of those is the k-th smallest of all, for k < n), without holding them: the two
+    order statistics it interpolates."""
     virtual = float(n - 1) * q
     if virtual >= n - 1:
-        return float(kth_value(ts, n - 1, n, path))
+        return float(stats.values([n - 1])[0])
     prev = int(np.floor(virtual))
     gamma = virtual - prev
-    a = kth_value(ts, prev, n, path)
-    b = a if gamma == 0 else kth_value(ts, prev + 1, n, path)
+    a, b = stats.values([prev, prev + 1])
+    if gamma == 0:
+        b = a
     diff = float(b - a)
     return float(a + diff * gamma) if gamma < 0.5 else float(b - diff * (1 - gamma))
 
@@ -348,8 +430,8 @@ def split_to_folder(prepared: str | Path, split_config: dict | None, folder: str
 def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, folder: Path,
                    bucket_rows: int) -> dict:
     log = pl.scan_parquet(prepared)
-    per_user = collect(log.group_by("user").len(), prepared)
-    per_user = per_user.filter(pl.col("len") >= splitter.min_user_interactions).sort("user")
+    per_user = count_by([prepared], "user", prepared)
+    per_user = per_user.filter(pl.col("len") >= splitter.min_user_interactions)
     n = int(per_user["len"].sum())
     if n == 0:
         raise DataError(
@@ -364,26 +446,27 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
     kept = log.filter(pl.col("user").is_in(per_user["user"].implode()))
     (tmp / "buckets").mkdir()
     if len(starts) == 1:
-        streamed(prepared, lambda: kept.sink_parquet(tmp / "buckets" / "0.parquet"))
+        streamed(prepared, lambda: kept.sink_parquet(tmp / "buckets" / "0.parquet",
+                                                         compression=SCRATCH))
         files = [tmp / "buckets" / "0.parquet"]
     else:
         streamed(prepared, lambda: kept.with_columns(
             pl.col("user").bin_intervals(starts[1:], labels=False).alias("_b")).sink_parquet(
-                pl.PartitionBy(tmp / "buckets", key="_b", include_key=False), mkdir=True))
+                pl.PartitionBy(tmp / "buckets", key="_b", include_key=False), mkdir=True,
+                compression=SCRATCH))
         files = sorted(tmp.glob("buckets/_b=*/*.parquet"),
                        key=lambda f: (int(f.parent.name.split("=")[1]), f.name))
     del per_user
-    ts = pl.scan_parquet(files).select("timestamp")
-    T = linear_quantile(ts, n, splitter.quantile, prepared)
-    before = ts.filter(pl.col("timestamp") <= T)
-    n_train = int(collect(before.select(pl.len()), prepared).item())
+    stats = OrderStatistics(files, prepared)
+    T = linear_quantile(stats, n, splitter.quantile)
+    n_train = stats.count_at_most(T)
     T_v = None
-    if splitter.valid_quantile is not None:
-        T_v = linear_quantile(before, n_train, splitter.valid_quantile, prepared)
-    train_rows = pl.scan_parquet(files).filter(pl.col("timestamp") <= T)
-    # (a streaming group-by holds one row per key, where unique and n_unique held the column)
-    item_ids = collect(train_rows.group_by("item").len().select("item"), prepared).sort("item")
-    user_ids = collect(train_rows.group_by("user").len().select("user"), prepared).sort("user")
+    if splitter.valid_quantile is not None:  # (of the train timestamps: the n_train smallest)
+        T_v = linear_quantile(stats, n_train, splitter.valid_quantile)
+    del stats
+    train = pl.col("timestamp") <= T
+    item_ids = count_by(files, "item", prepared, where=train).select("item")
+    user_ids = count_by(files, "user", prepared, where=train).select("user")
     item_map = item_ids.with_row_index("item_idx")
     user_map = user_ids.with_row_index("user_idx")
     keys = ("train", "test", "valid")
@@ -393,7 +476,10 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
            pl.col("timestamp").cast(pl.Int64)]
     for i, f in enumerate(files):
         # (user, time, row order): a stable sort keeps the file's order among ties, as _row does
-        b = pl.read_parquet(f).sort("user", "timestamp", maintain_order=True)
+        b = pl.read_parquet(f)
+        key = packed_key(b, ["user", "timestamp"])
+        b = b.sort(["user", "timestamp"] if key is None else key, maintain_order=True)
+        del key
         counts["users"] += b["user"].n_unique()
         # indexed once per bucket (as _indexed does each part), the raw user kept for the cut
         b = (b.join(item_map, on="item", how="left", maintain_order="left")
@@ -411,7 +497,7 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
                 df = df.with_columns(idx).select(
                     ["user", "item", "timestamp"] + (["is_target"] if key != "train" else []))
             (tmp / key).mkdir(exist_ok=True)
-            df.write_parquet(tmp / key / f"{i:06d}.parquet")
+            df.write_parquet(tmp / key / f"{i:06d}.parquet", compression=SCRATCH)
     if counts["test_users"] == 0:
         raise DataError(
             f"No user has interactions on both sides of T={T:g}: the test split is empty. "
@@ -423,7 +509,7 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
             streamed(prepared, lambda: pl.scan_parquet(parts).sink_parquet(out))
     write_parquet(item_ids, folder / "items.parquet")
     write_parquet(user_ids, folder / "users.parquet")
-    items = distinct(pl.scan_parquet(files), "item", prepared)
+    items = distinct(files, "item", prepared)
     return {
         "users": int(counts["users"]),
         "items": int(items),

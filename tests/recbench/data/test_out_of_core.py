@@ -16,9 +16,10 @@ import pytest
 
 from recbench.data import split as split_module
 from recbench.data.dataset import save_split
-from recbench.data.prepare import count_duplicates, prepare_to
+from recbench.data.prepare import count_by, count_duplicates, packed_key, prepare_to
 from recbench.data.sources import check_yambda_release
-from recbench.data.split import GlobalTemporalSplit, index_split, linear_quantile, split_to_folder
+from recbench.data.split import (GlobalTemporalSplit, OrderStatistics, index_split, linear_quantile,
+                                 split_to_folder)
 from recbench.data.synthetic import SyntheticConfig, generate
 from recbench.errors import ConfigError, DataError
 
@@ -50,14 +51,14 @@ def write_flat(path: Path, rows: int, *, event: str = "likes", seed: int = 0,
 
 def oracle_prepare(path: Path, keep=None, duplicates: str = "keep") -> tuple[pl.DataFrame, int]:
     """The in-memory prepare of a Yambda file as it was: read it whole, cast to the canonical
-    int64 columns, count duplicates by sorting, drop them keeping the first."""
+    int64 columns, count duplicates (as rows less distinct rows), drop them keeping the first."""
     df = pl.read_parquet(path)
     if keep is not None:
         df = df.filter(keep)
     df = df.select(pl.col("uid").cast(pl.Int64).alias("user"),
                    pl.col("item_id").cast(pl.Int64).alias("item"),
                    pl.col("timestamp").cast(pl.Int64))
-    n = count_duplicates(df)
+    n = df.height - df.unique().height
     if duplicates == "drop":
         df = df.unique(keep="first", maintain_order=True)
     return df, n
@@ -120,8 +121,66 @@ def test_linear_quantile_is_numpys(monkeypatch, q, tmp_path):
     rng = np.random.default_rng(7)
     for n, high in ((1, 10), (2, 3), (1_001, 5), (5_000, 10**12), (3_333, 2**40)):
         values = rng.integers(-high, high, n)
-        lf = pl.LazyFrame({"timestamp": values})
-        assert linear_quantile(lf, n, q, tmp_path) == float(np.quantile(values, q)), (n, high)
+        pl.DataFrame({"timestamp": values}).write_parquet(tmp_path / "t.parquet")
+        stats = OrderStatistics([tmp_path / "t.parquet"], tmp_path)
+        assert linear_quantile(stats, n, q) == float(np.quantile(values, q)), (n, high)
+        # the quantile of the values at or below a cut, from the same statistics
+        cut = np.sort(values)[n // 2]
+        m = stats.count_at_most(cut + 0.5)
+        assert m == int((values <= cut).sum())
+        assert linear_quantile(stats, m, q) == float(np.quantile(values[values <= cut], q))
+
+
+@pytest.mark.parametrize("select_rows", [40, 10**6])
+def test_order_statistics_are_numpys(monkeypatch, select_rows, tmp_path):
+    """Every k at once, on values that crowd bins (narrowed) and leave others empty; the counts
+    at or below each value and between them."""
+    monkeypatch.setattr(split_module, "_SELECT_ROWS", select_rows)
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.integers(0, 2**33, 3_000), np.full(500, 7), rng.integers(0, 50, 400)])
+    pl.DataFrame({"timestamp": values}).write_parquet(tmp_path / "t.parquet")
+    stats = OrderStatistics([tmp_path / "t.parquet"], tmp_path)
+    ordered = np.sort(values)
+    ks = list(range(0, len(values), 37)) + [len(values) - 1]
+    assert stats.values(ks) == [int(ordered[k]) for k in ks]
+    for x in [-1, 0, 6.5, 7, 7.2, 49, 2**20 + 0.3, ordered[-1], 2**34]:
+        assert stats.count_at_most(x) == int((values <= x).sum()), x
+
+
+@pytest.mark.parametrize("rows", [7, 1_000, 10**9])
+def test_counts_by_slices_are_the_group_bys(tmp_path, rows):
+    rng = np.random.default_rng(11)
+    files = []
+    for i, n in enumerate((300, 0, 1_001)):  # an empty file among them
+        pl.DataFrame({"user": rng.integers(0, 40, n), "timestamp": rng.integers(0, 90, n)},
+                     schema={"user": pl.Int64, "timestamp": pl.Int64}).write_parquet(
+                         tmp_path / f"{i}.parquet")
+        files.append(tmp_path / f"{i}.parquet")
+    whole = pl.read_parquet(files)
+    for where in (None, pl.col("timestamp") <= 30, pl.col("timestamp") < 0):
+        rows_of = whole if where is None else whole.filter(where)
+        for key in ("user", (pl.col("timestamp") // 8).alias("bin")):
+            got = count_by(files, key, tmp_path, where=where, rows=rows)
+            expected = rows_of.group_by(key).agg(pl.len().cast(pl.Int64)).sort(got.columns[0])
+            assert got.equals(expected), (where, key)
+
+
+def test_the_packed_key_orders_and_tells_rows_apart_as_their_columns_do():
+    rng = np.random.default_rng(5)
+    df = pl.DataFrame({"user": rng.integers(-50, 50, 2_000), "item": rng.integers(0, 9, 2_000),
+                       "timestamp": rng.integers(10**9, 10**9 + 30, 2_000)})
+    key = packed_key(df, df.columns)
+    assert key.dtype == pl.Int64
+    assert df.sort(key, maintain_order=True).equals(df.sort(df.columns, maintain_order=True))
+    assert key.n_unique() == df.unique().height
+    assert count_duplicates(df) == df.height - df.unique().height > 0
+    # what does not pack: text, a null, more than 63 bits
+    assert packed_key(df.with_columns(pl.col("user").cast(pl.String)), df.columns) is None
+    assert packed_key(df.with_columns(pl.lit(None, pl.Int64).alias("item")), df.columns) is None
+    wide = df.with_columns((pl.col("item") * 2**40).alias("item"),
+                           (pl.col("timestamp") * 2**20).alias("timestamp"))
+    assert packed_key(wide, wide.columns) is None
+    assert count_duplicates(wide) == count_duplicates(df)  # by the sort
 
 
 def test_listens_keep_the_official_played_ratio(tmp_path):
