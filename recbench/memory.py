@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from recbench.errors import ResourceError
 from recbench.provenance import meminfo
 
@@ -133,16 +135,39 @@ def require_need(need: Need | None, *, device=None, held: int = 0) -> None:
 
 @dataclass(frozen=True)
 class Sizes:
-    """What a training estimate reads of the data: its users, items and interactions."""
+    """What a training estimate reads of the data: its users, items and interactions, and
+    ``n_pairs``, the sum over users of their distinct items squared (an upper bound of the item
+    pairs R^T R stores), where the log is at hand."""
 
     n_users: int
     n_items: int
     n_interactions: int
+    n_pairs: int | None = None
 
     @classmethod
     def of(cls, train) -> "Sizes":
         """The sizes of an ``Interactions`` training log."""
-        return cls(int(train.n_users), int(train.n_items), len(train.users))
+        users, items = np.asarray(train.users, np.int64), np.asarray(train.items, np.int64)
+        width = max(int(train.n_items), 1)
+        distinct = np.unique(users * width + items) // width  # [distinct (user, item)] users
+        degree = np.bincount(distinct, minlength=int(train.n_users)).astype(np.int64)
+        return cls(int(train.n_users), int(train.n_items), len(train.users),
+                   int((degree ** 2).sum()))
+
+    def pairs_bound(self, edges_per_user: int | None = None) -> tuple[int, bool]:
+        """(item pairs R^T R can store, whether that is an upper bound): ``n_pairs`` (each user's
+        degree capped at ``edges_per_user``) where known, else the least the sizes allow (each
+        user the same degree, an estimate "at least"); never above items squared."""
+        if self.n_pairs is not None:
+            pairs, upper = self.n_pairs, True
+            if edges_per_user is not None:
+                pairs = min(pairs, self.n_users * edges_per_user ** 2)
+        else:
+            per_user = self.n_interactions / max(self.n_users, 1)
+            if edges_per_user is not None:
+                per_user = min(per_user, edges_per_user)
+            pairs, upper = int(self.n_users * per_user ** 2), False
+        return min(pairs, self.n_items ** 2), upper
 
 
 @dataclass(frozen=True)

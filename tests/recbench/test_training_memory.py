@@ -44,12 +44,19 @@ def test_the_item_table_costs_weights_gradient_and_adams_two_moments(name):
 
 @pytest.mark.parametrize("name", list(SCALE))
 def test_the_estimate_grows_with_every_size(name):
+    """Each size grown alone (the item pairs held, as the users' degrees make them: more users
+    over the same interactions share fewer items, so UltraGCN's R^T R shrinks)."""
     cls, p = model_class(name), params(name)
-    base = cls.memory_need(p, Sizes(10_000, 100_000, 1_000_000), available=10**15).nbytes
-    for bigger in (Sizes(20_000, 100_000, 1_000_000), Sizes(10_000, 200_000, 1_000_000),
-                   Sizes(10_000, 100_000, 2_000_000)):
+    pairs = 10**8
+    base = cls.memory_need(p, Sizes(10_000, 100_000, 1_000_000, pairs), available=10**15).nbytes
+    for bigger in (Sizes(20_000, 100_000, 1_000_000, pairs),
+                   Sizes(10_000, 200_000, 1_000_000, pairs),
+                   Sizes(10_000, 100_000, 2_000_000, pairs),
+                   Sizes(10_000, 100_000, 1_000_000, 2 * pairs)):
         assert cls.memory_need(p, bigger, available=10**15).nbytes >= base, bigger
-    assert cls.memory_need(p, Sizes(10_000, 200_000, 1_000_000)).nbytes > base
+    assert cls.memory_need(p, Sizes(10_000, 200_000, 1_000_000, pairs)).nbytes > base
+    if name == "UltraGCN":
+        assert cls.memory_need(p, Sizes(10_000, 100_000, 1_000_000, 2 * pairs)).nbytes > base
     assert cls.memory_budget(p, YAMBDA_500M, dim=128).nbytes > cls.memory_budget(
         p, YAMBDA_500M, dim=64).nbytes
 
@@ -240,3 +247,45 @@ def test_the_dry_check_costs_the_larger_evaluation_batch(small_config, capsys, t
         estimates.append(rows[("yambda-500m-likes", "SASRec")].split("|")[7].strip())
     # SASRec's own eval_batch_size is 1,024: 256 changes nothing, 4,096 costs four times the block
     assert estimates[0] != estimates[1], estimates
+
+
+# ----------------------------------------------------------------------------- UltraGCN's R^T R
+
+
+def test_sizes_count_each_users_distinct_items_squared():
+    users = np.array([0, 0, 0, 1, 1, 2])
+    items = np.array([5, 5, 7, 1, 2, 9])  # user 0: items {5, 7} (5 twice)
+    sizes = Sizes.of(Interactions(users, items, np.arange(6), 4, 10))
+    assert sizes.n_pairs == 2 ** 2 + 2 ** 2 + 1 ** 2 + 0
+    assert sizes.pairs_bound() == (9, True) and sizes.pairs_bound(1) == (4, True)
+    assert Sizes(4, 10, 6).pairs_bound() == (4 * 1.5 ** 2, False)  # without the log: the least
+    assert Sizes(4, 2, 6).pairs_bound()[0] == 4  # never above items squared
+
+
+def test_ultragcn_costs_the_co_occurrence_its_neighbours_are_found_on():
+    """The estimate of building the graph covers ``item_neighbours``' measured peak (numpy's
+    allocations, traced) on a heavy-tailed log, and stays within 3x of it."""
+    import tracemalloc
+
+    from recbench.graph import item_neighbours
+
+    rng = np.random.default_rng(1)
+    degree = np.minimum(rng.zipf(1.6, 800) * 10, 600)
+    users = np.repeat(np.arange(800), degree)
+    train = Interactions(users, (rng.zipf(1.3, len(users)) - 1) % 5_000, np.arange(len(users)),
+                         800, 5_000)
+    p = params("UltraGCN")
+    build = model_class("UltraGCN").memory_budget(p, Sizes.of(train)).phases["graph construction"]
+    estimate = sum(v for k, v in build.items() if k.startswith("item co-occurrence"))
+    R = train.csr(binary=True)
+    tracemalloc.start()
+    try:
+        item_neighbours(R, p.n_neighbours)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= estimate <= 3 * peak, (peak, estimate)
+    # at Yambda-50M likes' sizes the pairs alone, at least, reach several GiB
+    yambda_50m = model_class("UltraGCN").memory_budget(p, Sizes(10_000, 934_057, 881_456))
+    part = [k for k in yambda_50m.phases["graph construction"] if "R^T R" in k]
+    assert part and "at least" in part[0]

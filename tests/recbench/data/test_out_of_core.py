@@ -137,7 +137,8 @@ def test_order_statistics_are_numpys(monkeypatch, select_rows, tmp_path):
     at or below each value and between them."""
     monkeypatch.setattr(split_module, "_SELECT_ROWS", select_rows)
     rng = np.random.default_rng(3)
-    values = np.concatenate([rng.integers(0, 2**33, 3_000), np.full(500, 7), rng.integers(0, 50, 400)])
+    values = np.concatenate([rng.integers(0, 2**33, 3_000), np.full(500, 7),
+                             rng.integers(0, 50, 400)])
     pl.DataFrame({"timestamp": values}).write_parquet(tmp_path / "t.parquet")
     stats = OrderStatistics([tmp_path / "t.parquet"], tmp_path)
     ordered = np.sort(values)
