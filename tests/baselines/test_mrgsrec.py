@@ -148,8 +148,11 @@ def test_bad_parameters_are_named():
 
 
 def test_beats_poprnd_by_far(data):
+    """Four epochs. On this split PopRnd's test NDCG@10 is 0.010, so the bar is 0.031; the
+    untrained model scores 0.023 (recall 0.045, bar 0.068) and fails it, one epoch 0.053 and
+    three 0.115 pass it. 30 epochs with early stopping took 100 s more on 2 cores."""
     _, pop, _ = fit_and_test("PopRnd", data)
-    model, mrg, _ = fit_and_test("MRGSRec", data, {"epochs": 30, "patience": 5, "progress": False})
+    model, mrg, _ = fit_and_test("MRGSRec", data, {"epochs": 4, "patience": 5, "progress": False})
     print(f"\nMRGSRec: {model.epochs_trained} epochs, best {model.best_epoch}; test NDCG@10 "
           f"{mrg['ndcg@10']:.4f}, PopRnd {pop['ndcg@10']:.4f}")
     assert mrg["ndcg@10"] > 3 * pop["ndcg@10"]
