@@ -35,7 +35,10 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(data):
-    return beside_baselines("SASRec", data, FAST)
+    """15 epochs: on this split the test NDCG@10 is 0.353 after 15 and 0.361 after 60 (FAST's
+    budget, never stopped early), SVD's 0.201, PopRnd's 0.010; the untrained model scores
+    0.019, so both tests below fail without training."""
+    return beside_baselines("SASRec", data, {**FAST, "epochs": 15})
 
 
 def test_training_windows_are_tails_shifted_by_one():
