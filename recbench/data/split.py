@@ -477,9 +477,9 @@ def _split_buckets(splitter: GlobalTemporalSplit, prepared: Path, tmp: Path, fol
     for i, f in enumerate(files):
         # (user, time, row order): a stable sort keeps the file's order among ties, as _row does
         b = pl.read_parquet(f)
-        key = packed_key(b, ["user", "timestamp"])
-        b = b.sort(["user", "timestamp"] if key is None else key, maintain_order=True)
-        del key
+        order = packed_key(b, ["user", "timestamp"])
+        b = b.sort(["user", "timestamp"] if order is None else order, maintain_order=True)
+        del order
         counts["users"] += b["user"].n_unique()
         # indexed once per bucket (as _indexed does each part), the raw user kept for the cut
         b = (b.join(item_map, on="item", how="left", maintain_order="left")
